@@ -1,0 +1,46 @@
+#include "core/arena.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "core/check.h"
+
+namespace moe {
+
+namespace {
+constexpr size_t kAlign = 64;
+size_t round_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+}  // namespace
+
+Arena::Arena(Device device, size_t block_bytes) : device_(device), block_bytes_(block_bytes) {
+  MOE_CHECK(device == Device::CPU, "this build has no CUDA backend: ", device_name(device),
+            " memory is not available");
+}
+
+Arena::~Arena() {
+  for (Block& b : blocks_) std::free(b.base);
+}
+
+void Arena::add_block(size_t bytes) {
+  bytes = round_up(bytes);
+  char* base = static_cast<char*>(std::aligned_alloc(kAlign, bytes));
+  MOE_CHECK(base != nullptr, "out of memory allocating ", bytes, " bytes");
+  std::memset(base, 0, bytes);
+  blocks_.push_back({base, bytes, 0});
+}
+
+void Arena::reserve_contiguous(size_t bytes) { add_block(bytes); }
+
+Tensor Arena::alloc(Shape shape, DType dtype) {
+  size_t bytes = round_up(static_cast<size_t>(shape.numel()) * dtype_size(dtype));
+  if (bytes == 0) bytes = kAlign;
+  if (blocks_.empty() || blocks_.back().size - blocks_.back().used < bytes)
+    add_block(std::max(bytes, block_bytes_));
+  Block& b = blocks_.back();
+  Tensor t{b.base + b.used, shape, dtype, device_};
+  b.used += bytes;
+  used_total_ += bytes;
+  return t;
+}
+
+}  // namespace moe

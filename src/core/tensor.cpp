@@ -1,0 +1,91 @@
+#include "core/tensor.h"
+
+#include "core/check.h"
+
+namespace moe {
+
+size_t dtype_size(DType dtype) {
+  switch (dtype) {
+    case DType::F32:
+    case DType::I32:
+      return 4;
+  }
+  return 0;
+}
+
+const char* dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::F32:
+      return "F32";
+    case DType::I32:
+      return "I32";
+  }
+  return "?";
+}
+
+const char* device_name(Device device) { return device == Device::CPU ? "cpu" : "cuda"; }
+
+Shape::Shape(std::initializer_list<int64_t> d) {
+  MOE_CHECK(static_cast<int>(d.size()) <= kMaxDims, "tensor rank ", d.size(), " exceeds ", kMaxDims);
+  for (int64_t v : d) {
+    MOE_CHECK(v >= 0, "negative tensor dimension ", v);
+    dims[ndim++] = v;
+  }
+}
+
+int64_t Shape::numel() const {
+  int64_t n = 1;
+  for (int i = 0; i < ndim; ++i) n *= dims[i];
+  return n;
+}
+
+int64_t Shape::operator[](int i) const {
+  int j = i < 0 ? ndim + i : i;
+  MOE_CHECK(j >= 0 && j < ndim, "dimension ", i, " out of range for shape ", str());
+  return dims[j];
+}
+
+bool Shape::operator==(const Shape& other) const {
+  if (ndim != other.ndim) return false;
+  for (int i = 0; i < ndim; ++i)
+    if (dims[i] != other.dims[i]) return false;
+  return true;
+}
+
+std::string Shape::str() const {
+  std::string s = "(";
+  for (int i = 0; i < ndim; ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
+  return s + ")";
+}
+
+float* Tensor::f32() const {
+  MOE_CHECK(dtype == DType::F32, "expected an F32 tensor, got ", dtype_name(dtype));
+  return static_cast<float*>(ptr);
+}
+
+int32_t* Tensor::i32() const {
+  MOE_CHECK(dtype == DType::I32, "expected an I32 tensor, got ", dtype_name(dtype));
+  return static_cast<int32_t*>(ptr);
+}
+
+Tensor Tensor::view(Shape new_shape) const {
+  MOE_CHECK(new_shape.numel() == numel(), "cannot view ", shape.str(), " as ", new_shape.str());
+  Tensor t = *this;
+  t.shape = new_shape;
+  return t;
+}
+
+Tensor Tensor::rows(int64_t begin, int64_t end) const {
+  MOE_CHECK(shape.ndim >= 1 && 0 <= begin && begin <= end && end <= shape.dims[0],
+            "rows [", begin, ", ", end, ") out of range for shape ", shape.str());
+  int64_t row = shape.dims[0] ? numel() / shape.dims[0] : 0;
+  Tensor t = *this;
+  t.ptr = static_cast<char*>(ptr) + begin * row * dtype_size(dtype);
+  t.shape.dims[0] = end - begin;
+  return t;
+}
+
+Tensor cpu_tensor(float* data, Shape shape) { return Tensor{data, shape, DType::F32, Device::CPU}; }
+Tensor cpu_tensor(int32_t* data, Shape shape) { return Tensor{data, shape, DType::I32, Device::CPU}; }
+
+}  // namespace moe

@@ -1,0 +1,26 @@
+// Small elementwise and reduction helpers used by layers and the trainer.
+#pragma once
+#include <cstdint>
+
+#include "core/tensor.h"
+
+namespace moe::ops {
+
+void fill(Tensor t, float value);
+void copy(Tensor dst, const Tensor& src);
+// out = a + b (same shapes); out may alias a or b.
+void add(Tensor out, const Tensor& a, const Tensor& b);
+// a += b
+void add_inplace(Tensor a, const Tensor& b);
+// t *= s
+void scale_inplace(Tensor t, float s);
+// Sum of squares in fp64 (for gradient norms).
+double sum_squares(const Tensor& t);
+// True when every element is finite.
+bool all_finite(const Tensor& t);
+// t = mean + std * N(0, 1) drawn from (key, index).
+void fill_normal(Tensor t, float mean, float std, uint64_t key);
+// t = uniform in [lo, hi) drawn from (key, index).
+void fill_uniform(Tensor t, float lo, float hi, uint64_t key);
+
+}  // namespace moe::ops

@@ -1,0 +1,16 @@
+// Linear layers on row-major activations: y = x W^T + b, W stored (out, in) as in PyTorch.
+#pragma once
+#include "core/tensor.h"
+
+namespace moe::ops {
+
+// out (N, O) = x (N, I) @ w (O, I)^T + b (O); b may be empty.
+void linear_forward(Tensor out, const Tensor& x, const Tensor& w, const Tensor& b);
+
+// dx (N, I) = dout @ w            (assigned; skipped when dx is empty)
+// dw (O, I) += dout^T @ x         (accumulated)
+// db (O)    += sum_rows(dout)     (accumulated; skipped when empty)
+void linear_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout, const Tensor& x,
+                     const Tensor& w);
+
+}  // namespace moe::ops

@@ -1,0 +1,46 @@
+// MoE router: top-k selection and gate weights, plus the load-balancing losses.
+//
+// Gate path (Shazeer et al. 2017, "Outrageously Large Neural Networks", noisy top-k gating):
+//   sel = logits + eps * softplus(noise_logits)      (noisy router; otherwise sel = logits)
+//   s   = sel / temperature
+//   topk_idx = indices of the k largest s (ties: lower expert index first), in descending order
+//   gates    = softmax over the kept s (= softmax over all experts, renormalised over the top k)
+// Losses, on the clean logits:
+//   P = softmax(logits / temperature), f_e = (# of the N*k assignments to e) / (N*k)
+//   aux = E * sum_e f_e * mean_n P[n, e]   (Fedus et al. 2021, Switch Transformer, eq. 4)
+//   z   = mean_n logsumexp(logits[n])^2    (Zoph et al. 2022, ST-MoE, eq. 5)
+#pragma once
+#include "core/tensor.h"
+
+namespace moe::ops {
+
+struct RouterArgs {
+  int top_k = 2;
+  float temperature = 1.0f;
+};
+
+// topk_idx (N, k) I32; gates (N, k); logits (N, E); noise_logits, noise_eps (N, E) or both empty
+// (eps are standard normal draws supplied by the caller).
+void router_forward(Tensor topk_idx, Tensor gates, const Tensor& logits,
+                    const Tensor& noise_logits, const Tensor& noise_eps, const RouterArgs& args);
+
+// dlogits (N, E) assigned (zero outside the top k); dnoise_logits (N, E) assigned when not empty.
+void router_backward(Tensor dlogits, Tensor dnoise_logits, const Tensor& dgates,
+                     const Tensor& topk_idx, const Tensor& gates, const Tensor& noise_logits,
+                     const Tensor& noise_eps, const RouterArgs& args);
+
+struct RouterStats {
+  float aux_loss = 0.0f;  // Switch load-balancing loss (before its coefficient)
+  float z_loss = 0.0f;    // router z-loss (before its coefficient)
+  float entropy = 0.0f;   // mean over tokens of the entropy of P, nats (max ln E)
+};
+
+// expert_fraction (E): f_e. logits (N, E); topk_idx (N, k).
+RouterStats router_losses_forward(Tensor expert_fraction, const Tensor& logits,
+                                  const Tensor& topk_idx, float temperature);
+
+// dlogits (N, E) += aux_coef * d(aux)/d(logits) + z_coef * d(z)/d(logits).
+void router_losses_backward(Tensor dlogits, const Tensor& logits, const Tensor& expert_fraction,
+                            float temperature, float aux_coef, float z_coef);
+
+}  // namespace moe::ops

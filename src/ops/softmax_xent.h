@@ -1,0 +1,19 @@
+// Fused softmax + cross-entropy over the vocabulary, fp32 statistics (max-subtracted logsumexp).
+#pragma once
+#include "core/tensor.h"
+
+namespace moe::ops {
+
+// losses (N) = logsumexp(logits[i]) - logits[i, targets[i]]; logits (N, V); targets (N) I32.
+// Returns the mean of losses. Targets outside [0, V) raise an error.
+float softmax_xent_forward(Tensor losses, const Tensor& logits, const Tensor& targets);
+
+// dlogits (N, V) = (softmax(logits) - onehot(targets)) * dloss, assigned. dlogits may alias
+// logits. dloss is the gradient of the objective w.r.t. each row's loss (1/N for a mean).
+void softmax_xent_backward(Tensor dlogits, const Tensor& logits, const Tensor& targets,
+                           float dloss);
+
+// probs (N, V) = softmax(logits / temperature) (for sampling).
+void softmax_forward(Tensor probs, const Tensor& logits, float temperature);
+
+}  // namespace moe::ops
