@@ -9,7 +9,9 @@ namespace moe {
 
 namespace {
 constexpr size_t kAlign = 64;
-size_t round_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+size_t round_up(size_t n) {
+  return (n + kAlign - 1) / kAlign * kAlign;
+}
 }  // namespace
 
 Arena::Arena(Device device, size_t block_bytes) : device_(device), block_bytes_(block_bytes) {
@@ -18,7 +20,8 @@ Arena::Arena(Device device, size_t block_bytes) : device_(device), block_bytes_(
 }
 
 Arena::~Arena() {
-  for (Block& b : blocks_) std::free(b.base);
+  for (Block& b : blocks_)
+    std::free(b.base);
 }
 
 void Arena::add_block(size_t bytes) {
@@ -29,7 +32,9 @@ void Arena::add_block(size_t bytes) {
   blocks_.push_back({base, bytes, 0});
 }
 
-void Arena::reserve_contiguous(size_t bytes) { add_block(bytes); }
+void Arena::reserve_contiguous(size_t bytes) {
+  add_block(bytes);
+}
 
 Tensor Arena::alloc(Shape shape, DType dtype) {
   size_t bytes = round_up(static_cast<size_t>(shape.numel()) * dtype_size(dtype));

@@ -28,7 +28,7 @@ template <typename... Args>
 }  // namespace moe
 
 // MOE_CHECK(cond, "message parts", ...): throws moe::Error with the message when cond is false.
-#define MOE_CHECK(cond, ...)                 \
-  do {                                       \
-    if (!(cond)) ::moe::fail(__VA_ARGS__);   \
+#define MOE_CHECK(cond, ...)               \
+  do {                                     \
+    if (!(cond)) ::moe::fail(__VA_ARGS__); \
   } while (0)

@@ -16,7 +16,9 @@ inline uint64_t splitmix64(uint64_t x) {
 }
 
 // A stream key derived from a seed and any number of integers (step, layer, site, ...).
-inline uint64_t rng_key(uint64_t seed) { return splitmix64(seed); }
+inline uint64_t rng_key(uint64_t seed) {
+  return splitmix64(seed);
+}
 template <typename... Rest>
 uint64_t rng_key(uint64_t seed, uint64_t first, Rest... rest) {
   return rng_key(splitmix64(seed ^ splitmix64(first + 0x632BE59BD9B4E019ull)), rest...);

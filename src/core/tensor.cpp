@@ -23,10 +23,13 @@ const char* dtype_name(DType dtype) {
   return "?";
 }
 
-const char* device_name(Device device) { return device == Device::CPU ? "cpu" : "cuda"; }
+const char* device_name(Device device) {
+  return device == Device::CPU ? "cpu" : "cuda";
+}
 
 Shape::Shape(std::initializer_list<int64_t> d) {
-  MOE_CHECK(static_cast<int>(d.size()) <= kMaxDims, "tensor rank ", d.size(), " exceeds ", kMaxDims);
+  MOE_CHECK(static_cast<int>(d.size()) <= kMaxDims, "tensor rank ", d.size(), " exceeds ",
+            kMaxDims);
   for (int64_t v : d) {
     MOE_CHECK(v >= 0, "negative tensor dimension ", v);
     dims[ndim++] = v;
@@ -35,7 +38,8 @@ Shape::Shape(std::initializer_list<int64_t> d) {
 
 int64_t Shape::numel() const {
   int64_t n = 1;
-  for (int i = 0; i < ndim; ++i) n *= dims[i];
+  for (int i = 0; i < ndim; ++i)
+    n *= dims[i];
   return n;
 }
 
@@ -54,7 +58,8 @@ bool Shape::operator==(const Shape& other) const {
 
 std::string Shape::str() const {
   std::string s = "(";
-  for (int i = 0; i < ndim; ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
+  for (int i = 0; i < ndim; ++i)
+    s += (i ? ", " : "") + std::to_string(dims[i]);
   return s + ")";
 }
 
@@ -75,9 +80,17 @@ Tensor Tensor::view(Shape new_shape) const {
   return t;
 }
 
+Tensor Tensor::prefix(Shape new_shape) const {
+  MOE_CHECK(new_shape.numel() <= numel(), "view ", new_shape.str(), " exceeds buffer ",
+            shape.str());
+  Tensor t = *this;
+  t.shape = new_shape;
+  return t;
+}
+
 Tensor Tensor::rows(int64_t begin, int64_t end) const {
-  MOE_CHECK(shape.ndim >= 1 && 0 <= begin && begin <= end && end <= shape.dims[0],
-            "rows [", begin, ", ", end, ") out of range for shape ", shape.str());
+  MOE_CHECK(shape.ndim >= 1 && 0 <= begin && begin <= end && end <= shape.dims[0], "rows [", begin,
+            ", ", end, ") out of range for shape ", shape.str());
   int64_t row = shape.dims[0] ? numel() / shape.dims[0] : 0;
   Tensor t = *this;
   t.ptr = static_cast<char*>(ptr) + begin * row * dtype_size(dtype);
@@ -85,7 +98,11 @@ Tensor Tensor::rows(int64_t begin, int64_t end) const {
   return t;
 }
 
-Tensor cpu_tensor(float* data, Shape shape) { return Tensor{data, shape, DType::F32, Device::CPU}; }
-Tensor cpu_tensor(int32_t* data, Shape shape) { return Tensor{data, shape, DType::I32, Device::CPU}; }
+Tensor cpu_tensor(float* data, Shape shape) {
+  return Tensor{data, shape, DType::F32, Device::CPU};
+}
+Tensor cpu_tensor(int32_t* data, Shape shape) {
+  return Tensor{data, shape, DType::I32, Device::CPU};
+}
 
 }  // namespace moe

@@ -44,6 +44,8 @@ struct Tensor {
   int32_t* i32() const;  // checks dtype == I32
   // The same memory with another shape of equal element count.
   Tensor view(Shape new_shape) const;
+  // The first new_shape.numel() elements viewed as new_shape (buffers sized for the largest call).
+  Tensor prefix(Shape new_shape) const;
   // Rows [begin, end) of the first dimension.
   Tensor rows(int64_t begin, int64_t end) const;
 };

@@ -18,8 +18,8 @@ struct AttentionArgs {
 
 // out (B, Tq, H, D); probs (B, H, Tq, Tk) saved softmax (before dropout);
 // q (B, Tq, H, D); k, v (B, Tk, H_kv, D).
-void attention_forward(Tensor out, Tensor probs, const Tensor& q, const Tensor& k,
-                       const Tensor& v, const AttentionArgs& args);
+void attention_forward(Tensor out, Tensor probs, const Tensor& q, const Tensor& k, const Tensor& v,
+                       const AttentionArgs& args);
 
 // dq (B, Tq, H, D), dk, dv (B, Tk, H_kv, D) assigned; dprobs (B, H, Tq, Tk) is scratch.
 void attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dprobs, const Tensor& dout,

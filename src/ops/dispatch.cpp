@@ -19,7 +19,8 @@ Device common_device(const char* op, std::initializer_list<const Tensor*> tensor
 }
 
 void cuda_unavailable(const char* op) {
-  fail(op, ": this build has no CUDA backend (configure with -DMOE_CUDA=ON on a machine with nvcc)");
+  fail(op,
+       ": this build has no CUDA backend (configure with -DMOE_CUDA=ON on a machine with nvcc)");
 }
 
 void check_shape(const char* op, const char* arg, const Tensor& t, Shape expected) {

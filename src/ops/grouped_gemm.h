@@ -11,7 +11,7 @@ void grouped_linear_forward(Tensor out, const Tensor& x, const Tensor& w, const 
                             const Tensor& expert_offsets);
 
 // dx (M, I) assigned (skipped when empty); dw (E, O, I) and db (E, O) accumulated.
-void grouped_linear_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout,
-                             const Tensor& x, const Tensor& w, const Tensor& expert_offsets);
+void grouped_linear_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout, const Tensor& x,
+                             const Tensor& w, const Tensor& expert_offsets);
 
 }  // namespace moe::ops

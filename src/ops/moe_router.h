@@ -21,8 +21,8 @@ struct RouterArgs {
 
 // topk_idx (N, k) I32; gates (N, k); logits (N, E); noise_logits, noise_eps (N, E) or both empty
 // (eps are standard normal draws supplied by the caller).
-void router_forward(Tensor topk_idx, Tensor gates, const Tensor& logits,
-                    const Tensor& noise_logits, const Tensor& noise_eps, const RouterArgs& args);
+void router_forward(Tensor topk_idx, Tensor gates, const Tensor& logits, const Tensor& noise_logits,
+                    const Tensor& noise_eps, const RouterArgs& args);
 
 // dlogits (N, E) assigned (zero outside the top k); dnoise_logits (N, E) assigned when not empty.
 void router_backward(Tensor dlogits, Tensor dnoise_logits, const Tensor& dgates,

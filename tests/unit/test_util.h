@@ -13,7 +13,8 @@ std::vector<T> random_vector(size_t n, uint32_t seed, double lo = -1.0, double h
   std::mt19937 gen(seed);
   std::uniform_real_distribution<double> dist(lo, hi);
   std::vector<T> v(n);
-  for (auto& x : v) x = static_cast<T>(dist(gen));
+  for (auto& x : v)
+    x = static_cast<T>(dist(gen));
   return v;
 }
 
@@ -30,8 +31,9 @@ double rel_error(const std::vector<A>& a, const std::vector<B>& b) {
 }
 
 // Central differences of a scalar function of x (fp64): grad[i] = (f(x+h e_i) - f(x-h e_i)) / 2h.
-inline std::vector<double> numeric_gradient(const std::function<double(const std::vector<double>&)>& f,
-                                            std::vector<double> x, double h = 1e-6) {
+inline std::vector<double> numeric_gradient(
+    const std::function<double(const std::vector<double>&)>& f, std::vector<double> x,
+    double h = 1e-6) {
   std::vector<double> grad(x.size());
   for (size_t i = 0; i < x.size(); ++i) {
     double saved = x[i];
@@ -48,7 +50,8 @@ inline std::vector<double> numeric_gradient(const std::function<double(const std
 // sum_i w[i] * y[i]: turns a vector output into a scalar whose gradient w.r.t. y is w.
 inline double weighted_sum(const std::vector<double>& y, const std::vector<double>& w) {
   double s = 0;
-  for (size_t i = 0; i < y.size(); ++i) s += y[i] * w[i];
+  for (size_t i = 0; i < y.size(); ++i)
+    s += y[i] * w[i];
   return s;
 }
 

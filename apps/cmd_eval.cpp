@@ -1,0 +1,71 @@
+// moe eval --checkpoint DIR --text FILE [--contiguous] [--batches N]
+// Prints one JSON line {loss, ppl, tokens}.
+#include <cmath>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "apps/commands.h"
+#include "core/arena.h"
+#include "core/check.h"
+#include "core/rng.h"
+#include "core/threads.h"
+#include "data/batch_sampler.h"
+#include "data/text_source.h"
+#include "model/checkpoint.h"
+#include "train/evaluator.h"
+
+namespace {
+
+struct EvalFlags {
+  std::string checkpoint, text;
+  bool contiguous = false;
+  int64_t batches = 0;
+  int64_t batch_size = 0;
+  int64_t seed = 1337;
+  int threads = 0;
+};
+
+void run_eval(const EvalFlags& f) {
+  moe::set_num_threads(f.threads);
+  moe::LoadedCheckpoint ckpt = moe::load_checkpoint(f.checkpoint);
+  MOE_CHECK(ckpt.tokenizer != nullptr, "checkpoint ", ckpt.dir,
+            " has no tokenizer, so it cannot read text");
+  const std::vector<int32_t> ids = ckpt.tokenizer->encode(moe::read_text_corpus(f.text));
+  const int64_t seq = ckpt.config.model.block_size;
+  const int64_t batch = f.batch_size > 0 ? f.batch_size : ckpt.config.train.batch_size;
+  moe::BatchSampler sampler(&ids, batch, seq);
+  ckpt.model->allocate(batch, seq);
+  moe::Arena arena;
+  moe::Tensor tokens = arena.alloc(moe::Shape{batch, seq}, moe::DType::I32);
+  moe::Tensor targets = arena.alloc(moe::Shape{batch, seq}, moe::DType::I32);
+  moe::Evaluator evaluator(*ckpt.model, tokens, targets);
+  const auto& mc = ckpt.config.model;
+  // Evaluate with the router temperature the schedule reached at the end of training.
+  const float tau = mc.temperature_at(ckpt.config.train.steps, ckpt.config.train.steps);
+  moe::EvalResult r = f.contiguous ? evaluator.contiguous(sampler, f.batches, tau)
+                                   : evaluator.random_windows(
+                                         sampler, f.batches > 0 ? f.batches : 50,
+                                         moe::rng_key(static_cast<uint64_t>(f.seed), 0xE7A1), tau);
+  nlohmann::json out = {{"loss", r.loss}, {"ppl", std::exp(r.loss)}, {"tokens", r.tokens}};
+  std::cout << out.dump() << std::endl;
+}
+
+}  // namespace
+
+void add_eval_command(CLI::App& app) {
+  auto flags = std::make_shared<EvalFlags>();
+  CLI::App* cmd =
+      app.add_subcommand("eval", "mean loss and perplexity of a checkpoint on a text file");
+  cmd->add_option("--checkpoint", flags->checkpoint, "run or checkpoint directory")->required();
+  cmd->add_option("--text", flags->text, "text file to score")->required();
+  cmd->add_flag("--contiguous", flags->contiguous,
+                "score the non-overlapping block_size windows from the start, in order");
+  cmd->add_option("--batches", flags->batches, "number of batches (contiguous: at most; 0 = all)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--batch-size", flags->batch_size, "rows per batch (default: the run's)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--seed", flags->seed, "seed of the random windows");
+  cmd->add_option("--threads", flags->threads, "CPU threads")->check(CLI::PositiveNumber);
+  cmd->callback([flags] { run_eval(*flags); });
+}

@@ -1,0 +1,80 @@
+// `moe generate`: samples text from a checkpoint, streaming it to stdout as tokens arrive.
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "core/check.h"
+#include "generate/generator.h"
+#include "model/checkpoint.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace {
+
+struct GenerateOptions {
+  std::string checkpoint;
+  std::string prompt;
+  int64_t max_new_tokens = 200;
+  float temperature = 1.0f;
+  int top_k = 0;
+  float top_p = 1.0f;
+  uint64_t seed = 1337;
+  bool no_stop = false;
+  int threads = 0;
+};
+
+void run_generate(const GenerateOptions& opt) {
+#ifdef _OPENMP
+  if (opt.threads > 0) omp_set_num_threads(opt.threads);
+#endif
+  moe::LoadedCheckpoint ckpt = moe::load_checkpoint(opt.checkpoint);
+  MOE_CHECK(ckpt.tokenizer, "checkpoint ", opt.checkpoint, " has no tokenizer");
+  const moe::Tokenizer& tok = *ckpt.tokenizer;
+
+  moe::GenerateArgs args;
+  args.max_new_tokens = opt.max_new_tokens;
+  args.sampler.temperature = opt.temperature;
+  args.sampler.top_k = opt.top_k;
+  args.sampler.top_p = opt.top_p;
+  args.seed = opt.seed;
+  args.stop_at_eot = !opt.no_stop;
+
+  moe::validate_sampler_args(args.sampler);
+  const std::vector<int32_t> prompt = tok.encode(opt.prompt);
+
+  moe::Generator generator(*ckpt.model);
+  std::cout << opt.prompt << std::flush;
+  // Tokens are decoded one at a time: a byte-level token may hold part of a UTF-8 character,
+  // and writing its bytes as they come still leaves the complete text on stdout.
+  moe::GenerateResult result = generator.generate(
+      prompt, args, tok.eot_id(), [&](int32_t t) { std::cout << tok.decode({t}) << std::flush; });
+  std::cout << "\n" << std::flush;
+  std::cerr << "decode: " << result.tokens.size() << " tokens, " << result.decode_tokens_per_s
+            << " tokens/s\n";
+}
+
+}  // namespace
+
+void add_generate_command(CLI::App& app) {
+  auto opt = std::make_shared<GenerateOptions>();
+  CLI::App* cmd = app.add_subcommand("generate", "Sample text from a trained checkpoint");
+  cmd->add_option("--checkpoint", opt->checkpoint, "Run or checkpoint directory")->required();
+  cmd->add_option("--prompt", opt->prompt, "Text to continue (empty: start of text)");
+  cmd->add_option("--max-new-tokens", opt->max_new_tokens, "Tokens to generate")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--temperature", opt->temperature, "Sampling temperature (0: greedy)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--top-k", opt->top_k, "Sample from the K most likely tokens (0: all)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--top-p", opt->top_p, "Nucleus sampling mass (1: off)")
+      ->check(CLI::Range(0.0f, 1.0f));
+  cmd->add_option("--seed", opt->seed, "Sampling seed");
+  cmd->add_flag("--no-stop", opt->no_stop, "Do not stop at the end-of-text token");
+  cmd->add_option("--threads", opt->threads, "CPU threads (0: OpenMP default)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->callback([opt] { run_generate(*opt); });
+}

@@ -1,0 +1,90 @@
+// moe train (--config FILE | --preset NAME) [--set key=value ...] [--steps N] [--eval-every N]
+//           [--ckpt-every N] [--seed S] [--threads T] --out DIR
+// moe train --resume DIR [--steps N]
+#include <cstdio>
+#include <iostream>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "apps/commands.h"
+#include "core/check.h"
+#include "core/threads.h"
+#include "train/trainer.h"
+
+namespace {
+
+struct TrainFlags {
+  std::string config_file, preset, out_dir, resume_dir;
+  std::vector<std::string> sets;
+  std::optional<int64_t> steps, eval_every, ckpt_every, seed, threads;
+  bool quiet = false;
+};
+
+void run_train(const TrainFlags& f) {
+  moe::RunConfig config;
+  moe::TrainOptions options;
+  if (!f.resume_dir.empty()) {
+    MOE_CHECK(
+        f.config_file.empty() && f.preset.empty() && f.sets.empty(),
+        "--resume continues a run with its saved configuration; drop --config/--preset/--set");
+    MOE_CHECK(f.out_dir.empty() || f.out_dir == f.resume_dir,
+              "--resume DIR writes into DIR; drop --out");
+    options.out_dir = f.resume_dir;
+    options.resume = true;
+  } else {
+    MOE_CHECK(f.config_file.empty() != f.preset.empty(),
+              "give exactly one of --config FILE or --preset NAME");
+    MOE_CHECK(!f.out_dir.empty(), "--out DIR is required");
+    config = f.preset.empty() ? moe::RunConfig{} : moe::RunConfig::preset(f.preset);
+    if (!f.config_file.empty()) config.load_toml(f.config_file);
+    for (const std::string& kv : f.sets) {
+      auto eq = kv.find('=');
+      MOE_CHECK(eq != std::string::npos && eq > 0, "--set expects key=value, got '", kv, "'");
+      config.set(kv.substr(0, eq), kv.substr(eq + 1));
+    }
+    if (f.eval_every) config.train.eval_every = *f.eval_every;
+    if (f.ckpt_every) config.train.ckpt_every = *f.ckpt_every;
+    if (f.seed) config.train.seed = *f.seed;
+    if (f.threads) config.train.threads = *f.threads;
+    options.out_dir = f.out_dir;
+  }
+  options.steps = f.steps;
+  options.quiet = f.quiet;
+  moe::set_num_threads(static_cast<int>(f.threads.value_or(config.train.threads)));
+  moe::TrainResult r = moe::train(config, options);
+  nlohmann::json summary = {{"params", r.params},
+                            {"active_params", r.active_params},
+                            {"steps", r.steps},
+                            {"tokens_per_s", r.tokens_per_s},
+                            {"train_loss", r.train_loss},
+                            {"val_loss", r.val_loss},
+                            {"best_val_loss", r.best_val_loss},
+                            {"stopped_early", r.stopped_early},
+                            {"seconds", r.seconds},
+                            {"out", options.out_dir}};
+  std::cout << summary.dump() << std::endl;
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app) {
+  auto flags = std::make_shared<TrainFlags>();
+  CLI::App* cmd = app.add_subcommand("train", "train a model (or resume a run)");
+  cmd->add_option("--config", flags->config_file, "TOML configuration file")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--preset", flags->preset, "named configuration: makemoe, llama-moe-tiny");
+  cmd->add_option("--set", flags->sets, "override a setting: key=value (e.g. model.n_layers=4)");
+  cmd->add_option("--steps", flags->steps, "total optimizer steps of the run")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--eval-every", flags->eval_every, "evaluate every N steps")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--ckpt-every", flags->ckpt_every, "checkpoint every N steps")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--seed", flags->seed, "random seed");
+  cmd->add_option("--threads", flags->threads, "CPU threads")->check(CLI::PositiveNumber);
+  cmd->add_option("--out", flags->out_dir, "run directory (checkpoint, metrics.jsonl)");
+  cmd->add_option("--resume", flags->resume_dir, "continue the run in this directory");
+  cmd->add_flag("--quiet", flags->quiet, "no progress output");
+  cmd->callback([flags] { run_train(*flags); });
+}

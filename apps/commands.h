@@ -1,0 +1,8 @@
+// Each subcommand registers its flags and its action on the CLI11 app.
+#pragma once
+#include <CLI/CLI.hpp>
+
+void add_train_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
+void add_generate_command(CLI::App& app);
+void add_info_command(CLI::App& app);

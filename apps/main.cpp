@@ -1,0 +1,33 @@
+// The `moe` command line: subcommands parse flags and call the library. Every failure the user
+// can cause ends here as one line "error: ..." and exit code 1.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "apps/commands.h"
+#include "core/check.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"moe: build, train and run Mixture-of-Experts language models"};
+  app.require_subcommand(1);
+  add_train_command(app);
+  add_eval_command(app);
+  add_generate_command(app);
+  add_info_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "error: " << e.what() << " (see moe --help)\n";
+    return e.get_exit_code() != 0 ? e.get_exit_code() : 1;
+  } catch (const moe::Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

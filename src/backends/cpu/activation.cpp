@@ -1,0 +1,60 @@
+#include "backends/cpu/activation.h"
+
+#include <cmath>
+
+namespace moe::cpu {
+namespace {
+
+// 1 / (1 + e^-g): exp overflows to inf for very negative g, which gives the correct limit 0.
+template <typename T>
+T sigmoid(T g) {
+  return T(1) / (T(1) + std::exp(-g));
+}
+
+}  // namespace
+
+template <typename T>
+void relu_forward(T* out, const T* x, int64_t n) {
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i)
+    out[i] = x[i] > T(0) ? x[i] : T(0);
+}
+
+template <typename T>
+void relu_backward(T* dx, const T* dout, const T* out, int64_t n) {
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i)
+    dx[i] = out[i] > T(0) ? dout[i] : T(0);
+}
+
+template <typename T>
+void swiglu_forward(T* out, const T* gate, const T* up, int64_t n) {
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i)
+    out[i] = gate[i] * sigmoid(gate[i]) * up[i];
+}
+
+// d silu(g)/dg = sig(g) (1 + g (1 - sig(g))) (Elfwing et al. 2018, SiLU).
+template <typename T>
+void swiglu_backward(T* dgate, T* dup, const T* dout, const T* gate, const T* up, int64_t n) {
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i) {
+    const T g = gate[i], u = up[i], d = dout[i];
+    const T sig = sigmoid(g);
+    dgate[i] = d * u * sig * (T(1) + g * (T(1) - sig));
+    dup[i] = d * g * sig;
+  }
+}
+
+template void relu_forward<float>(float*, const float*, int64_t);
+template void relu_forward<double>(double*, const double*, int64_t);
+template void relu_backward<float>(float*, const float*, const float*, int64_t);
+template void relu_backward<double>(double*, const double*, const double*, int64_t);
+template void swiglu_forward<float>(float*, const float*, const float*, int64_t);
+template void swiglu_forward<double>(double*, const double*, const double*, int64_t);
+template void swiglu_backward<float>(float*, float*, const float*, const float*, const float*,
+                                     int64_t);
+template void swiglu_backward<double>(double*, double*, const double*, const double*, const double*,
+                                      int64_t);
+
+}  // namespace moe::cpu

@@ -1,0 +1,36 @@
+// CPU kernels for small elementwise and reduction helpers. n is the element count of every
+// buffer; each buffer is (n).
+#pragma once
+#include <cstdint>
+
+namespace moe::cpu {
+
+// t (n) = value
+template <typename T>
+void fill(T* t, int64_t n, T value);
+// dst (n) = src (n)
+template <typename T>
+void copy(T* dst, const T* src, int64_t n);
+// out (n) = a (n) + b (n); out may alias a or b.
+template <typename T>
+void add(T* out, const T* a, const T* b, int64_t n);
+// a (n) += b (n)
+template <typename T>
+void add_inplace(T* a, const T* b, int64_t n);
+// t (n) *= s
+template <typename T>
+void scale_inplace(T* t, int64_t n, T s);
+// sum of t (n)^2 in fp64, summed in a fixed order whatever the thread count.
+template <typename T>
+double sum_squares(const T* t, int64_t n);
+// True when every element of t (n) is finite.
+template <typename T>
+bool all_finite(const T* t, int64_t n);
+// t (n)[i] = mean + std * rng_normal(key, i)
+template <typename T>
+void fill_normal(T* t, int64_t n, float mean, float std, uint64_t key);
+// t (n)[i] = lo + (hi - lo) * rng_uniform(key, i)
+template <typename T>
+void fill_uniform(T* t, int64_t n, float lo, float hi, uint64_t key);
+
+}  // namespace moe::cpu

@@ -1,0 +1,93 @@
+#include "backends/cpu/layernorm.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace moe::cpu {
+namespace {
+
+// Below this many elements a loop runs on one thread: starting a team costs more than it saves.
+constexpr int64_t kParallelMin = int64_t{1} << 15;
+
+// Channels per task for the parameter gradients: a task owns its channels and adds the rows in
+// order, so dw and db do not depend on the thread count.
+constexpr int64_t kChannelBlock = 64;
+
+}  // namespace
+
+template <typename T>
+void layernorm_forward(T* out, T* mean, T* rstd, const T* x, const T* w, const T* b, int64_t N,
+                       int64_t C, float eps) {
+#pragma omp parallel for if (N * C > kParallelMin)
+  for (int64_t n = 0; n < N; ++n) {
+    const T* xr = x + n * C;
+    // Two passes in double: the mean first, then the variance about it, which avoids the
+    // cancellation of E[x^2] - E[x]^2.
+    double sum = 0;
+    for (int64_t c = 0; c < C; ++c)
+      sum += xr[c];
+    const double mu = sum / C;
+    double sq = 0;
+    for (int64_t c = 0; c < C; ++c) {
+      const double d = xr[c] - mu;
+      sq += d * d;
+    }
+    const double rs = 1.0 / std::sqrt(sq / C + eps);
+    mean[n] = static_cast<T>(mu);
+    rstd[n] = static_cast<T>(rs);
+    const T m = static_cast<T>(mu), r = static_cast<T>(rs);
+    T* o = out + n * C;
+    for (int64_t c = 0; c < C; ++c)
+      o[c] = (xr[c] - m) * r * w[c] + (b != nullptr ? b[c] : T(0));
+  }
+}
+
+// With xhat = (x - mean) rstd and g = dout * w, the input gradient of one row is
+//   dx = rstd * (g - mean(g) - xhat * mean(g * xhat))
+// (the LayerNorm backward as derived in llm.c's layernorm_backward, Karpathy 2024).
+template <typename T>
+void layernorm_backward(T* dx, T* dw, T* db, const T* dout, const T* x, const T* w, const T* mean,
+                        const T* rstd, int64_t N, int64_t C) {
+#pragma omp parallel for if (N * C > kParallelMin)
+  for (int64_t n = 0; n < N; ++n) {
+    const T* xr = x + n * C;
+    const T* gr = dout + n * C;
+    const T m = mean[n], r = rstd[n];
+    double g_mean = 0, gx_mean = 0;
+    for (int64_t c = 0; c < C; ++c) {
+      const T g = gr[c] * w[c];
+      g_mean += g;
+      gx_mean += g * (xr[c] - m) * r;
+    }
+    const T a = static_cast<T>(g_mean / C), bx = static_cast<T>(gx_mean / C);
+    T* d = dx + n * C;
+    for (int64_t c = 0; c < C; ++c)
+      d[c] = r * (gr[c] * w[c] - a - (xr[c] - m) * r * bx);
+  }
+#pragma omp parallel for if (N * C > kParallelMin)
+  for (int64_t c0 = 0; c0 < C; c0 += kChannelBlock) {
+    const int64_t c1 = std::min(C, c0 + kChannelBlock);
+    for (int64_t n = 0; n < N; ++n) {
+      const T* xr = x + n * C;
+      const T* gr = dout + n * C;
+      const T m = mean[n], r = rstd[n];
+      for (int64_t c = c0; c < c1; ++c)
+        dw[c] += gr[c] * (xr[c] - m) * r;
+      if (db != nullptr)
+        for (int64_t c = c0; c < c1; ++c)
+          db[c] += gr[c];
+    }
+  }
+}
+
+template void layernorm_forward<float>(float*, float*, float*, const float*, const float*,
+                                       const float*, int64_t, int64_t, float);
+template void layernorm_forward<double>(double*, double*, double*, const double*, const double*,
+                                        const double*, int64_t, int64_t, float);
+template void layernorm_backward<float>(float*, float*, float*, const float*, const float*,
+                                        const float*, const float*, const float*, int64_t, int64_t);
+template void layernorm_backward<double>(double*, double*, double*, const double*, const double*,
+                                         const double*, const double*, const double*, int64_t,
+                                         int64_t);
+
+}  // namespace moe::cpu

@@ -1,0 +1,18 @@
+// CPU kernels for linear layers y = x W^T + b on row-major buffers, W stored (out, in) as in
+// PyTorch; the matrix products go to BLAS gemm.
+#pragma once
+#include <cstdint>
+
+namespace moe::cpu {
+
+// out (N, O), x (N, I), w (O, I), b (O) or nullptr.
+template <typename T>
+void linear_forward(T* out, const T* x, const T* w, const T* b, int64_t N, int64_t I, int64_t O);
+
+// dx (N, I) assigned, or nullptr to skip; dw (O, I) accumulated; db (O) accumulated, or nullptr
+// to skip; dout (N, O), x (N, I), w (O, I).
+template <typename T>
+void linear_backward(T* dx, T* dw, T* db, const T* dout, const T* x, const T* w, int64_t N,
+                     int64_t I, int64_t O);
+
+}  // namespace moe::cpu

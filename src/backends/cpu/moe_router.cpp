@@ -1,0 +1,195 @@
+#include "backends/cpu/moe_router.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/check.h"
+
+namespace moe::cpu {
+
+namespace {
+
+// Below this many elements of work a parallel region costs more than it saves.
+constexpr int64_t kMinParallelWork = int64_t{1} << 14;
+
+// softplus(x) = log(1 + e^x) written as max(x, 0) + log1p(e^-|x|), which neither overflows for
+// large x nor loses the tail for very negative x.
+template <typename T>
+T softplus(T x) {
+  return std::max(x, T(0)) + std::log1p(std::exp(-std::abs(x)));
+}
+
+// d softplus / dx = sigmoid(x), evaluated so that exp never overflows.
+template <typename T>
+T sigmoid(T x) {
+  if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
+  T e = std::exp(x);
+  return e / (T(1) + e);
+}
+
+// Indices come from the caller; a bad one would read or write out of bounds, so it is rejected
+// before any parallel work starts.
+void check_expert_indices(const char* op, const int32_t* idx, int64_t count, int64_t E) {
+  for (int64_t i = 0; i < count; ++i)
+    MOE_CHECK(idx[i] >= 0 && idx[i] < E, op, ": topk_idx[", i, "] = ", idx[i],
+              " is not an expert index in [0, ", E, ")");
+}
+
+}  // namespace
+
+template <typename T>
+void router_forward(int32_t* topk_idx, T* gates, const T* logits, const T* noise_logits,
+                    const T* noise_eps, int64_t N, int64_t E, int64_t k, T temperature) {
+  const T inv_tau = T(1) / temperature;
+#pragma omp parallel for schedule(static) if (N * E * k >= kMinParallelWork)
+  for (int64_t n = 0; n < N; ++n) {
+    const T* l = logits + n * E;
+    const T* nl = noise_logits ? noise_logits + n * E : nullptr;
+    const T* eps = noise_eps ? noise_eps + n * E : nullptr;
+    int32_t* idx = topk_idx + n * k;
+    T* g = gates + n * k;
+    // Selection sort without scratch memory: pick j is the largest s (lowest index on ties)
+    // among the experts that come after pick j-1 in that order. The kept s are parked in the
+    // gate row so every comparison and the softmax see the very same values.
+    for (int64_t j = 0; j < k; ++j) {
+      int64_t best = -1;
+      T best_s = T(0);
+      for (int64_t e = 0; e < E; ++e) {
+        T s = (nl ? l[e] + eps[e] * softplus(nl[e]) : l[e]) * inv_tau;
+        if (j > 0 && !(s < g[j - 1] || (s == g[j - 1] && e > idx[j - 1]))) continue;
+        if (best < 0 || s > best_s) {
+          best = e;
+          best_s = s;
+        }
+      }
+      idx[j] = static_cast<int32_t>(best);
+      g[j] = best_s;
+    }
+    // Softmax over the kept scores; g[0] is their maximum.
+    const T top = g[0];
+    T sum = T(0);
+    for (int64_t j = 0; j < k; ++j) {
+      g[j] = std::exp(g[j] - top);
+      sum += g[j];
+    }
+    for (int64_t j = 0; j < k; ++j)
+      g[j] /= sum;
+  }
+}
+
+template <typename T>
+void router_backward(T* dlogits, T* dnoise_logits, const T* dgates, const int32_t* topk_idx,
+                     const T* gates, const T* noise_logits, const T* noise_eps, int64_t N,
+                     int64_t E, int64_t k, T temperature) {
+  check_expert_indices("router_backward", topk_idx, N * k, E);
+  const T inv_tau = T(1) / temperature;
+#pragma omp parallel for schedule(static) if (N * E >= kMinParallelWork)
+  for (int64_t n = 0; n < N; ++n) {
+    const T* g = gates + n * k;
+    const T* dg = dgates + n * k;
+    const int32_t* idx = topk_idx + n * k;
+    T* dl = dlogits + n * E;
+    std::fill(dl, dl + E, T(0));
+    T* dnl = dnoise_logits ? dnoise_logits + n * E : nullptr;
+    if (dnl) std::fill(dnl, dnl + E, T(0));
+    // Softmax Jacobian over the kept scores: ds_j = g_j (dg_j - sum_i g_i dg_i).
+    T dot = T(0);
+    for (int64_t j = 0; j < k; ++j)
+      dot += g[j] * dg[j];
+    for (int64_t j = 0; j < k; ++j) {
+      const int64_t e = idx[j];
+      const T dsel = g[j] * (dg[j] - dot) * inv_tau;
+      dl[e] = dsel;
+      // sel = logits + eps * softplus(noise_logits), and softplus' = sigmoid.
+      if (dnl) dnl[e] = dsel * noise_eps[n * E + e] * sigmoid(noise_logits[n * E + e]);
+    }
+  }
+}
+
+template <typename T>
+void router_losses_forward(T* losses, T* expert_fraction, const T* logits, const int32_t* topk_idx,
+                           int64_t N, int64_t E, int64_t k, T temperature) {
+  check_expert_indices("router_losses_forward", topk_idx, N * k, E);
+  std::fill(expert_fraction, expert_fraction + E, T(0));
+  for (int64_t i = 0; i < N * k; ++i)
+    expert_fraction[topk_idx[i]] += T(1);
+  for (int64_t e = 0; e < E; ++e)
+    expert_fraction[e] /= static_cast<T>(N * k);
+
+  // The column means of P are a reduction over tokens; one sequential pass keeps its order fixed
+  // (so the result is independent of the thread count) and costs O(N*E), far below the router
+  // GEMM that produced the logits.
+  const double inv_tau = 1.0 / static_cast<double>(temperature);
+  double aux = 0.0, z = 0.0, entropy = 0.0;
+  for (int64_t n = 0; n < N; ++n) {
+    const T* l = logits + n * E;
+    double m = static_cast<double>(l[0]);
+    for (int64_t e = 1; e < E; ++e)
+      m = std::max(m, static_cast<double>(l[e]));
+    double sum = 0.0, sum_tau = 0.0;
+    for (int64_t e = 0; e < E; ++e) {
+      sum += std::exp(static_cast<double>(l[e]) - m);
+      sum_tau += std::exp((static_cast<double>(l[e]) - m) * inv_tau);
+    }
+    const double lse = m + std::log(sum);
+    const double lse_tau = m * inv_tau + std::log(sum_tau);
+    z += lse * lse;
+    // With P_e = exp(x_e/tau - lse_tau): -sum P log P = lse_tau - sum_e P_e x_e / tau.
+    double h = lse_tau;
+    for (int64_t e = 0; e < E; ++e) {
+      const double x = static_cast<double>(l[e]) * inv_tau;
+      const double p = std::exp(x - lse_tau);
+      h -= p * x;
+      aux += static_cast<double>(expert_fraction[e]) * p;
+    }
+    entropy += h;
+  }
+  losses[0] = static_cast<T>(static_cast<double>(E) * aux / static_cast<double>(N));
+  losses[1] = static_cast<T>(z / static_cast<double>(N));
+  losses[2] = static_cast<T>(entropy / static_cast<double>(N));
+}
+
+template <typename T>
+void router_losses_backward(T* dlogits, const T* logits, const T* expert_fraction, int64_t N,
+                            int64_t E, T temperature, T aux_coef, T z_coef) {
+  const T inv_tau = T(1) / temperature;
+  // aux = E/N * sum_n sum_e f_e P[n,e] with f held constant (it is a count of discrete choices),
+  // so dP[n,e] = aux_coef * E * f_e / N for every token.
+  const T aux_scale = aux_coef * static_cast<T>(E) / static_cast<T>(N);
+  const T z_scale = z_coef * T(2) / static_cast<T>(N);
+#pragma omp parallel for schedule(static) if (N * E >= kMinParallelWork)
+  for (int64_t n = 0; n < N; ++n) {
+    const T* l = logits + n * E;
+    T* dl = dlogits + n * E;
+    const T m = *std::max_element(l, l + E);
+    T sum = T(0), sum_tau = T(0), dot = T(0);
+    for (int64_t e = 0; e < E; ++e) {
+      sum += std::exp(l[e] - m);
+      const T p = std::exp((l[e] - m) * inv_tau);
+      sum_tau += p;
+      dot += p * expert_fraction[e];
+    }
+    dot /= sum_tau;  // sum_e P_e f_e
+    // d z_n / d x_e = 2 lse_n softmax(x)_e.
+    const T lse = m + std::log(sum);
+    for (int64_t e = 0; e < E; ++e) {
+      const T p_tau = std::exp((l[e] - m) * inv_tau) / sum_tau;
+      const T q = std::exp(l[e] - m) / sum;
+      dl[e] += aux_scale * p_tau * (expert_fraction[e] - dot) * inv_tau + z_scale * lse * q;
+    }
+  }
+}
+
+#define MOE_INSTANTIATE(T)                                                                         \
+  template void router_forward<T>(int32_t*, T*, const T*, const T*, const T*, int64_t, int64_t,    \
+                                  int64_t, T);                                                     \
+  template void router_backward<T>(T*, T*, const T*, const int32_t*, const T*, const T*, const T*, \
+                                   int64_t, int64_t, int64_t, T);                                  \
+  template void router_losses_forward<T>(T*, T*, const T*, const int32_t*, int64_t, int64_t,       \
+                                         int64_t, T);                                              \
+  template void router_losses_backward<T>(T*, const T*, const T*, int64_t, int64_t, T, T, T);
+MOE_INSTANTIATE(float)
+MOE_INSTANTIATE(double)
+#undef MOE_INSTANTIATE
+
+}  // namespace moe::cpu

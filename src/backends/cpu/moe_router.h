@@ -1,0 +1,30 @@
+// CPU kernels for the MoE router (see ops/moe_router.h for the math).
+#pragma once
+#include <cstdint>
+
+namespace moe::cpu {
+
+// topk_idx (N, k), gates (N, k), logits (N, E), noise_logits (N, E) or null, noise_eps (N, E) or
+// null (both null or both set).
+template <typename T>
+void router_forward(int32_t* topk_idx, T* gates, const T* logits, const T* noise_logits,
+                    const T* noise_eps, int64_t N, int64_t E, int64_t k, T temperature);
+
+// dlogits (N, E), dnoise_logits (N, E) or null, dgates (N, k), topk_idx (N, k), gates (N, k),
+// noise_logits (N, E) or null, noise_eps (N, E) or null.
+template <typename T>
+void router_backward(T* dlogits, T* dnoise_logits, const T* dgates, const int32_t* topk_idx,
+                     const T* gates, const T* noise_logits, const T* noise_eps, int64_t N,
+                     int64_t E, int64_t k, T temperature);
+
+// losses (3): aux, z, entropy; expert_fraction (E), logits (N, E), topk_idx (N, k).
+template <typename T>
+void router_losses_forward(T* losses, T* expert_fraction, const T* logits, const int32_t* topk_idx,
+                           int64_t N, int64_t E, int64_t k, T temperature);
+
+// dlogits (N, E) accumulated, logits (N, E), expert_fraction (E).
+template <typename T>
+void router_losses_backward(T* dlogits, const T* logits, const T* expert_fraction, int64_t N,
+                            int64_t E, T temperature, T aux_coef, T z_coef);
+
+}  // namespace moe::cpu

@@ -1,0 +1,75 @@
+#include "backends/cpu/rmsnorm.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace moe::cpu {
+namespace {
+
+// Below this many elements a loop runs on one thread: starting a team costs more than it saves.
+constexpr int64_t kParallelMin = int64_t{1} << 15;
+
+// Channels per task for dw: a task owns its channels and adds the rows in order, so dw does not
+// depend on the thread count.
+constexpr int64_t kChannelBlock = 64;
+
+}  // namespace
+
+template <typename T>
+void rmsnorm_forward(T* out, T* rstd, const T* x, const T* w, int64_t N, int64_t C, float eps) {
+#pragma omp parallel for if (N * C > kParallelMin)
+  for (int64_t n = 0; n < N; ++n) {
+    const T* xr = x + n * C;
+    double sq = 0;
+    for (int64_t c = 0; c < C; ++c)
+      sq += static_cast<double>(xr[c]) * xr[c];
+    const T r = static_cast<T>(1.0 / std::sqrt(sq / C + eps));
+    rstd[n] = r;
+    T* o = out + n * C;
+    for (int64_t c = 0; c < C; ++c)
+      o[c] = xr[c] * r * w[c];
+  }
+}
+
+// With xhat = x rstd and g = dout * w, differentiating rstd = (mean(x^2) + eps)^(-1/2) gives
+// d rstd / dx_c = -rstd^3 x_c / C, so one row's input gradient is
+//   dx = rstd * (g - xhat * mean(g * xhat)).
+template <typename T>
+void rmsnorm_backward(T* dx, T* dw, const T* dout, const T* x, const T* w, const T* rstd, int64_t N,
+                      int64_t C) {
+#pragma omp parallel for if (N * C > kParallelMin)
+  for (int64_t n = 0; n < N; ++n) {
+    const T* xr = x + n * C;
+    const T* gr = dout + n * C;
+    const T r = rstd[n];
+    double gx_mean = 0;
+    for (int64_t c = 0; c < C; ++c)
+      gx_mean += gr[c] * w[c] * xr[c] * r;
+    const T bx = static_cast<T>(gx_mean / C);
+    T* d = dx + n * C;
+    for (int64_t c = 0; c < C; ++c)
+      d[c] = r * (gr[c] * w[c] - xr[c] * r * bx);
+  }
+#pragma omp parallel for if (N * C > kParallelMin)
+  for (int64_t c0 = 0; c0 < C; c0 += kChannelBlock) {
+    const int64_t c1 = std::min(C, c0 + kChannelBlock);
+    for (int64_t n = 0; n < N; ++n) {
+      const T* xr = x + n * C;
+      const T* gr = dout + n * C;
+      const T r = rstd[n];
+      for (int64_t c = c0; c < c1; ++c)
+        dw[c] += gr[c] * xr[c] * r;
+    }
+  }
+}
+
+template void rmsnorm_forward<float>(float*, float*, const float*, const float*, int64_t, int64_t,
+                                     float);
+template void rmsnorm_forward<double>(double*, double*, const double*, const double*, int64_t,
+                                      int64_t, float);
+template void rmsnorm_backward<float>(float*, float*, const float*, const float*, const float*,
+                                      const float*, int64_t, int64_t);
+template void rmsnorm_backward<double>(double*, double*, const double*, const double*,
+                                       const double*, const double*, int64_t, int64_t);
+
+}  // namespace moe::cpu

@@ -1,0 +1,64 @@
+#include "backends/cpu/rope.h"
+
+#include <cmath>
+#include <vector>
+
+namespace moe::cpu {
+namespace {
+
+// Rotates every (B, T, H) row of x by +angle (sign = 1) or -angle (sign = -1). With
+// c = cos(angle), s = sin(angle), HF's `x * cos + rotate_half(x) * sin` gives
+//   out[i]        = x[i] c - x[i + D/2] s
+//   out[i + D/2]  = x[i + D/2] c + x[i] s
+// and its transpose (the backward) is the same map with s negated.
+template <typename T>
+void rotate(T* out, const T* x, int64_t B, int64_t Tn, int64_t H, int64_t D, int64_t pos_offset,
+            float theta, double sign) {
+  const int64_t half = D / 2;
+  // inv_freq[i] = theta^(-2i/D) (transformers LlamaRotaryEmbedding), in double so the float and
+  // double kernels see the same angles up to the final rounding.
+  std::vector<double> inv_freq(half);
+  for (int64_t i = 0; i < half; ++i)
+    inv_freq[i] = std::pow(static_cast<double>(theta), -2.0 * static_cast<double>(i) / D);
+#pragma omp parallel for
+  for (int64_t row = 0; row < B * Tn; ++row) {
+    const double pos = static_cast<double>(pos_offset + row % Tn);
+    for (int64_t i = 0; i < half; ++i) {
+      const double angle = pos * inv_freq[i];
+      const T c = static_cast<T>(std::cos(angle));
+      const T s = static_cast<T>(sign * std::sin(angle));
+      for (int64_t h = 0; h < H; ++h) {
+        const int64_t base = (row * H + h) * D;
+        const T a = x[base + i];
+        const T b = x[base + i + half];
+        out[base + i] = a * c - b * s;
+        out[base + i + half] = b * c + a * s;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void rope_forward(T* out, const T* x, int64_t B, int64_t Tn, int64_t H, int64_t D,
+                  int64_t pos_offset, float theta) {
+  rotate(out, x, B, Tn, H, D, pos_offset, theta, 1.0);
+}
+
+template <typename T>
+void rope_backward(T* dx, const T* dout, int64_t B, int64_t Tn, int64_t H, int64_t D,
+                   int64_t pos_offset, float theta) {
+  rotate(dx, dout, B, Tn, H, D, pos_offset, theta, -1.0);
+}
+
+template void rope_forward<float>(float*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t,
+                                  float);
+template void rope_forward<double>(double*, const double*, int64_t, int64_t, int64_t, int64_t,
+                                   int64_t, float);
+template void rope_backward<float>(float*, const float*, int64_t, int64_t, int64_t, int64_t,
+                                   int64_t, float);
+template void rope_backward<double>(double*, const double*, int64_t, int64_t, int64_t, int64_t,
+                                    int64_t, float);
+
+}  // namespace moe::cpu

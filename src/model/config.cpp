@@ -1,0 +1,425 @@
+#include "model/config.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+#include "core/check.h"
+
+namespace moe {
+
+namespace {
+
+// One configuration field: its qualified name and how to read/write it as a string or JSON.
+struct Field {
+  std::string name;
+  std::function<void(RunConfig&, const std::string&)> set;
+  std::function<nlohmann::json(const RunConfig&)> get;
+};
+
+int64_t parse_int(const std::string& key, const std::string& v) {
+  size_t pos = 0;
+  int64_t out = 0;
+  try {
+    out = std::stoll(v, &pos);
+  } catch (...) {
+    pos = 0;
+  }
+  MOE_CHECK(pos == v.size() && !v.empty(), "config key '", key, "' expects an integer, got '", v,
+            "'");
+  return out;
+}
+
+float parse_float(const std::string& key, const std::string& v) {
+  size_t pos = 0;
+  float out = 0;
+  try {
+    out = std::stof(v, &pos);
+  } catch (...) {
+    pos = 0;
+  }
+  MOE_CHECK(pos == v.size() && !v.empty() && std::isfinite(out), "config key '", key,
+            "' expects a number, got '", v, "'");
+  return out;
+}
+
+template <typename Section, typename T>
+Field make_field(const std::string& name, Section RunConfig::*section, T Section::*member) {
+  Field f;
+  f.name = name;
+  f.set = [=](RunConfig& c, const std::string& v) {
+    if constexpr (std::is_same_v<T, int64_t>) {
+      c.*section.*member = parse_int(name, v);
+    } else if constexpr (std::is_same_v<T, float>) {
+      c.*section.*member = parse_float(name, v);
+    } else {
+      c.*section.*member = v;
+    }
+  };
+  f.get = [=](const RunConfig& c) { return nlohmann::json(c.*section.*member); };
+  return f;
+}
+
+const std::vector<Field>& fields() {
+  static const std::vector<Field> table = [] {
+    using R = RunConfig;
+    using M = ModelConfig;
+    using T = TrainConfig;
+    using D = DataConfig;
+    std::vector<Field> f;
+    auto m = [&](const char* n, auto M::*p) {
+      f.push_back(make_field(std::string("model.") + n, &R::model, p));
+    };
+    auto t = [&](const char* n, auto T::*p) {
+      f.push_back(make_field(std::string("train.") + n, &R::train, p));
+    };
+    auto d = [&](const char* n, auto D::*p) {
+      f.push_back(make_field(std::string("data.") + n, &R::data, p));
+    };
+    m("arch", &M::arch);
+    m("vocab_size", &M::vocab_size);
+    m("block_size", &M::block_size);
+    m("n_embed", &M::n_embed);
+    m("n_layers", &M::n_layers);
+    m("n_heads", &M::n_heads);
+    m("n_kv_heads", &M::n_kv_heads);
+    m("ffn_hidden", &M::ffn_hidden);
+    m("n_experts", &M::n_experts);
+    m("top_k", &M::top_k);
+    m("moe_layers", &M::moe_layers);
+    m("router", &M::router);
+    m("router_temperature", &M::router_temperature);
+    m("router_temperature_end", &M::router_temperature_end);
+    m("router_temperature_steps", &M::router_temperature_steps);
+    m("n_shared_experts", &M::n_shared_experts);
+    m("capacity_factor", &M::capacity_factor);
+    m("aux_loss_coef", &M::aux_loss_coef);
+    m("z_loss_coef", &M::z_loss_coef);
+    m("dropout", &M::dropout);
+    m("init", &M::init);
+    m("init_std", &M::init_std);
+    m("norm_eps", &M::norm_eps);
+    m("rope_theta", &M::rope_theta);
+    t("batch_size", &T::batch_size);
+    t("steps", &T::steps);
+    t("grad_accum", &T::grad_accum);
+    t("lr", &T::lr);
+    t("min_lr", &T::min_lr);
+    t("lr_schedule", &T::lr_schedule);
+    t("warmup_steps", &T::warmup_steps);
+    t("weight_decay", &T::weight_decay);
+    t("beta1", &T::beta1);
+    t("beta2", &T::beta2);
+    t("adam_eps", &T::adam_eps);
+    t("grad_clip", &T::grad_clip);
+    t("eval_every", &T::eval_every);
+    t("eval_iters", &T::eval_iters);
+    t("ckpt_every", &T::ckpt_every);
+    t("early_stop_patience", &T::early_stop_patience);
+    t("log_every", &T::log_every);
+    t("seed", &T::seed);
+    t("threads", &T::threads);
+    d("source", &D::source);
+    d("path", &D::path);
+    d("train_fraction", &D::train_fraction);
+    d("synthetic_tokens", &D::synthetic_tokens);
+    return f;
+  }();
+  return table;
+}
+
+// Resolves "n_embed" to "model.n_embed" when the bare name is unique.
+const Field& find_field(const std::string& key) {
+  const Field* match = nullptr;
+  int matches = 0;
+  for (const Field& f : fields()) {
+    if (f.name == key) return f;
+    auto dot = f.name.find('.');
+    if (f.name.substr(dot + 1) == key) {
+      match = &f;
+      ++matches;
+    }
+  }
+  MOE_CHECK(matches == 1, "unknown config key '", key,
+            "' (keys look like model.n_embed, train.lr, data.path)");
+  return *match;
+}
+
+template <typename T>
+void check_range(const std::string& key, T value, T lo, T hi) {
+  MOE_CHECK(value >= lo && value <= hi, "config value ", key, " = ", value, " is out of range [",
+            lo, ", ", hi, "]");
+}
+
+template <typename T>
+void check_one_of(const std::string& key, const T& value,
+                  std::initializer_list<const char*> allowed) {
+  for (const char* a : allowed)
+    if (value == a) return;
+  std::string list;
+  for (const char* a : allowed)
+    list += (list.empty() ? "" : ", ") + std::string(a);
+  fail("config value ", key, " = '", value, "' is not one of: ", list);
+}
+
+}  // namespace
+
+bool ModelConfig::is_moe_layer(int64_t layer) const {
+  auto idx = moe_layer_indices();
+  return std::find(idx.begin(), idx.end(), layer) != idx.end();
+}
+
+std::vector<int64_t> ModelConfig::moe_layer_indices() const {
+  std::vector<int64_t> out;
+  if (moe_layers == "none") return out;
+  if (moe_layers == "all") {
+    for (int64_t i = 0; i < n_layers; ++i)
+      out.push_back(i);
+    return out;
+  }
+  if (moe_layers.rfind("every:", 0) == 0) {
+    int64_t n = parse_int("model.moe_layers", moe_layers.substr(6));
+    MOE_CHECK(n >= 1, "config value model.moe_layers = '", moe_layers, "': N must be >= 1");
+    for (int64_t i = 0; i < n_layers; ++i)
+      if (i % n == n - 1) out.push_back(i);
+    return out;
+  }
+  std::stringstream ss(moe_layers);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    int64_t i = parse_int("model.moe_layers", item);
+    MOE_CHECK(i >= 0 && i < n_layers, "config value model.moe_layers names layer ", i,
+              " but the model has ", n_layers, " layers");
+    MOE_CHECK(std::find(out.begin(), out.end(), i) == out.end(),
+              "config value model.moe_layers lists layer ", i, " twice");
+    out.push_back(i);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+float ModelConfig::temperature_at(int64_t step, int64_t total_steps) const {
+  if (router != "temperature") return 1.0f;
+  int64_t span = router_temperature_steps > 0 ? router_temperature_steps : total_steps;
+  double frac =
+      span > 0 ? std::min(1.0, static_cast<double>(step) / static_cast<double>(span)) : 1.0;
+  return static_cast<float>(router_temperature +
+                            (router_temperature_end - router_temperature) * frac);
+}
+
+void ModelConfig::validate() const {
+  check_one_of("model.arch", arch, {"gpt", "llama"});
+  check_range<int64_t>("model.vocab_size", vocab_size, 2, int64_t{1} << 24);
+  check_range<int64_t>("model.block_size", block_size, 1, 1 << 16);
+  check_range<int64_t>("model.n_embed", n_embed, 1, 1 << 16);
+  check_range<int64_t>("model.n_layers", n_layers, 1, 1024);
+  check_range<int64_t>("model.n_heads", n_heads, 1, n_embed);
+  MOE_CHECK(n_embed % n_heads == 0, "config: model.n_embed (", n_embed,
+            ") must be divisible by model.n_heads (", n_heads, ")");
+  check_range<int64_t>("model.n_kv_heads", n_kv_heads, 0, n_heads);
+  MOE_CHECK(n_heads % kv_heads() == 0, "config: model.n_heads (", n_heads,
+            ") must be divisible by model.n_kv_heads (", kv_heads(), ")");
+  MOE_CHECK(arch == "llama" || kv_heads() == n_heads, "config: model.n_kv_heads (", n_kv_heads,
+            ") must equal model.n_heads (", n_heads,
+            ") for arch gpt; grouped-query attention is llama-only");
+  MOE_CHECK(arch == "gpt" || head_dim() % 2 == 0, "config: RoPE needs an even head size, got ",
+            head_dim());
+  check_range<int64_t>("model.ffn_hidden", ffn_hidden, 1, 1 << 20);
+  check_range<int64_t>("model.n_experts", n_experts, 1, 4096);
+  check_range<int64_t>("model.top_k", top_k, 1, n_experts);
+  moe_layer_indices();  // validates the layer list
+  check_one_of("model.router", router, {"topk", "noisy_topk", "temperature"});
+  check_range("model.router_temperature", router_temperature, 1e-3f, 1e3f);
+  check_range("model.router_temperature_end", router_temperature_end, 1e-3f, 1e3f);
+  check_range<int64_t>("model.router_temperature_steps", router_temperature_steps, 0,
+                       int64_t{1} << 40);
+  check_range<int64_t>("model.n_shared_experts", n_shared_experts, 0, 64);
+  check_range("model.capacity_factor", capacity_factor, 0.0f, 1e3f);
+  check_range("model.aux_loss_coef", aux_loss_coef, 0.0f, 1e3f);
+  check_range("model.z_loss_coef", z_loss_coef, 0.0f, 1e3f);
+  MOE_CHECK(dropout >= 0.0f && dropout < 1.0f, "config value model.dropout = ", dropout,
+            " must be in [0, 1)");
+  check_one_of("model.init", init, {"normal", "kaiming", "xavier"});
+  check_range("model.init_std", init_std, 0.0f, 10.0f);
+  check_range("model.norm_eps", norm_eps, 0.0f, 1.0f);
+  check_range("model.rope_theta", rope_theta, 1.0f, 1e9f);
+}
+
+void TrainConfig::validate() const {
+  check_range<int64_t>("train.batch_size", batch_size, 1, 1 << 20);
+  check_range<int64_t>("train.steps", steps, 0, int64_t{1} << 40);
+  check_range<int64_t>("train.grad_accum", grad_accum, 1, 1 << 16);
+  check_range("train.lr", lr, 0.0f, 10.0f);
+  check_range("train.min_lr", min_lr, 0.0f, lr);
+  check_one_of("train.lr_schedule", lr_schedule, {"cosine", "constant"});
+  check_range<int64_t>("train.warmup_steps", warmup_steps, 0, int64_t{1} << 40);
+  check_range("train.weight_decay", weight_decay, 0.0f, 10.0f);
+  MOE_CHECK(beta1 >= 0 && beta1 < 1, "config value train.beta1 = ", beta1, " must be in [0, 1)");
+  MOE_CHECK(beta2 >= 0 && beta2 < 1, "config value train.beta2 = ", beta2, " must be in [0, 1)");
+  check_range("train.adam_eps", adam_eps, 0.0f, 1.0f);
+  check_range("train.grad_clip", grad_clip, 0.0f, 1e6f);
+  check_range<int64_t>("train.eval_every", eval_every, 0, int64_t{1} << 40);
+  check_range<int64_t>("train.eval_iters", eval_iters, 1, 1 << 20);
+  check_range<int64_t>("train.ckpt_every", ckpt_every, 0, int64_t{1} << 40);
+  check_range<int64_t>("train.early_stop_patience", early_stop_patience, 0, 1 << 20);
+  check_range<int64_t>("train.log_every", log_every, 1, int64_t{1} << 40);
+  check_range<int64_t>("train.threads", threads, 0, 4096);
+}
+
+void DataConfig::validate() const {
+  check_one_of("data.source", source, {"shakespeare", "text", "synthetic"});
+  MOE_CHECK(train_fraction > 0.0f && train_fraction < 1.0f,
+            "config value data.train_fraction = ", train_fraction, " must be in (0, 1)");
+  MOE_CHECK(source != "text" || !path.empty(),
+            "config: data.path is required for data.source = text");
+  check_range<int64_t>("data.synthetic_tokens", synthetic_tokens, 2, int64_t{1} << 40);
+}
+
+void RunConfig::set(const std::string& key, const std::string& value) {
+  find_field(key).set(*this, value);
+}
+
+void RunConfig::validate() const {
+  model.validate();
+  train.validate();
+  data.validate();
+}
+
+void RunConfig::load_toml(const std::string& path) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    fail("config file ", path, ": ", e.description(), " at line ", e.source().begin.line);
+  }
+  for (auto&& [section, node] : root) {
+    const toml::table* table = node.as_table();
+    MOE_CHECK(table != nullptr, "config file ", path, ": top-level key '", section.str(),
+              "' must be a table ([model], [train] or [data])");
+    for (auto&& [key, value] : *table) {
+      std::string name = std::string(section.str()) + "." + std::string(key.str());
+      std::string text;
+      if (auto s = value.value<std::string>()) {
+        text = *s;
+      } else if (auto i = value.as_integer()) {
+        text = std::to_string(i->get());
+      } else if (auto fl = value.as_floating_point()) {
+        std::ostringstream os;
+        os.precision(9);
+        os << fl->get();
+        text = os.str();
+      } else {
+        fail("config file ", path, ": value of ", name, " must be a string or a number");
+      }
+      // Qualified names only in files, so a typo in a section is caught.
+      bool known = false;
+      for (const Field& f : fields())
+        known = known || f.name == name;
+      MOE_CHECK(known, "config file ", path, ": unknown config key '", name, "'");
+      set(name, text);
+    }
+  }
+}
+
+nlohmann::json RunConfig::to_json() const {
+  nlohmann::json j = nlohmann::json::object();
+  for (const Field& f : fields()) {
+    auto dot = f.name.find('.');
+    j[f.name.substr(0, dot)][f.name.substr(dot + 1)] = f.get(*this);
+  }
+  return j;
+}
+
+void RunConfig::from_json(const nlohmann::json& j) {
+  for (auto& [section, table] : j.items()) {
+    MOE_CHECK(table.is_object(), "config section '", section, "' must be an object");
+    for (auto& [key, value] : table.items()) {
+      std::string name = section + "." + key;
+      std::string text;
+      if (value.is_string()) {
+        text = value.get<std::string>();
+      } else if (value.is_number_integer()) {
+        text = std::to_string(value.get<int64_t>());
+      } else if (value.is_number()) {
+        std::ostringstream os;
+        os.precision(9);
+        os << value.get<double>();
+        text = os.str();
+      } else {
+        fail("config key '", name, "' must be a string or a number");
+      }
+      find_field(name).set(*this, text);
+    }
+  }
+}
+
+nlohmann::json model_config_json(const ModelConfig& m) {
+  RunConfig r;
+  r.model = m;
+  return r.to_json()["model"];
+}
+
+ModelConfig model_config_from_json(const nlohmann::json& j) {
+  RunConfig r;
+  r.from_json(nlohmann::json{{"model", j}});
+  r.model.validate();
+  return r.model;
+}
+
+std::vector<std::string> RunConfig::preset_names() {
+  return {"makemoe", "llama-moe-tiny"};
+}
+
+RunConfig RunConfig::preset(const std::string& name) {
+  RunConfig c;
+  if (name == "makemoe") {
+    // The makeMoE tutorial (AviSoori1x/makeMoE): character-level Tiny Shakespeare, 8.99 M params,
+    // constant lr 1e-3 AdamW (PyTorch's default weight decay 0.01), no clipping.
+    c.model = ModelConfig{};
+    c.train.batch_size = 16;
+    c.train.steps = 5000;
+    c.train.lr = 1e-3f;
+    c.train.min_lr = 1e-3f;
+    c.train.lr_schedule = "constant";
+    c.train.eval_every = 500;
+    c.train.eval_iters = 50;
+    return c;
+  }
+  if (name == "llama-moe-tiny") {
+    ModelConfig& m = c.model;
+    m.arch = "llama";
+    m.n_embed = 128;
+    m.n_heads = 4;
+    m.n_kv_heads = 2;
+    m.n_layers = 4;
+    m.block_size = 64;
+    m.ffn_hidden = 384;
+    m.n_experts = 8;
+    m.top_k = 2;
+    m.router = "topk";
+    m.aux_loss_coef = 0.01f;
+    m.z_loss_coef = 0.001f;
+    m.dropout = 0.0f;
+    m.init = "normal";
+    c.train.batch_size = 32;
+    c.train.steps = 2000;
+    c.train.lr = 3e-3f;
+    c.train.min_lr = 3e-4f;
+    c.train.warmup_steps = 100;
+    c.train.weight_decay = 0.1f;
+    c.train.beta2 = 0.95f;
+    c.train.grad_clip = 1.0f;
+    c.train.eval_every = 250;
+    c.train.eval_iters = 20;
+    return c;
+  }
+  std::string names;
+  for (auto& n : preset_names())
+    names += (names.empty() ? "" : ", ") + n;
+  fail("unknown preset '", name, "' (available: ", names, ")");
+}
+
+}  // namespace moe

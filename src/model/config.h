@@ -1,0 +1,104 @@
+// Run configuration: model, training and data settings. Every setting is a named field
+// ("model.n_embed", "train.lr", ...) in one registry, so TOML files, --set key=value, config.json
+// and the metrics log all speak the same names, and an unknown or out-of-range value is rejected
+// with a message that names it.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace moe {
+
+struct ModelConfig {
+  std::string arch = "gpt";  // "gpt" (makeMoE) or "llama" (Mixtral layout)
+  int64_t vocab_size = 65;
+  int64_t block_size = 32;
+  int64_t n_embed = 128;
+  int64_t n_layers = 8;
+  int64_t n_heads = 8;
+  int64_t n_kv_heads = 0;  // 0: same as n_heads (no grouping)
+  int64_t ffn_hidden = 512;
+  int64_t n_experts = 8;
+  int64_t top_k = 2;
+  std::string moe_layers = "all";     // "all", "none", "every:N" (layers i % N == N - 1), "0,2,5"
+  std::string router = "noisy_topk";  // "topk", "noisy_topk", "temperature"
+  float router_temperature = 1.0f;
+  float router_temperature_end = 1.0f;
+  int64_t router_temperature_steps = 0;  // 0: anneal over the whole run
+  int64_t n_shared_experts = 0;
+  float capacity_factor = 0.0f;  // 0: dropless
+  float aux_loss_coef = 0.0f;
+  float z_loss_coef = 0.0f;
+  float dropout = 0.1f;
+  std::string init = "kaiming";  // "normal", "kaiming", "xavier"
+  float init_std = 0.02f;
+  float norm_eps = 1e-5f;
+  float rope_theta = 10000.0f;
+
+  bool is_gpt() const { return arch == "gpt"; }
+  bool has_bias() const { return is_gpt(); }
+  int64_t head_dim() const { return n_embed / n_heads; }
+  int64_t kv_heads() const { return n_kv_heads > 0 ? n_kv_heads : n_heads; }
+  bool is_moe_layer(int64_t layer) const;
+  std::vector<int64_t> moe_layer_indices() const;
+  // Router temperature at a training step (linear anneal); total_steps is the run's length.
+  float temperature_at(int64_t step, int64_t total_steps) const;
+  void validate() const;
+};
+
+struct TrainConfig {
+  int64_t batch_size = 16;
+  int64_t steps = 5000;
+  int64_t grad_accum = 1;
+  float lr = 1e-3f;
+  float min_lr = 1e-4f;
+  std::string lr_schedule = "cosine";  // "cosine" (after warmup) or "constant"
+  int64_t warmup_steps = 0;
+  float weight_decay = 0.01f;
+  float beta1 = 0.9f;
+  float beta2 = 0.999f;
+  float adam_eps = 1e-8f;
+  float grad_clip = 0.0f;  // 0: no clipping
+  int64_t eval_every = 500;
+  int64_t eval_iters = 50;
+  int64_t ckpt_every = 1000;
+  int64_t early_stop_patience = 0;  // evals without val improvement before stopping; 0: off
+  int64_t log_every = 10;
+  int64_t seed = 1337;
+  int64_t threads = 0;  // 0: OpenMP default
+
+  void validate() const;
+};
+
+struct DataConfig {
+  std::string source = "shakespeare";  // "shakespeare", "text", "synthetic"
+  std::string path;  // text file; for "shakespeare" empty means the Tiny Shakespeare copy found
+                     // in $MOE_DATA_DIR, ./data or ../shared/data
+  float train_fraction = 0.9f;
+  int64_t synthetic_tokens = 200000;
+
+  void validate() const;
+};
+
+struct RunConfig {
+  ModelConfig model;
+  TrainConfig train;
+  DataConfig data;
+
+  // "section.key" = value from a string (as --set gives it); unknown keys and bad values throw.
+  void set(const std::string& key, const std::string& value);
+  // Loads a TOML file with [model], [train], [data] tables.
+  void load_toml(const std::string& path);
+  void validate() const;
+  nlohmann::json to_json() const;  // {"model": {...}, "train": {...}, "data": {...}}
+  void from_json(const nlohmann::json& j);
+  static std::vector<std::string> preset_names();
+  static RunConfig preset(const std::string& name);
+};
+
+nlohmann::json model_config_json(const ModelConfig& m);
+ModelConfig model_config_from_json(const nlohmann::json& j);
+
+}  // namespace moe

@@ -1,0 +1,130 @@
+#include "model/model.h"
+
+#include <cstring>
+
+#include "core/check.h"
+#include "ops/elementwise.h"
+#include "ops/embedding.h"
+#include "ops/matmul.h"
+#include "ops/softmax_xent.h"
+
+namespace moe {
+
+Model::Model(const ModelConfig& cfg) : cfg_(cfg) {
+  cfg_.validate();
+  const int64_t c = cfg_.n_embed, v = cfg_.vocab_size;
+  const bool gpt = cfg_.is_gpt();
+  wte_ = params_.add(gpt ? "transformer.wte.weight" : "model.embed_tokens.weight", Shape{v, c},
+                     embedding_init(cfg_), true);
+  if (gpt) {
+    wpe_ = params_.add("transformer.wpe.weight", Shape{cfg_.block_size, c}, embedding_init(cfg_),
+                       true);
+  }
+  for (int64_t l = 0; l < cfg_.n_layers; ++l)
+    blocks_.push_back(std::make_unique<Block>(params_, cfg_, l));
+  norm_f_ = std::make_unique<Norm>(params_, gpt ? "transformer.ln_f" : "model.norm", cfg_);
+  lm_head_ = add_linear(params_, "lm_head", v, c, cfg_.has_bias(), linear_init(cfg_, c, v, false));
+  params_.allocate();
+}
+
+void Model::allocate(int64_t batch, int64_t seq) {
+  MOE_CHECK(seq >= 1 && seq <= cfg_.block_size, "sequence length ", seq,
+            " must be in [1, block_size = ", cfg_.block_size, "]");
+  MOE_CHECK(batch >= 1, "batch size must be >= 1");
+  const int64_t n = batch * seq, c = cfg_.n_embed;
+  tokens_ = arena_.alloc(Shape{n}, DType::I32);
+  targets_ = arena_.alloc(Shape{n}, DType::I32);
+  embed_ = arena_.alloc(Shape{n, c});
+  losses_ = arena_.alloc(Shape{n});
+  logits_ = arena_.alloc(Shape{n, cfg_.vocab_size});
+  dresid_a_ = arena_.alloc(Shape{n, c});
+  dresid_b_ = arena_.alloc(Shape{n, c});
+  dfinal_ = arena_.alloc(Shape{n, c});
+  for (auto& b : blocks_)
+    b->allocate(arena_, batch, seq);
+  norm_f_->allocate(arena_, n);
+}
+
+void Model::allocate_kv_cache() {
+  for (auto& b : blocks_)
+    b->allocate_kv_cache(arena_);
+}
+
+LossInfo Model::forward(const ForwardContext& ctx, const Tensor& tokens, const Tensor& targets) {
+  const int64_t b = ctx.batch, t = ctx.seq, n = b * t;
+  MOE_CHECK(tokens.shape == (Shape{b, t}), "model: tokens have shape ", tokens.shape.str(),
+            ", expected ", Shape{b, t}.str());
+  MOE_CHECK(ctx.pos_offset + t <= cfg_.block_size, "model: positions up to ", ctx.pos_offset + t,
+            " exceed block_size ", cfg_.block_size);
+  last_tokens_ = n;
+  std::memcpy(tokens_.i32(), tokens.i32(), tokens.bytes());
+  Tensor x = embed_.rows(0, n);
+  ops::embedding_forward(x.view(Shape{b, t, cfg_.n_embed}), tokens, wte_->value,
+                         wpe_ ? wpe_->value : Tensor{}, ctx.pos_offset);
+  block_inputs_.clear();
+  for (auto& block : blocks_) {
+    block_inputs_.push_back(x);
+    x = block->forward(ctx, x);
+  }
+  block_inputs_.push_back(x);  // input of the final norm
+  Tensor xf = norm_f_->forward(x);
+  Tensor logits = logits_.rows(0, n);
+  ops::linear_forward(logits, xf, lm_head_.weight->value, bias_value(lm_head_));
+
+  LossInfo info;
+  if (targets.empty()) return info;
+  MOE_CHECK(targets.shape == tokens.shape, "model: targets have shape ", targets.shape.str(),
+            ", expected ", tokens.shape.str());
+  std::memcpy(targets_.i32(), targets.i32(), targets.bytes());
+  info.ce = ops::softmax_xent_forward(losses_.rows(0, n), logits, targets_.rows(0, n));
+  for (const MoEStats* s : moe_stats()) {
+    info.aux += s->router.aux_loss;
+    info.z += s->router.z_loss;
+  }
+  info.objective = info.ce + cfg_.aux_loss_coef * info.aux + cfg_.z_loss_coef * info.z;
+  return info;
+}
+
+void Model::backward(const ForwardContext& ctx) {
+  const int64_t n = ctx.tokens();
+  MOE_CHECK(n == last_tokens_, "model: backward does not match the last forward");
+  Tensor logits = logits_.rows(0, n);
+  // Mean over tokens: each row's loss has weight loss_scale / N. dlogits overwrite the logits.
+  ops::softmax_xent_backward(logits, logits, targets_.rows(0, n),
+                             ctx.loss_scale / static_cast<float>(n));
+  Tensor dxf = dfinal_.rows(0, n);
+  ops::linear_backward(dxf, lm_head_.weight->grad, bias_grad(lm_head_), logits,
+                       norm_f_->forward_output(n), lm_head_.weight->value);
+  Tensor dcur = dresid_a_.rows(0, n), dnext = dresid_b_.rows(0, n);
+  norm_f_->backward(dcur, dxf, block_inputs_.back());
+  for (int64_t l = cfg_.n_layers - 1; l >= 0; --l) {
+    blocks_[l]->backward(ctx, dnext, dcur, block_inputs_[l]);
+    std::swap(dcur, dnext);
+  }
+  ops::embedding_backward(wte_->grad, wpe_ ? wpe_->grad : Tensor{},
+                          dcur.view(Shape{ctx.batch, ctx.seq, cfg_.n_embed}),
+                          tokens_.rows(0, n).view(Shape{ctx.batch, ctx.seq}));
+}
+
+int64_t Model::active_param_count() const {
+  int64_t active = param_count();
+  for (const auto& b : blocks_)
+    if (b->moe()) active -= b->moe()->inactive_params_per_token();
+  return active;
+}
+
+std::vector<const MoELayer*> Model::moe_layers() const {
+  std::vector<const MoELayer*> out;
+  for (const auto& b : blocks_)
+    if (b->moe()) out.push_back(b->moe());
+  return out;
+}
+
+std::vector<const MoEStats*> Model::moe_stats() const {
+  std::vector<const MoEStats*> out;
+  for (const auto& b : blocks_)
+    if (b->moe()) out.push_back(&b->moe()->stats());
+  return out;
+}
+
+}  // namespace moe

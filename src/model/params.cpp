@@ -1,0 +1,82 @@
+#include "model/params.h"
+
+#include "core/check.h"
+#include "core/rng.h"
+#include "ops/elementwise.h"
+
+namespace moe {
+
+Param* ParamTable::add(const std::string& name, Shape shape, ParamInit init, bool decay) {
+  MOE_CHECK(values_.empty(), "parameter ", name, " registered after allocation");
+  MOE_CHECK(find(name) == nullptr, "parameter ", name, " registered twice");
+  params_.push_back(
+      Param{name, shape, init, decay, static_cast<int64_t>(params_.size()), numel_, {}, {}});
+  numel_ += shape.numel();
+  return &params_.back();
+}
+
+void ParamTable::allocate(Device device) {
+  MOE_CHECK(device == Device::CPU, "parameters on ", device_name(device), " need the CUDA backend");
+  values_ = arena_.alloc(Shape{numel_});
+  grads_ = arena_.alloc(Shape{numel_});
+  for (Param& p : params_) {
+    p.value = values_.rows(p.offset, p.offset + p.shape.numel()).view(p.shape);
+    p.grad = grads_.rows(p.offset, p.offset + p.shape.numel()).view(p.shape);
+  }
+}
+
+void ParamTable::initialize(uint64_t seed) {
+  uint64_t index = 0;
+  for (Param& p : params_) {
+    switch (p.init.kind) {
+      case ParamInit::Kind::Zeros:
+        ops::fill(p.value, 0.0f);
+        break;
+      case ParamInit::Kind::Ones:
+        ops::fill(p.value, 1.0f);
+        break;
+      case ParamInit::Kind::Normal:
+        ops::fill_normal(p.value, 0.0f, p.init.std, rng_key(seed, 0x1A17, index));
+        break;
+    }
+    ++index;
+  }
+}
+
+Tensor ParamTable::stacked(const Tensor& flat, const Param* first, int64_t count) const {
+  int64_t begin = first->offset;
+  int64_t each = first->shape.numel();
+  MOE_CHECK(first->index + count <= static_cast<int64_t>(params_.size()), "stack of ", count,
+            " parameters from ", first->name, " runs past the table");
+  // Consecutive registration is what makes the stack contiguous; check it.
+  for (int64_t i = 0; i < count; ++i) {
+    const Param* p = &params_[first->index + i];
+    MOE_CHECK(p->shape == first->shape && p->offset == begin + i * each, "parameters after ",
+              first->name, " are not a contiguous stack");
+  }
+  Shape s;
+  s.ndim = first->shape.ndim + 1;
+  s.dims[0] = count;
+  for (int i = 0; i < first->shape.ndim; ++i)
+    s.dims[i + 1] = first->shape.dims[i];
+  return flat.rows(begin, begin + count * each).view(s);
+}
+
+Tensor ParamTable::stacked_value(const Param* first, int64_t count) const {
+  return stacked(values_, first, count);
+}
+Tensor ParamTable::stacked_grad(const Param* first, int64_t count) const {
+  return stacked(grads_, first, count);
+}
+
+const Param* ParamTable::find(const std::string& name) const {
+  for (const Param& p : params_)
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+void ParamTable::zero_grads() {
+  ops::fill(grads_, 0.0f);
+}
+
+}  // namespace moe

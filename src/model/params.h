@@ -1,0 +1,63 @@
+// The parameter table: every trainable tensor is registered once with its checkpoint name, shape,
+// initialisation and weight-decay flag. Values and gradients each live in one flat buffer in
+// registration order, so tensors registered back to back (the experts of a layer) form one
+// stacked (E, ...) tensor, and the optimizer and gradient norm run over flat memory.
+#pragma once
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "core/arena.h"
+#include "core/tensor.h"
+
+namespace moe {
+
+struct ParamInit {
+  enum class Kind { Zeros, Ones, Normal };
+  Kind kind = Kind::Zeros;
+  float std = 0.0f;
+  static ParamInit zeros() { return {Kind::Zeros, 0.0f}; }
+  static ParamInit ones() { return {Kind::Ones, 0.0f}; }
+  static ParamInit normal(float std) { return {Kind::Normal, std}; }
+};
+
+struct Param {
+  std::string name;
+  Shape shape;
+  ParamInit init;
+  bool decay = false;  // weight decay applies (matrices and embeddings)
+  int64_t index = 0;   // registration order
+  int64_t offset = 0;  // element offset in the flat buffers
+  Tensor value;        // set by ParamTable::allocate
+  Tensor grad;
+};
+
+class ParamTable {
+ public:
+  // Registers a parameter; the returned pointer stays valid for the table's life.
+  Param* add(const std::string& name, Shape shape, ParamInit init, bool decay);
+  // Allocates the flat value and gradient buffers and binds every Param's tensors.
+  void allocate(Device device = Device::CPU);
+  // Fills values from their init specs, drawing normals from (seed, parameter index).
+  void initialize(uint64_t seed);
+  // A (count, ...) view over `count` consecutive same-shaped parameters starting at `first`.
+  Tensor stacked_value(const Param* first, int64_t count) const;
+  Tensor stacked_grad(const Param* first, int64_t count) const;
+
+  const std::deque<Param>& params() const { return params_; }
+  std::deque<Param>& params() { return params_; }
+  const Param* find(const std::string& name) const;  // nullptr when absent
+  int64_t numel() const { return numel_; }
+  Tensor flat_values() const { return values_; }  // (numel)
+  Tensor flat_grads() const { return grads_; }    // (numel)
+  void zero_grads();
+
+ private:
+  std::deque<Param> params_;
+  int64_t numel_ = 0;
+  Arena arena_{Device::CPU};
+  Tensor values_, grads_;
+  Tensor stacked(const Tensor& flat, const Param* first, int64_t count) const;
+};
+
+}  // namespace moe

@@ -1,0 +1,53 @@
+// Reading and writing checkpoints in the safetensors format
+// (https://github.com/huggingface/safetensors, README "Format"): an 8-byte little-endian header
+// size N, N bytes of JSON {name: {"dtype", "shape", "data_offsets": [begin, end]},
+// "__metadata__": {str: str}}, then the tensor bytes; offsets are relative to the end of the
+// header. Only F32 and I32 tensors are supported, as those are the only dtypes a Tensor can hold.
+#pragma once
+#include <cstddef>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace moe {
+
+// Writes the CPU tensors, in the given order, atomically (core/fs.h write_file_atomic). The header
+// is padded with spaces to a multiple of 8 bytes so that the data starts aligned.
+void write_safetensors(const std::string& path,
+                       const std::vector<std::pair<std::string, Tensor>>& tensors,
+                       const std::map<std::string, std::string>& metadata = {});
+
+// A validated safetensors file: open() reads and checks the header; read_into() reads one tensor.
+class SafeTensorsFile {
+ public:
+  struct Entry {
+    std::string name;
+    DType dtype;
+    Shape shape;
+    size_t offset;  // byte position of the tensor's data in the file
+    size_t bytes;
+  };
+
+  // Throws moe::Error naming the file when it is missing, truncated or malformed.
+  static SafeTensorsFile open(const std::string& path);
+
+  // The tensors in data order.
+  const std::vector<Entry>& entries() const { return entries_; }
+  bool has(const std::string& name) const;
+  const Entry& entry(const std::string& name) const;
+  // Copies the tensor's data into the CPU tensor dst after checking that dtype and shape match.
+  void read_into(const std::string& name, Tensor dst) const;
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::vector<Entry> entries_;
+  std::map<std::string, size_t> index_;  // name -> position in entries_
+  std::map<std::string, std::string> metadata_;
+};
+
+}  // namespace moe

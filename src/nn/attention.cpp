@@ -1,0 +1,130 @@
+#include "nn/attention.h"
+
+#include <cstring>
+
+#include "core/check.h"
+#include "ops/attention.h"
+#include "ops/elementwise.h"
+#include "ops/matmul.h"
+#include "ops/rope.h"
+
+namespace moe {
+
+namespace {
+constexpr int64_t kSiteAttentionDropout = 1;
+}
+
+Attention::Attention(ParamTable& table, const std::string& prefix, const ModelConfig& cfg,
+                     int64_t layer)
+    : layer_(layer),
+      n_embed_(cfg.n_embed),
+      n_heads_(cfg.n_heads),
+      n_kv_heads_(cfg.kv_heads()),
+      head_dim_(cfg.head_dim()),
+      block_size_(cfg.block_size),
+      rope_(!cfg.is_gpt()),
+      rope_theta_(cfg.rope_theta),
+      dropout_(cfg.dropout) {
+  int64_t c = n_embed_, hd = n_heads_ * head_dim_, kvd = n_kv_heads_ * head_dim_;
+  // makeMoE's heads have no q/k/v biases; its output projection has one. Llama has none.
+  wq_ = add_linear(table, prefix + ".q_proj", hd, c, false, linear_init(cfg, c, hd, false));
+  wk_ = add_linear(table, prefix + ".k_proj", kvd, c, false, linear_init(cfg, c, kvd, false));
+  wv_ = add_linear(table, prefix + ".v_proj", kvd, c, false, linear_init(cfg, c, kvd, false));
+  wo_ = add_linear(table, prefix + (cfg.is_gpt() ? ".c_proj" : ".o_proj"), c, hd, cfg.has_bias(),
+                   linear_init(cfg, hd, c, true));
+}
+
+void Attention::allocate(Arena& arena, int64_t batch, int64_t seq) {
+  int64_t n = batch * seq;
+  q_ = arena.alloc(Shape{batch, seq, n_heads_, head_dim_});
+  k_ = arena.alloc(Shape{batch, seq, n_kv_heads_, head_dim_});
+  v_ = arena.alloc(Shape{batch, seq, n_kv_heads_, head_dim_});
+  probs_ = arena.alloc(Shape{batch, n_heads_, seq, seq});
+  att_ = arena.alloc(Shape{batch, seq, n_heads_, head_dim_});
+  out_ = arena.alloc(Shape{n, n_embed_});
+  dq_ = arena.alloc(q_.shape);
+  dk_ = arena.alloc(k_.shape);
+  dv_ = arena.alloc(v_.shape);
+  dprobs_ = arena.alloc(probs_.shape);
+  datt_ = arena.alloc(att_.shape);
+  dx_tmp_ = arena.alloc(Shape{n, n_embed_});
+}
+
+void Attention::allocate_kv_cache(Arena& arena) {
+  k_cache_ = arena.alloc(Shape{1, block_size_, n_kv_heads_, head_dim_});
+  v_cache_ = arena.alloc(Shape{1, block_size_, n_kv_heads_, head_dim_});
+}
+
+uint64_t Attention::dropout_key(const ForwardContext& ctx) const {
+  return ctx.site_key(layer_, kSiteAttentionDropout);
+}
+
+Tensor Attention::forward(const ForwardContext& ctx, const Tensor& x) {
+  const int64_t b = ctx.batch, t = ctx.seq, n = b * t;
+  Tensor q = q_.prefix(Shape{b, t, n_heads_, head_dim_});
+  Tensor k = k_.prefix(Shape{b, t, n_kv_heads_, head_dim_});
+  Tensor v = v_.prefix(Shape{b, t, n_kv_heads_, head_dim_});
+  ops::linear_forward(q.view(Shape{n, n_heads_ * head_dim_}), x, wq_.weight->value, Tensor{});
+  ops::linear_forward(k.view(Shape{n, n_kv_heads_ * head_dim_}), x, wk_.weight->value, Tensor{});
+  ops::linear_forward(v.view(Shape{n, n_kv_heads_ * head_dim_}), x, wv_.weight->value, Tensor{});
+  if (rope_) {
+    ops::rope_forward(q, q, ctx.pos_offset, rope_theta_);
+    ops::rope_forward(k, k, ctx.pos_offset, rope_theta_);
+  }
+  Tensor keys = k, values = v;
+  int64_t tk = t;
+  if (ctx.use_kv_cache) {
+    MOE_CHECK(!k_cache_.empty(), "attention: KV cache not allocated");
+    MOE_CHECK(b == 1 && ctx.pos_offset + t <= block_size_, "attention: KV cache holds batch 1 and ",
+              block_size_, " positions; asked for positions up to ", ctx.pos_offset + t);
+    tk = ctx.pos_offset + t;
+    size_t row = static_cast<size_t>(n_kv_heads_ * head_dim_);
+    std::memcpy(k_cache_.f32() + ctx.pos_offset * row, k.f32(), k.bytes());
+    std::memcpy(v_cache_.f32() + ctx.pos_offset * row, v.f32(), v.bytes());
+    keys = k_cache_.prefix(Shape{1, tk, n_kv_heads_, head_dim_});
+    values = v_cache_.prefix(Shape{1, tk, n_kv_heads_, head_dim_});
+  }
+  Tensor probs = probs_.prefix(Shape{b, n_heads_, t, tk});
+  Tensor att = att_.prefix(Shape{b, t, n_heads_, head_dim_});
+  ops::AttentionArgs args;
+  args.dropout = ctx.training ? dropout_ : 0.0f;
+  args.dropout_key = dropout_key(ctx);
+  ops::attention_forward(att, probs, q, keys, values, args);
+  Tensor out = out_.rows(0, n);
+  ops::linear_forward(out, att.view(Shape{n, n_heads_ * head_dim_}), wo_.weight->value,
+                      bias_value(wo_));
+  return out;
+}
+
+void Attention::backward(const ForwardContext& ctx, Tensor dx, const Tensor& dout,
+                         const Tensor& x) {
+  const int64_t b = ctx.batch, t = ctx.seq, n = b * t;
+  Tensor q = q_.prefix(Shape{b, t, n_heads_, head_dim_});
+  Tensor k = k_.prefix(Shape{b, t, n_kv_heads_, head_dim_});
+  Tensor v = v_.prefix(Shape{b, t, n_kv_heads_, head_dim_});
+  Tensor probs = probs_.prefix(Shape{b, n_heads_, t, t});
+  Tensor att = att_.prefix(Shape{b, t, n_heads_, head_dim_});
+  Tensor datt = datt_.prefix(att.shape);
+  ops::linear_backward(datt.view(Shape{n, n_heads_ * head_dim_}), wo_.weight->grad, bias_grad(wo_),
+                       dout, att.view(Shape{n, n_heads_ * head_dim_}), wo_.weight->value);
+  Tensor dq = dq_.prefix(q.shape), dk = dk_.prefix(k.shape), dv = dv_.prefix(v.shape);
+  ops::AttentionArgs args;
+  args.dropout = ctx.training ? dropout_ : 0.0f;
+  args.dropout_key = dropout_key(ctx);
+  ops::attention_backward(dq, dk, dv, dprobs_.prefix(probs.shape), datt, q, k, v, probs, args);
+  if (rope_) {
+    ops::rope_backward(dq, dq, ctx.pos_offset, rope_theta_);
+    ops::rope_backward(dk, dk, ctx.pos_offset, rope_theta_);
+  }
+  Tensor tmp = dx_tmp_.rows(0, n);
+  ops::linear_backward(dx, wq_.weight->grad, Tensor{}, dq.view(Shape{n, n_heads_ * head_dim_}), x,
+                       wq_.weight->value);
+  ops::linear_backward(tmp, wk_.weight->grad, Tensor{}, dk.view(Shape{n, n_kv_heads_ * head_dim_}),
+                       x, wk_.weight->value);
+  ops::add_inplace(dx, tmp);
+  ops::linear_backward(tmp, wv_.weight->grad, Tensor{}, dv.view(Shape{n, n_kv_heads_ * head_dim_}),
+                       x, wv_.weight->value);
+  ops::add_inplace(dx, tmp);
+}
+
+}  // namespace moe

@@ -1,0 +1,118 @@
+#include "nn/block.h"
+
+#include "ops/dropout.h"
+#include "ops/elementwise.h"
+
+namespace moe {
+
+namespace {
+constexpr int64_t kSiteAttentionResidualDropout = 3;
+constexpr int64_t kSiteFfnResidualDropout = 4;
+
+std::string layer_prefix(const ModelConfig& cfg, int64_t layer) {
+  return (cfg.is_gpt() ? "transformer.h." : "model.layers.") + std::to_string(layer) + ".";
+}
+}  // namespace
+
+Block::Block(ParamTable& table, const ModelConfig& cfg, int64_t layer)
+    : layer_(layer),
+      n_embed_(cfg.n_embed),
+      dropout_(cfg.dropout),
+      norm1_(table, layer_prefix(cfg, layer) + (cfg.is_gpt() ? "ln_1" : "input_layernorm"), cfg),
+      attention_(table, layer_prefix(cfg, layer) + (cfg.is_gpt() ? "attn" : "self_attn"), cfg,
+                 layer),
+      norm2_(table, layer_prefix(cfg, layer) + (cfg.is_gpt() ? "ln_2" : "post_attention_layernorm"),
+             cfg) {
+  const std::string prefix = layer_prefix(cfg, layer);
+  if (cfg.is_moe_layer(layer)) {
+    moe_ = std::make_unique<MoELayer>(table, prefix + "block_sparse_moe", cfg, layer);
+  } else {
+    // Dense FFN names: GPT-2's mlp.c_fc / mlp.c_proj; Llama's mlp.gate_proj / up_proj / down_proj.
+    bool gpt = cfg.is_gpt();
+    dense_ = std::make_unique<ExpertFFN>(table, cfg, 1, [=](int64_t, const std::string& proj) {
+      if (proj == "w1") return prefix + (gpt ? "mlp.c_fc" : "mlp.gate_proj");
+      if (proj == "w2") return prefix + (gpt ? "mlp.c_proj" : "mlp.down_proj");
+      return prefix + "mlp.up_proj";
+    });
+  }
+}
+
+void Block::allocate(Arena& arena, int64_t batch, int64_t seq) {
+  const int64_t n = batch * seq, c = n_embed_;
+  norm1_.allocate(arena, n);
+  attention_.allocate(arena, batch, seq);
+  norm2_.allocate(arena, n);
+  if (moe_) moe_->allocate(arena, n);
+  if (dense_) dense_->allocate(arena, n);
+  dense_offsets_ = arena.alloc(Shape{2}, DType::I32);
+  attn_drop_ = arena.alloc(Shape{n, c});
+  hidden_ = arena.alloc(Shape{n, c});
+  ffn_drop_ = arena.alloc(Shape{n, c});
+  out_ = arena.alloc(Shape{n, c});
+  dh_ = arena.alloc(Shape{n, c});
+  dbranch_ = arena.alloc(Shape{n, c});
+  dnorm_ = arena.alloc(Shape{n, c});
+}
+
+Tensor Block::ffn_forward(const ForwardContext& ctx, const Tensor& a) {
+  if (moe_) return moe_->forward(ctx, a);
+  dense_offsets_.i32()[0] = 0;
+  dense_offsets_.i32()[1] = static_cast<int32_t>(a.size(0));
+  return dense_->forward(a, dense_offsets_);
+}
+
+Tensor Block::forward(const ForwardContext& ctx, const Tensor& x) {
+  const int64_t n = x.size(0);
+  const float p = ctx.training ? dropout_ : 0.0f;
+  Tensor a = norm1_.forward(x);
+  Tensor att = attention_.forward(ctx, a);
+  if (p > 0.0f) {
+    Tensor dropped = attn_drop_.rows(0, n);
+    ops::dropout_forward(dropped, att, p, ctx.site_key(layer_, kSiteAttentionResidualDropout));
+    att = dropped;
+  }
+  Tensor h = hidden_.rows(0, n);
+  ops::add(h, x, att);
+  Tensor f = ffn_forward(ctx, norm2_.forward(h));
+  if (p > 0.0f) {
+    Tensor dropped = ffn_drop_.rows(0, n);
+    ops::dropout_forward(dropped, f, p, ctx.site_key(layer_, kSiteFfnResidualDropout));
+    f = dropped;
+  }
+  Tensor out = out_.rows(0, n);
+  ops::add(out, h, f);
+  return out;
+}
+
+void Block::backward(const ForwardContext& ctx, Tensor dx, const Tensor& dout, const Tensor& x) {
+  const int64_t n = x.size(0);
+  const float p = ctx.training ? dropout_ : 0.0f;
+  Tensor h = hidden_.rows(0, n);
+  Tensor dbranch = dbranch_.rows(0, n), dnorm = dnorm_.rows(0, n), dh = dh_.rows(0, n);
+  // FFN branch: out = h + dropout(FFN(Norm_2(h))).
+  Tensor df = dout;
+  if (p > 0.0f) {
+    ops::dropout_backward(dbranch, dout, p, ctx.site_key(layer_, kSiteFfnResidualDropout));
+    df = dbranch;
+  }
+  Tensor a2 = norm2_.forward_output(n);
+  if (moe_) {
+    moe_->backward(ctx, dnorm, df, a2);
+  } else {
+    dense_->backward(dnorm, df, a2, dense_offsets_);
+  }
+  norm2_.backward(dh, dnorm, h);
+  ops::add_inplace(dh, dout);
+  // Attention branch: h = x + dropout(Attention(Norm_1(x))).
+  Tensor datt = dh;
+  if (p > 0.0f) {
+    ops::dropout_backward(dbranch, dh, p, ctx.site_key(layer_, kSiteAttentionResidualDropout));
+    datt = dbranch;
+  }
+  Tensor a1 = norm1_.forward_output(n);
+  attention_.backward(ctx, dnorm, datt, a1);
+  norm1_.backward(dx, dnorm, x);
+  ops::add_inplace(dx, dh);
+}
+
+}  // namespace moe

@@ -1,0 +1,47 @@
+// One transformer block, pre-norm (docs/MODEL.md):
+//   h   = x + dropout(Attention(Norm_1(x)))
+//   out = h + dropout(FFN(Norm_2(h)))        FFN = dense (one expert group) or MoE
+#pragma once
+#include <memory>
+#include <string>
+
+#include "core/arena.h"
+#include "model/config.h"
+#include "model/params.h"
+#include "nn/attention.h"
+#include "nn/context.h"
+#include "nn/expert_ffn.h"
+#include "nn/moe_layer.h"
+#include "nn/norm.h"
+
+namespace moe {
+
+class Block {
+ public:
+  Block(ParamTable& table, const ModelConfig& cfg, int64_t layer);
+  void allocate(Arena& arena, int64_t batch, int64_t seq);
+  void allocate_kv_cache(Arena& arena) { attention_.allocate_kv_cache(arena); }
+  // Returns out (N, C); x (N, C).
+  Tensor forward(const ForwardContext& ctx, const Tensor& x);
+  // dx (N, C) assigned.
+  void backward(const ForwardContext& ctx, Tensor dx, const Tensor& dout, const Tensor& x);
+  const MoELayer* moe() const { return moe_.get(); }
+
+ private:
+  int64_t layer_, n_embed_;
+  float dropout_;
+  Norm norm1_;
+  Attention attention_;
+  Norm norm2_;
+  std::unique_ptr<ExpertFFN> dense_;  // exactly one of dense_ / moe_
+  std::unique_ptr<MoELayer> moe_;
+  Tensor dense_offsets_;         // (2) I32 {0, N}
+  Tensor attn_drop_;             // (N, C) dropout(attention out)
+  Tensor hidden_;                // (N, C) h
+  Tensor ffn_drop_;              // (N, C) dropout(FFN out)
+  Tensor out_;                   // (N, C)
+  Tensor dh_, dbranch_, dnorm_;  // (N, C) backward scratch
+  Tensor ffn_forward(const ForwardContext& ctx, const Tensor& a);
+};
+
+}  // namespace moe

@@ -1,0 +1,105 @@
+#include "nn/expert_ffn.h"
+
+#include "nn/init.h"
+#include "ops/activation.h"
+#include "ops/elementwise.h"
+#include "ops/grouped_gemm.h"
+
+namespace moe {
+
+ExpertFFN::ExpertFFN(ParamTable& table, const ModelConfig& cfg, int64_t groups, const Namer& name)
+    : table_(&table),
+      swiglu_(!cfg.is_gpt()),
+      bias_(cfg.has_bias()),
+      groups_(groups),
+      n_embed_(cfg.n_embed),
+      hidden_(cfg.ffn_hidden) {
+  const int64_t c = n_embed_, f = hidden_;
+  // Each projection's G tensors are registered back to back so they stack into (G, ...).
+  auto add_group = [&](const std::string& proj, Shape shape, ParamInit init, bool decay,
+                       const char* suffix) {
+    Param* first = nullptr;
+    for (int64_t g = 0; g < groups_; ++g) {
+      Param* p = table.add(name(g, proj) + suffix, shape, init, decay);
+      if (g == 0) first = p;
+    }
+    return first;
+  };
+  w1_ = add_group("w1", Shape{f, c}, linear_init(cfg, c, f, false), true, ".weight");
+  if (bias_) b1_ = add_group("w1", Shape{f}, ParamInit::zeros(), false, ".bias");
+  if (swiglu_) w3_ = add_group("w3", Shape{f, c}, linear_init(cfg, c, f, false), true, ".weight");
+  w2_ = add_group("w2", Shape{c, f}, linear_init(cfg, f, c, true), true, ".weight");
+  if (bias_) b2_ = add_group("w2", Shape{c}, ParamInit::zeros(), false, ".bias");
+}
+
+int64_t ExpertFFN::params_per_group() const {
+  int64_t n = 2 * hidden_ * n_embed_;
+  if (swiglu_) n += hidden_ * n_embed_;
+  if (bias_) n += hidden_ + n_embed_;
+  return n;
+}
+
+void ExpertFFN::allocate(Arena& arena, int64_t max_rows) {
+  h1_ = arena.alloc(Shape{max_rows, hidden_});
+  out_ = arena.alloc(Shape{max_rows, n_embed_});
+  dact_ = arena.alloc(Shape{max_rows, hidden_});
+  dh1_ = arena.alloc(Shape{max_rows, hidden_});
+  dx_tmp_ = arena.alloc(Shape{max_rows, n_embed_});
+  if (swiglu_) {
+    h3_ = arena.alloc(Shape{max_rows, hidden_});
+    act_ = arena.alloc(Shape{max_rows, hidden_});
+    dh3_ = arena.alloc(Shape{max_rows, hidden_});
+  }
+}
+
+Tensor ExpertFFN::stacked(const Param* p) const {
+  return p ? table_->stacked_value(p, groups_) : Tensor{};
+}
+Tensor ExpertFFN::stacked_grad(const Param* p) const {
+  return p ? table_->stacked_grad(p, groups_) : Tensor{};
+}
+
+Tensor ExpertFFN::forward(const Tensor& x, const Tensor& offsets) {
+  const int64_t m = x.size(0);
+  const int64_t used = offsets.i32()[groups_];
+  Tensor h1 = h1_.rows(0, m);
+  Tensor out = out_.rows(0, m);
+  ops::grouped_linear_forward(h1, x, stacked(w1_), stacked(b1_), offsets);
+  Tensor act = h1;
+  if (swiglu_) {
+    Tensor h3 = h3_.rows(0, m);
+    act = act_.rows(0, m);
+    ops::grouped_linear_forward(h3, x, stacked(w3_), Tensor{}, offsets);
+    ops::swiglu_forward(act.rows(0, used), h1.rows(0, used), h3.rows(0, used));
+  } else {
+    ops::relu_forward(h1.rows(0, used), h1.rows(0, used));
+  }
+  ops::grouped_linear_forward(out, act, stacked(w2_), stacked(b2_), offsets);
+  return out;
+}
+
+void ExpertFFN::backward(Tensor dx, const Tensor& dout, const Tensor& x, const Tensor& offsets) {
+  const int64_t m = x.size(0);
+  const int64_t used = offsets.i32()[groups_];
+  Tensor act = swiglu_ ? act_.rows(0, m) : h1_.rows(0, m);
+  Tensor dact = dact_.rows(0, m);
+  ops::grouped_linear_backward(dact, stacked_grad(w2_), stacked_grad(b2_), dout, act, stacked(w2_),
+                               offsets);
+  Tensor dh1 = dh1_.rows(0, m);
+  if (swiglu_) {
+    Tensor dh3 = dh3_.rows(0, m);
+    ops::swiglu_backward(dh1.rows(0, used), dh3.rows(0, used), dact.rows(0, used),
+                         h1_.rows(0, used), h3_.rows(0, used));
+    ops::grouped_linear_backward(dx, stacked_grad(w1_), Tensor{}, dh1, x, stacked(w1_), offsets);
+    Tensor tmp = dx_tmp_.rows(0, m);
+    ops::grouped_linear_backward(tmp, stacked_grad(w3_), Tensor{}, dh3, x, stacked(w3_), offsets);
+    ops::add_inplace(dx.rows(0, used), tmp.rows(0, used));
+  } else {
+    // h1 holds relu's output, which is all relu_backward needs.
+    ops::relu_backward(dh1.rows(0, used), dact.rows(0, used), h1_.rows(0, used));
+    ops::grouped_linear_backward(dx, stacked_grad(w1_), stacked_grad(b1_), dh1, x, stacked(w1_),
+                                 offsets);
+  }
+}
+
+}  // namespace moe

@@ -1,0 +1,47 @@
+// Feed-forward networks over grouped rows: G sets of FFN weights, group g applied to rows
+// [off[g], off[g+1]). The MoE layer's experts are G = n_experts groups over tokens sorted by
+// expert; a dense FFN or a shared expert is G = 1 over all tokens. One code path for both.
+// gpt:   y = w2(relu(w1 x + b1)) + b2
+// llama: y = w2(silu(w1 x) * (w3 x))     (SwiGLU, Shazeer 2020)
+#pragma once
+#include <functional>
+#include <string>
+
+#include "core/arena.h"
+#include "model/config.h"
+#include "model/params.h"
+
+namespace moe {
+
+class ExpertFFN {
+ public:
+  // name(g, "w1") is the parameter prefix of group g's w1 (".weight"/".bias" are appended).
+  using Namer = std::function<std::string(int64_t group, const std::string& proj)>;
+  ExpertFFN(ParamTable& table, const ModelConfig& cfg, int64_t groups, const Namer& name);
+  void allocate(Arena& arena, int64_t max_rows);
+  // Returns y (M, C) for rows [0, off[G]); x (M, C); offsets (G+1) I32.
+  Tensor forward(const Tensor& x, const Tensor& offsets);
+  // dx (M, C) assigned for rows [0, off[G]); parameter gradients accumulated.
+  void backward(Tensor dx, const Tensor& dout, const Tensor& x, const Tensor& offsets);
+  // The first `rows` rows of the last forward's output (M, C).
+  Tensor forward_output(int64_t rows) const { return out_.rows(0, rows); }
+  // Parameters in one group (for active-parameter counts).
+  int64_t params_per_group() const;
+
+ private:
+  const ParamTable* table_;
+  bool swiglu_, bias_;
+  int64_t groups_, n_embed_, hidden_;
+  Param *w1_, *w2_, *w3_ = nullptr;      // first of G stacked (F, C) / (C, F) / (F, C)
+  Param *b1_ = nullptr, *b2_ = nullptr;  // first of G stacked (F) / (C)
+  Tensor h1_;                            // (M, F) w1 x (+ b1); gpt: relu applied in place
+  Tensor h3_;                            // (M, F) w3 x (llama)
+  Tensor act_;                           // (M, F) silu(h1) * h3 (llama)
+  Tensor out_;                           // (M, C)
+  Tensor dact_, dh1_, dh3_;              // (M, F)
+  Tensor dx_tmp_;                        // (M, C)
+  Tensor stacked(const Param* p) const;
+  Tensor stacked_grad(const Param* p) const;
+};
+
+}  // namespace moe

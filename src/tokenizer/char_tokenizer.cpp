@@ -1,0 +1,163 @@
+#include "tokenizer/char_tokenizer.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "core/check.h"
+#include "core/fs.h"
+
+namespace moe {
+namespace {
+
+// Decodes the code point at text[pos] and advances pos; nullopt for malformed UTF-8 (RFC 3629:
+// no overlong forms, no surrogates, nothing above U+10FFFF).
+std::optional<char32_t> next_code_point(std::string_view text, size_t& pos) {
+  const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
+  const unsigned char b0 = byte(pos);
+  size_t len;
+  char32_t c;
+  if (b0 < 0x80) {
+    ++pos;
+    return b0;
+  } else if ((b0 & 0xE0) == 0xC0) {
+    len = 2, c = b0 & 0x1F;
+  } else if ((b0 & 0xF0) == 0xE0) {
+    len = 3, c = b0 & 0x0F;
+  } else if ((b0 & 0xF8) == 0xF0) {
+    len = 4, c = b0 & 0x07;
+  } else {
+    return std::nullopt;
+  }
+  if (pos + len > text.size()) return std::nullopt;
+  for (size_t i = 1; i < len; ++i) {
+    if ((byte(pos + i) & 0xC0) != 0x80) return std::nullopt;
+    c = (c << 6) | (byte(pos + i) & 0x3F);
+  }
+  static constexpr char32_t kMinForLength[5] = {0, 0, 0x80, 0x800, 0x10000};
+  if (c < kMinForLength[len] || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return std::nullopt;
+  pos += len;
+  return c;
+}
+
+void append_utf8(std::string& out, char32_t c) {
+  if (c < 0x80) {
+    out += static_cast<char>(c);
+  } else if (c < 0x800) {
+    out += static_cast<char>(0xC0 | (c >> 6));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  } else if (c < 0x10000) {
+    out += static_cast<char>(0xE0 | (c >> 12));
+    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (c >> 18));
+    out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  }
+}
+
+std::vector<char32_t> decode_utf8(std::string_view text, const char* what) {
+  std::vector<char32_t> out;
+  out.reserve(text.size());
+  for (size_t pos = 0; pos < text.size();) {
+    const size_t at = pos;
+    std::optional<char32_t> c = next_code_point(text, pos);
+    MOE_CHECK(c.has_value(), what, " is not valid UTF-8 at byte offset ", at);
+    out.push_back(*c);
+  }
+  return out;
+}
+
+// "'a' (U+0061)" for printable characters, "U+000A" for control characters.
+std::string describe(char32_t c) {
+  char code[16];
+  std::snprintf(code, sizeof code, "U+%04X", static_cast<unsigned>(c));
+  if (c < 0x20 || c == 0x7F) return code;
+  std::string s = "'";
+  append_utf8(s, c);
+  return s + "' (" + code + ")";
+}
+
+}  // namespace
+
+CharTokenizer::CharTokenizer(std::vector<char32_t> chars) : chars_(std::move(chars)) {
+  ascii_ids_.fill(-1);
+  for (size_t i = 0; i < chars_.size(); ++i)
+    if (chars_[i] < 128) ascii_ids_[chars_[i]] = static_cast<int32_t>(i);
+}
+
+CharTokenizer CharTokenizer::build(std::string_view corpus) {
+  std::vector<char32_t> chars = decode_utf8(corpus, "tokenizer corpus");
+  std::sort(chars.begin(), chars.end());
+  chars.erase(std::unique(chars.begin(), chars.end()), chars.end());
+  MOE_CHECK(!chars.empty(), "cannot build a character tokenizer from an empty corpus");
+  return CharTokenizer(std::move(chars));
+}
+
+CharTokenizer CharTokenizer::load(const std::string& path_to_json) {
+  const std::string& path = path_to_json;
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::parse_error& e) {
+    fail("tokenizer file ", path, " is not valid JSON (", e.what(), ")");
+  }
+  MOE_CHECK(j.is_object(), "tokenizer file ", path, " is not a JSON object");
+  MOE_CHECK(j.contains("type") && j["type"] == "char", "tokenizer file ", path,
+            " is not a char tokenizer (\"type\" must be \"char\")");
+  MOE_CHECK(j.contains("chars") && j["chars"].is_string(), "tokenizer file ", path,
+            " has no string \"chars\" field");
+  const std::string text = j["chars"].get<std::string>();
+  std::vector<char32_t> chars = decode_utf8(text, ("\"chars\" in tokenizer file " + path).c_str());
+  MOE_CHECK(!chars.empty(), "tokenizer file ", path, " has an empty \"chars\" vocabulary");
+  for (size_t i = 1; i < chars.size(); ++i)
+    MOE_CHECK(chars[i - 1] < chars[i], "tokenizer file ", path,
+              ": \"chars\" must be sorted with no repeats, but ", describe(chars[i]), " follows ",
+              describe(chars[i - 1]));
+  return CharTokenizer(std::move(chars));
+}
+
+int32_t CharTokenizer::lookup(char32_t c) const {
+  if (c < 128) return ascii_ids_[c];
+  auto it = std::lower_bound(chars_.begin(), chars_.end(), c);
+  return it != chars_.end() && *it == c ? static_cast<int32_t>(it - chars_.begin()) : -1;
+}
+
+std::vector<int32_t> CharTokenizer::encode(std::string_view text) const {
+  std::vector<int32_t> ids;
+  ids.reserve(text.size());
+  for (size_t pos = 0; pos < text.size();) {
+    const size_t at = pos;
+    std::optional<char32_t> c = next_code_point(text, pos);
+    MOE_CHECK(c.has_value(), "text to encode is not valid UTF-8 at byte offset ", at);
+    const int32_t id = lookup(*c);
+    MOE_CHECK(id >= 0, "character ", describe(*c), " at byte offset ", at,
+              " is not in the tokenizer's vocabulary of ", chars_.size(), " characters");
+    ids.push_back(id);
+  }
+  return ids;
+}
+
+std::string CharTokenizer::decode(const std::vector<int32_t>& ids) const {
+  std::string out;
+  out.reserve(ids.size());
+  for (int32_t id : ids) {
+    MOE_CHECK(id >= 0 && id < vocab_size(), "token id ", id,
+              " is out of range for a vocabulary of ", vocab_size());
+    append_utf8(out, chars_[static_cast<size_t>(id)]);
+  }
+  return out;
+}
+
+void CharTokenizer::save(const std::string& dir) const {
+  std::string text;
+  for (char32_t c : chars_)
+    append_utf8(text, c);
+  const nlohmann::json j = {{"type", "char"}, {"chars", text}};
+  write_file_atomic(dir + "/tokenizer.json", j.dump() + "\n");
+}
+
+}  // namespace moe

@@ -1,0 +1,28 @@
+#include "tokenizer/tokenizer.h"
+
+#include <nlohmann/json.hpp>
+
+#include "core/check.h"
+#include "core/fs.h"
+#include "tokenizer/char_tokenizer.h"
+
+namespace moe {
+
+Tokenizer::~Tokenizer() = default;
+
+std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
+  const std::string path = dir + "/tokenizer.json";
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::parse_error& e) {
+    fail("tokenizer file ", path, " is not valid JSON (", e.what(), ")");
+  }
+  MOE_CHECK(j.is_object() && j.contains("type") && j["type"].is_string(), "tokenizer file ", path,
+            " has no string \"type\" field");
+  const std::string type = j["type"].get<std::string>();
+  if (type == "char") return std::make_unique<CharTokenizer>(CharTokenizer::load(path));
+  fail("tokenizer file ", path, " has unknown type \"", type, "\" (known: char)");
+}
+
+}  // namespace moe

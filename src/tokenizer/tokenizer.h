@@ -1,0 +1,29 @@
+// The tokenizer interface. A trained model directory holds tokenizer.json, whose "type" field
+// selects the implementation that load_tokenizer() returns.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace moe {
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer();
+  virtual std::vector<int32_t> encode(std::string_view text) const = 0;
+  virtual std::string decode(const std::vector<int32_t>& ids) const = 0;
+  virtual int32_t vocab_size() const = 0;
+  // The end-of-text token, where the tokenizer has one.
+  virtual std::optional<int32_t> eot_id() const { return {}; }
+  virtual std::string type() const = 0;
+  // Writes DIR/tokenizer.json (DIR must exist).
+  virtual void save(const std::string& dir) const = 0;
+};
+
+// Reads DIR/tokenizer.json and builds the tokenizer its "type" names.
+std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir);
+
+}  // namespace moe

@@ -1,0 +1,83 @@
+#include "train/evaluator.h"
+
+#include "core/rng.h"
+
+namespace moe {
+
+Evaluator::Evaluator(Model& model, Tensor tokens, Tensor targets)
+    : model_(model), tokens_(tokens), targets_(targets) {}
+
+void Evaluator::accumulate(EvalResult& r, const LossInfo& loss, int64_t rows, int64_t seq) {
+  r.loss += static_cast<double>(loss.ce) * static_cast<double>(rows * seq);
+  r.tokens += rows * seq;
+  auto stats = model_.moe_stats();
+  auto layers = model_.moe_layer_indices();
+  if (r.routing.empty()) {
+    for (size_t i = 0; i < stats.size(); ++i) {
+      LayerRouting lr;
+      lr.layer = layers[i];
+      lr.expert_usage.assign(stats[i]->expert_fraction.size(), 0.0);
+      r.routing.push_back(lr);
+    }
+  }
+  for (size_t i = 0; i < stats.size(); ++i) {
+    for (size_t e = 0; e < stats[i]->expert_fraction.size(); ++e)
+      r.routing[i].expert_usage[e] += stats[i]->expert_fraction[e];
+    r.routing[i].entropy += stats[i]->router.entropy;
+    r.routing[i].aux_loss += stats[i]->router.aux_loss;
+    r.routing[i].dropped_fraction +=
+        stats[i]->assignments ? static_cast<double>(stats[i]->dropped) / stats[i]->assignments
+                              : 0.0;
+  }
+}
+
+void Evaluator::finish(EvalResult& r, int64_t batches) {
+  if (r.tokens > 0) r.loss /= static_cast<double>(r.tokens);
+  for (auto& lr : r.routing) {
+    for (double& u : lr.expert_usage)
+      u /= static_cast<double>(batches);
+    lr.entropy /= static_cast<double>(batches);
+    lr.aux_loss /= static_cast<double>(batches);
+    lr.dropped_fraction /= static_cast<double>(batches);
+  }
+}
+
+EvalResult Evaluator::random_windows(const BatchSampler& sampler, int64_t iters, uint64_t key,
+                                     float temperature) {
+  EvalResult r;
+  ForwardContext ctx;
+  ctx.training = false;
+  ctx.batch = tokens_.size(0);
+  ctx.seq = tokens_.size(1);
+  ctx.router_temperature = temperature;
+  for (int64_t i = 0; i < iters; ++i) {
+    sampler.sample(tokens_, targets_, rng_key(key, static_cast<uint64_t>(i)));
+    accumulate(r, model_.forward(ctx, tokens_, targets_), ctx.batch, ctx.seq);
+  }
+  finish(r, iters);
+  return r;
+}
+
+EvalResult Evaluator::contiguous(const BatchSampler& sampler, int64_t max_batches,
+                                 float temperature) {
+  EvalResult r;
+  ForwardContext ctx;
+  ctx.training = false;
+  ctx.seq = tokens_.size(1);
+  ctx.router_temperature = temperature;
+  const int64_t windows = sampler.num_contiguous_windows();
+  const int64_t rows_per_batch = tokens_.size(0);
+  int64_t batches = 0;
+  for (int64_t first = 0; first < windows; first += rows_per_batch) {
+    if (max_batches > 0 && batches >= max_batches) break;
+    const int64_t rows = sampler.contiguous(tokens_, targets_, first);
+    ctx.batch = rows;
+    Tensor tok = tokens_.prefix(Shape{rows, ctx.seq}), tgt = targets_.prefix(Shape{rows, ctx.seq});
+    accumulate(r, model_.forward(ctx, tok, tgt), rows, ctx.seq);
+    ++batches;
+  }
+  finish(r, batches);
+  return r;
+}
+
+}  // namespace moe

@@ -1,0 +1,30 @@
+// AdamW over the parameter table: moments in two flat buffers laid out like the parameters;
+// weight decay only for parameters flagged for it (matrices and embeddings, as nanoGPT).
+#pragma once
+#include "core/arena.h"
+#include "model/config.h"
+#include "model/params.h"
+
+namespace moe {
+
+class AdamW {
+ public:
+  AdamW(ParamTable& params, const TrainConfig& cfg);
+  // One update with learning rate lr; step is the 1-based update count (bias correction).
+  void step(float lr, int64_t step);
+  Tensor m() const { return m_; }  // (numel)
+  Tensor v() const { return v_; }  // (numel)
+
+ private:
+  ParamTable& params_;
+  TrainConfig cfg_;
+  Arena arena_{Device::CPU};
+  Tensor m_, v_;
+};
+
+// Global L2 norm of all gradients; when max_norm > 0 and the norm exceeds it, scales the
+// gradients by max_norm / (norm + 1e-6) (torch.nn.utils.clip_grad_norm_). Returns the norm
+// before clipping.
+float clip_grad_norm(ParamTable& params, float max_norm);
+
+}  // namespace moe

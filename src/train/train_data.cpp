@@ -1,0 +1,55 @@
+#include "train/train_data.h"
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "core/check.h"
+#include "data/synthetic_source.h"
+#include "data/text_source.h"
+#include "tokenizer/char_tokenizer.h"
+
+namespace moe {
+
+std::string find_shakespeare(const DataConfig& cfg) {
+  if (!cfg.path.empty()) return cfg.path;
+  std::vector<std::string> candidates;
+  if (const char* env = std::getenv("MOE_DATA_DIR"))
+    candidates.push_back(std::string(env) + "/tinyshakespeare/input.txt");
+  candidates.push_back("data/tinyshakespeare/input.txt");
+  candidates.push_back("../shared/data/tinyshakespeare/input.txt");
+  for (const auto& c : candidates)
+    if (std::filesystem::exists(c)) return c;
+  fail(
+      "Tiny Shakespeare not found (looked in $MOE_DATA_DIR, ./data, ../shared/data); set data.path"
+      " or fetch it with scripts/get_data.sh");
+}
+
+TrainData load_train_data(const DataConfig& cfg, int64_t vocab_size,
+                          std::unique_ptr<Tokenizer> tokenizer, uint64_t seed) {
+  TrainData data;
+  std::vector<int32_t> tokens;
+  if (cfg.source == "synthetic") {
+    tokens = synthetic_tokens(static_cast<int32_t>(vocab_size), cfg.synthetic_tokens, seed);
+    data.description = "synthetic (" + std::to_string(tokens.size()) + " tokens, vocab " +
+                       std::to_string(vocab_size) + ")";
+  } else {
+    const std::string path = cfg.source == "shakespeare" ? find_shakespeare(cfg) : cfg.path;
+    const std::string text = read_text_corpus(path);
+    if (tokenizer) {
+      MOE_CHECK(tokenizer->type() == "char", "resumed run uses a ", tokenizer->type(),
+                " tokenizer; only char is supported for text corpora");
+      data.tokenizer = std::move(tokenizer);
+    } else {
+      data.tokenizer = std::make_unique<CharTokenizer>(CharTokenizer::build(text));
+    }
+    tokens = data.tokenizer->encode(text);
+    data.description = path + " (" + std::to_string(text.size()) + " bytes, vocab " +
+                       std::to_string(data.tokenizer->vocab_size()) + ")";
+  }
+  TokenSplits splits = split_tokens(std::move(tokens), cfg.train_fraction);
+  data.train = std::move(splits.train);
+  data.val = std::move(splits.val);
+  return data;
+}
+
+}  // namespace moe

@@ -1,0 +1,28 @@
+// Turns a DataConfig into token streams: Tiny Shakespeare or any text file (character
+// tokenizer built from the corpus, as the tutorials do), or the synthetic source for tests.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+#include "tokenizer/tokenizer.h"
+
+namespace moe {
+
+struct TrainData {
+  std::unique_ptr<Tokenizer> tokenizer;  // null for synthetic data
+  std::vector<int32_t> train, val;
+  std::string description;  // for logs: "tinyshakespeare (1115394 chars, vocab 65)"
+};
+
+// The Tiny Shakespeare file: data.path, else $MOE_DATA_DIR/tinyshakespeare/input.txt,
+// ./data/..., ../shared/data/... (first that exists).
+std::string find_shakespeare(const DataConfig& cfg);
+
+// Loads and splits the corpus. With `tokenizer` (a resumed run) that vocabulary is reused;
+// otherwise a character tokenizer is built from the corpus.
+TrainData load_train_data(const DataConfig& cfg, int64_t vocab_size,
+                          std::unique_ptr<Tokenizer> tokenizer, uint64_t seed);
+
+}  // namespace moe

@@ -1,0 +1,35 @@
+// The training loop: AdamW with warmup + cosine LR, gradient accumulation and clipping, periodic
+// evaluation with early stopping, metrics.jsonl, atomic checkpoints, and exact resume.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "model/config.h"
+
+namespace moe {
+
+struct TrainResult {
+  int64_t params = 0;
+  int64_t active_params = 0;
+  int64_t steps = 0;          // completed steps
+  double tokens_per_s = 0.0;  // training tokens over training time (evals excluded)
+  double train_loss = 0.0;    // last eval's
+  double val_loss = 0.0;      // last eval's
+  double best_val_loss = 0.0;
+  double seconds = 0.0;  // wall time of this invocation
+  bool stopped_early = false;
+};
+
+struct TrainOptions {
+  std::string out_dir;
+  bool resume = false;           // continue the run in out_dir from its checkpoint
+  std::optional<int64_t> steps;  // total steps of the run (overrides the config)
+  bool quiet = false;            // no progress output (tests)
+};
+
+// Trains `config` (ignored when resuming: the checkpoint's config is used) and returns the
+// summary that `moe train` prints as its last line.
+TrainResult train(const RunConfig& config, const TrainOptions& options);
+
+}  // namespace moe

@@ -1,0 +1,182 @@
+// ref_dump OUT_DIR [key=value ...]: builds a small model from the given settings, runs one
+// forward/backward and a short AdamW trajectory, and writes everything the PyTorch mirror
+// (tools/reference/moe_reference.py check OUT_DIR) needs to recompute and compare: weights,
+// batches, router noise, logits, losses, every gradient and the loss trajectory.
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <random>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/arena.h"
+#include "core/check.h"
+#include "core/fs.h"
+#include "core/rng.h"
+#include "model/model.h"
+#include "model/safetensors.h"
+#include "nn/moe_layer.h"
+#include "ops/elementwise.h"
+#include "train/lr_schedule.h"
+#include "train/optimizer.h"
+
+namespace {
+
+// Small defaults; every one can be overridden on the command line.
+moe::RunConfig default_config() {
+  moe::RunConfig c;
+  moe::ModelConfig& m = c.model;
+  m.vocab_size = 37;
+  m.block_size = 16;
+  m.n_embed = 32;
+  m.n_layers = 2;
+  m.n_heads = 4;
+  m.ffn_hidden = 48;
+  m.n_experts = 4;
+  m.top_k = 2;
+  m.dropout = 0.0f;
+  m.init = "normal";
+  m.init_std = 0.2f;
+  m.aux_loss_coef = 0.01f;
+  m.z_loss_coef = 0.001f;
+  c.train.batch_size = 3;
+  c.train.steps = 10;
+  c.train.lr = 1e-2f;
+  c.train.min_lr = 1e-3f;
+  c.train.warmup_steps = 2;
+  c.train.weight_decay = 0.1f;
+  c.train.grad_clip = 1.0f;
+  return c;
+}
+
+int run(int argc, char** argv) {
+  MOE_CHECK(argc >= 2, "usage: ref_dump OUT_DIR [key=value ...]");
+  const std::string out = argv[1];
+  moe::RunConfig cfg = default_config();
+  for (int i = 2; i < argc; ++i) {
+    std::string kv = argv[i];
+    auto eq = kv.find('=');
+    MOE_CHECK(eq != std::string::npos, "expected key=value, got ", kv);
+    cfg.set(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  cfg.model.validate();
+  cfg.train.validate();
+  const moe::ModelConfig& mc = cfg.model;
+  const moe::TrainConfig& tc = cfg.train;
+  const int64_t steps = tc.steps, b = tc.batch_size, t = mc.block_size, n = b * t;
+  moe::make_dirs(out);
+
+  moe::Model model(mc);
+  model.init_parameters(static_cast<uint64_t>(tc.seed));
+  model.allocate(b, t);
+  std::vector<std::pair<std::string, moe::Tensor>> weights;
+  for (const moe::Param& p : model.params().params())
+    weights.emplace_back(p.name, p.value);
+  moe::write_safetensors(out + "/model.safetensors", weights);
+
+  nlohmann::json config = moe::model_config_json(mc);
+  config["moe_layers"] = mc.moe_layer_indices();
+  config["n_kv_heads"] = mc.kv_heads();
+  moe::write_file_atomic(out + "/config.json", config.dump(2));
+
+  // Batches: uniform random tokens (targets are independent draws too: any ids are valid).
+  moe::Arena arena;
+  moe::Tensor tokens = arena.alloc(moe::Shape{steps, b, t}, moe::DType::I32);
+  moe::Tensor targets = arena.alloc(moe::Shape{steps, b, t}, moe::DType::I32);
+  std::mt19937 gen(static_cast<uint32_t>(tc.seed));
+  std::uniform_int_distribution<int32_t> id(0, static_cast<int32_t>(mc.vocab_size - 1));
+  for (int64_t i = 0; i < tokens.numel(); ++i)
+    tokens.i32()[i] = id(gen);
+  for (int64_t i = 0; i < targets.numel(); ++i)
+    targets.i32()[i] = id(gen);
+
+  std::vector<std::pair<std::string, moe::Tensor>> case_tensors = {{"tokens", tokens},
+                                                                   {"targets", targets}};
+  moe::Tensor logits0 = arena.alloc(moe::Shape{b, t, mc.vocab_size});
+  moe::Tensor loss0 = arena.alloc(moe::Shape{1}), aux0 = arena.alloc(moe::Shape{1}),
+              z0 = arena.alloc(moe::Shape{1});
+  moe::Tensor trajectory = arena.alloc(moe::Shape{steps});
+  std::vector<moe::Tensor> grads0;
+  nlohmann::json lrs = nlohmann::json::array(), temps = nlohmann::json::array();
+
+  moe::AdamW optimizer(model.params(), tc);
+  const auto moe_layers = model.moe_layers();
+  const auto moe_indices = model.moe_layer_indices();
+  for (int64_t s = 0; s < steps; ++s) {
+    moe::ForwardContext ctx;
+    ctx.training = true;
+    ctx.batch = b;
+    ctx.seq = t;
+    ctx.key = moe::rng_key(static_cast<uint64_t>(tc.seed), 99, s);
+    ctx.router_temperature = mc.temperature_at(s, steps);
+    const float lr = moe::lr_at(tc, s);
+    lrs.push_back(lr);
+    temps.push_back(ctx.router_temperature);
+    model.params().zero_grads();
+    moe::Tensor tok = tokens.rows(s, s + 1).view(moe::Shape{b, t});
+    moe::Tensor tgt = targets.rows(s, s + 1).view(moe::Shape{b, t});
+    moe::LossInfo info = model.forward(ctx, tok, tgt);
+    trajectory.f32()[s] = info.objective;
+    for (size_t l = 0; l < moe_layers.size(); ++l) {
+      moe::Tensor eps = moe_layers[l]->noise_eps(n);
+      if (eps.empty()) continue;
+      moe::Tensor copy = arena.alloc(eps.shape);
+      moe::ops::copy(copy, eps);
+      case_tensors.emplace_back(
+          "noise_eps." + std::to_string(s) + "." + std::to_string(moe_indices[l]), copy);
+    }
+    if (s == 0) {
+      moe::ops::copy(logits0.view(moe::Shape{n, mc.vocab_size}), model.logits());
+      loss0.f32()[0] = info.ce;
+      aux0.f32()[0] = info.aux;
+      z0.f32()[0] = info.z;
+    }
+    model.backward(ctx);
+    if (s == 0) {
+      for (const moe::Param& p : model.params().params()) {
+        moe::Tensor g = arena.alloc(p.shape);
+        moe::ops::copy(g, p.grad);
+        grads0.push_back(g);
+      }
+    }
+    moe::clip_grad_norm(model.params(), tc.grad_clip);
+    optimizer.step(lr, s + 1);
+  }
+  case_tensors.emplace_back("logits", logits0);
+  case_tensors.emplace_back("loss", loss0);
+  case_tensors.emplace_back("aux_loss", aux0);
+  case_tensors.emplace_back("z_loss", z0);
+  case_tensors.emplace_back("trajectory", trajectory);
+  size_t i = 0;
+  nlohmann::json decay = nlohmann::json::array();
+  for (const moe::Param& p : model.params().params()) {
+    case_tensors.emplace_back("grad." + p.name, grads0[i++]);
+    if (p.decay) decay.push_back(p.name);
+  }
+  moe::write_safetensors(out + "/case.safetensors", case_tensors);
+  nlohmann::json train = {{"steps", steps},
+                          {"lr", lrs},
+                          {"temperature", temps},
+                          {"beta1", tc.beta1},
+                          {"beta2", tc.beta2},
+                          {"eps", tc.adam_eps},
+                          {"weight_decay", tc.weight_decay},
+                          {"grad_clip", tc.grad_clip},
+                          {"decay_params", decay}};
+  moe::write_file_atomic(out + "/train.json", train.dump(2));
+  std::printf("ref_dump: wrote %s (%lld parameters, %zu MoE layers)\n", out.c_str(),
+              static_cast<long long>(model.param_count()), moe_layers.size());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const moe::Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,96 @@
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "core/check.h"
+#include "core/fs.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// A fresh directory under the system temp dir, removed afterwards.
+class FsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("moe_fs_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  fs::path dir_;
+};
+
+TEST_F(FsTest, WriteThenReadRoundTrips) {
+  std::string bytes("a\0b\xff\n", 5);
+  moe::write_file_atomic(path("x.bin"), bytes);
+  EXPECT_EQ(moe::read_file(path("x.bin")), bytes);
+  EXPECT_TRUE(moe::file_exists(path("x.bin")));
+  // No temporary file is left behind.
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 1);
+}
+
+TEST_F(FsTest, AtomicWriteReplacesExistingFile) {
+  moe::write_file_atomic(path("x"), "old contents");
+  moe::write_file_atomic(path("x"), "new");
+  EXPECT_EQ(moe::read_file(path("x")), "new");
+}
+
+TEST_F(FsTest, EmptyFileRoundTrips) {
+  moe::write_file_atomic(path("empty"), "");
+  EXPECT_EQ(moe::read_file(path("empty")), "");
+}
+
+TEST_F(FsTest, ReadMissingFileNamesIt) {
+  try {
+    moe::read_file(path("missing.txt"));
+    FAIL() << "expected moe::Error";
+  } catch (const moe::Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "cannot open " + path("missing.txt") + ": No such file or directory");
+  }
+}
+
+TEST_F(FsTest, ReadDirectoryThrows) {
+  EXPECT_THROW(moe::read_file(dir_.string()), moe::Error);
+}
+
+TEST_F(FsTest, WriteIntoMissingDirectoryThrows) {
+  EXPECT_THROW(moe::write_file_atomic(path("no/such/dir/x"), "data"), moe::Error);
+  EXPECT_FALSE(moe::file_exists(path("no")));
+}
+
+TEST_F(FsTest, FailedRenameLeavesTargetAndRemovesTemp) {
+  // A directory in the target's place makes the final rename fail after the temp file was written.
+  fs::create_directories(path("target/inner"));
+  EXPECT_THROW(moe::write_file_atomic(path("target"), "data"), moe::Error);
+  EXPECT_TRUE(fs::is_directory(path("target/inner")));
+  EXPECT_FALSE(moe::file_exists(path("target") + ".tmp." + std::to_string(::getpid())));
+}
+
+TEST_F(FsTest, MakeDirsCreatesParentsAndIsIdempotent) {
+  moe::make_dirs(path("a/b/c"));
+  EXPECT_TRUE(fs::is_directory(path("a/b/c")));
+  moe::make_dirs(path("a/b/c"));
+  moe::write_file_atomic(path("a/b/c/f"), "x");
+  EXPECT_EQ(moe::read_file(path("a/b/c/f")), "x");
+}
+
+TEST_F(FsTest, MakeDirsOverFileThrows) {
+  moe::write_file_atomic(path("file"), "x");
+  EXPECT_THROW(moe::make_dirs(path("file")), moe::Error);
+  EXPECT_THROW(moe::make_dirs(path("file/sub")), moe::Error);
+}
+
+TEST_F(FsTest, FileExists) {
+  EXPECT_FALSE(moe::file_exists(path("nope")));
+  EXPECT_TRUE(moe::file_exists(dir_.string()));
+}
+
+}  // namespace
