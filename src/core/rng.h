@@ -33,6 +33,36 @@ inline float rng_uniform(uint64_t key, uint64_t index) {
   return static_cast<float>(rng_bits(key, index) >> 40) * (1.0f / 16777216.0f);
 }
 
+// Dropout keep decision with 16-bit resolution: element i uses 16-bit lane i % 4 of the draw
+// rng_bits(key, i / 4), so one draw serves four elements. P(drop) = floor(p * 65536) / 65536.
+inline uint32_t dropout_threshold(float p) {
+  return static_cast<uint32_t>(p * 65536.0f);
+}
+inline bool rng_keep(uint64_t key, uint64_t index, uint32_t threshold) {
+  const uint64_t bits = rng_bits(key, index >> 2);
+  return ((bits >> ((index & 3) * 16)) & 0xFFFF) >= threshold;
+}
+
+// The same decisions as rng_keep, caching the draw shared by four consecutive indices (for
+// kernels that walk indices in order).
+class KeepMask {
+ public:
+  KeepMask(uint64_t key, float p) : key_(key), threshold_(dropout_threshold(p)) {}
+  bool keep(uint64_t index) {
+    if ((index >> 2) != block_) {
+      block_ = index >> 2;
+      bits_ = rng_bits(key_, block_);
+    }
+    return ((bits_ >> ((index & 3) * 16)) & 0xFFFF) >= threshold_;
+  }
+
+ private:
+  uint64_t key_;
+  uint32_t threshold_;
+  uint64_t block_ = ~uint64_t{0};
+  uint64_t bits_ = 0;
+};
+
 // Standard normal (Box-Muller on two independent uniforms).
 float rng_normal(uint64_t key, uint64_t index);
 

@@ -19,11 +19,19 @@ void AdamW::step(float lr, int64_t step) {
   args.beta2 = cfg_.beta2;
   args.eps = cfg_.adam_eps;
   args.step = step;
-  for (Param& p : params_.params()) {
-    args.weight_decay = p.decay ? cfg_.weight_decay : 0.0f;
-    const int64_t begin = p.offset, end = p.offset + p.shape.numel();
-    ops::adamw_update(p.value.view(Shape{p.shape.numel()}), p.grad.view(Shape{p.shape.numel()}),
+  // One call per run of consecutive parameters that share a weight-decay flag: the flat buffers
+  // make such a run contiguous, and long runs let the update loop vectorize and thread well.
+  const auto& params = params_.params();
+  size_t i = 0;
+  while (i < params.size()) {
+    size_t j = i;
+    while (j + 1 < params.size() && params[j + 1].decay == params[i].decay)
+      ++j;
+    args.weight_decay = params[i].decay ? cfg_.weight_decay : 0.0f;
+    const int64_t begin = params[i].offset, end = params[j].offset + params[j].shape.numel();
+    ops::adamw_update(params_.flat_values().rows(begin, end), params_.flat_grads().rows(begin, end),
                       m_.rows(begin, end), v_.rows(begin, end), args);
+    i = j + 1;
   }
 }
 

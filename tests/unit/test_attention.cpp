@@ -51,7 +51,7 @@ void reference_attention(const Dims& d, const std::vector<float>& q, const std::
         for (int64_t j = 0; j < d.Tk; ++j) {
           const int64_t idx = ((b * d.H + h) * d.Tq + i) * d.Tk + j;
           probs[idx] = std::exp(s[j] - max) / sum;
-          const bool keep = rng_uniform(key, idx) >= p;
+          const bool keep = rng_keep(key, idx, dropout_threshold(p));
           const double w = keep ? probs[idx] / (1.0 - p) : 0.0;
           for (int64_t c = 0; c < d.D; ++c)
             out[((b * d.Tq + i) * d.H + h) * d.D + c] +=
@@ -175,7 +175,7 @@ TEST(AttentionTest, BackwardMatchesFiniteDifferencesWithDropout) {
   const uint64_t key = rng_key(3, 1);
   int dropped = 0;
   for (int64_t i = 0; i < d.probs_numel(); ++i)
-    dropped += rng_uniform(key, i) < 0.3f;
+    dropped += !rng_keep(key, i, dropout_threshold(0.3f));
   ASSERT_GT(dropped, 0);  // the check below must exercise dropped weights
   check_gradients(d, 0.3f);
 }

@@ -19,7 +19,7 @@ constexpr int64_t kN = 200000;
 TEST(Dropout, KeepIsUniformThreshold) {
   const uint64_t key = rng_key(3, 1);
   for (int64_t i = 0; i < 1000; ++i)
-    EXPECT_EQ(ops::dropout_keep(key, i, 0.3f), rng_uniform(key, i) >= 0.3f);
+    EXPECT_EQ(ops::dropout_keep(key, i, 0.3f), rng_keep(key, i, dropout_threshold(0.3f)));
 }
 
 TEST(Dropout, ForwardMatchesReference) {
@@ -30,7 +30,7 @@ TEST(Dropout, ForwardMatchesReference) {
   ops::dropout_forward(cpu_tensor(out.data(), {kN}), cpu_tensor(x.data(), {kN}), p, key);
   std::vector<double> ref(kN);
   for (int64_t i = 0; i < kN; ++i)
-    ref[i] = rng_uniform(key, i) >= p ? static_cast<double>(x[i]) / (1.0 - p) : 0.0;
+    ref[i] = rng_keep(key, i, dropout_threshold(p)) ? static_cast<double>(x[i]) / (1.0 - p) : 0.0;
   EXPECT_LE(rel_error(out, ref), 1e-5);
 }
 

@@ -25,11 +25,11 @@ void axpy(T* y, T a, const T* x, int64_t n) {
 }
 
 // The factor dropout applies to the weight at `index`: 0 when dropped, 1 / (1 - p) when kept.
-// Same rule as ops::dropout_keep, so masks agree with the standalone dropout op.
+// Same rule as ops::dropout_keep (core/rng.h KeepMask), so masks agree with the dropout op.
 template <typename T>
-T dropout_factor(uint64_t key, int64_t index, float p) {
+T dropout_factor(KeepMask& mask, int64_t index, float p) {
   if (p <= 0.0f) return T(1);
-  return rng_uniform(key, static_cast<uint64_t>(index)) >= p ? T(1) / (T(1) - T(p)) : T(0);
+  return mask.keep(static_cast<uint64_t>(index)) ? T(1) / (T(1) - T(p)) : T(0);
 }
 
 }  // namespace
@@ -66,8 +66,9 @@ void attention_forward(T* out, T* probs, const T* q, const T* k, const T* v, int
 
       T* o = out + ((b * Tq + i) * H + h) * D;
       std::fill(o, o + D, T(0));
+      KeepMask mask(key, dropout);
       for (int64_t j = 0; j < visible; ++j) {
-        const T w = p[j] * dropout_factor<T>(key, prow + j, dropout);
+        const T w = p[j] * dropout_factor<T>(mask, prow + j, dropout);
         if (w != T(0)) axpy(o, w, v + ((b * Tk + j) * Hkv + g) * D, D);
       }
     }
@@ -104,9 +105,10 @@ void attention_backward(T* dq, T* dk, T* dv, T* dprobs, const T* dout, const T* 
         const T* doi = dout + qrow;
         const int64_t visible = i + offset + 1;
         T pdp = T(0);
+        KeepMask mask(key, dropout);
         for (int64_t j = 0; j < visible; ++j) {
           const int64_t kv = ((b * Tk + j) * Hkv + g) * D;
-          const T m = dropout_factor<T>(key, prow + j, dropout);
+          const T m = dropout_factor<T>(mask, prow + j, dropout);
           if (m == T(0)) {
             dp[j] = T(0);
             continue;

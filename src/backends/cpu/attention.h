@@ -1,7 +1,7 @@
 // CPU kernels for causal grouped-query attention. Query head h reads key/value head
 // h / (H / Hkv); query i (of the last Tq of Tk positions) sees keys j <= i + (Tk - Tq).
-// Attention dropout keeps weight (b, h, i, j) when rng_uniform(key, flat index into
-// (B, H, Tq, Tk)) >= dropout, the mask of ops/dropout.h, and scales kept weights by
+// Attention dropout keeps weight (b, h, i, j) when rng_keep(key, flat index into
+// (B, H, Tq, Tk), threshold) — the mask of ops/dropout.h — and scales kept weights by
 // 1 / (1 - dropout).
 #pragma once
 #include <cstdint>

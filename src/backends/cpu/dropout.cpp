@@ -1,5 +1,6 @@
 #include "backends/cpu/dropout.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace moe::cpu {
@@ -17,9 +18,14 @@ void dropout_forward(T* out, const T* x, int64_t n, float p, uint64_t key) {
     return;
   }
   const T scale = static_cast<T>(1.0 / (1.0 - static_cast<double>(p)));
+  // Blocks of four elements share one random draw; threads take whole blocks.
+  const int64_t blocks = (n + 3) / 4;
 #pragma omp parallel for if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i)
-    out[i] = dropout_keep(key, i, p) ? x[i] * scale : T(0);
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    KeepMask mask(key, p);
+    for (int64_t i = blk * 4; i < std::min(n, blk * 4 + 4); ++i)
+      out[i] = mask.keep(static_cast<uint64_t>(i)) ? x[i] * scale : T(0);
+  }
 }
 
 // The map is linear and diagonal, so its transpose is itself.

@@ -7,9 +7,9 @@
 
 namespace moe::cpu {
 
-// Element `index` is kept with probability 1 - p.
+// Element `index` is kept with probability 1 - p (16-bit resolution, core/rng.h rng_keep).
 inline bool dropout_keep(uint64_t key, int64_t index, float p) {
-  return rng_uniform(key, static_cast<uint64_t>(index)) >= p;
+  return rng_keep(key, static_cast<uint64_t>(index), dropout_threshold(p));
 }
 
 // out (n) = x (n) * mask / (1 - p); out may alias x. 0 <= p < 1.

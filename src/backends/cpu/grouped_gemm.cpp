@@ -39,6 +39,10 @@ void grouped_linear_forward(T* out, const T* x, const T* w, const T* b,
                             const int32_t* expert_offsets, int64_t M, int64_t I, int64_t O,
                             int64_t E) {
   check_offsets("grouped_linear_forward", expert_offsets, E, M);
+  // Experts are independent: with several, each thread runs whole expert GEMMs (OpenBLAS runs
+  // single-threaded inside a parallel region), which avoids a thread barrier per small GEMM.
+  // Each output element is computed the same way whatever the schedule.
+#pragma omp parallel for schedule(dynamic, 1) if (E > 1)
   for (int64_t e = 0; e < E; ++e) {
     const int64_t r0 = expert_offsets[e], rows = expert_offsets[e + 1] - r0;
     if (rows == 0) continue;
@@ -58,6 +62,7 @@ void grouped_linear_backward(T* dx, T* dw, T* db, const T* dout, const T* x, con
                              const int32_t* expert_offsets, int64_t M, int64_t I, int64_t O,
                              int64_t E) {
   check_offsets("grouped_linear_backward", expert_offsets, E, M);
+#pragma omp parallel for schedule(dynamic, 1) if (E > 1)
   for (int64_t e = 0; e < E; ++e) {
     const int64_t r0 = expert_offsets[e], rows = expert_offsets[e + 1] - r0;
     if (rows == 0) continue;
