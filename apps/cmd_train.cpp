@@ -55,6 +55,7 @@ void run_train(const TrainFlags& f) {
   moe::TrainResult r = moe::train(config, options);
   nlohmann::json summary = {{"params", r.params},
                             {"active_params", r.active_params},
+                            {"flops_per_token", r.flops_per_token},
                             {"steps", r.steps},
                             {"tokens_per_s", r.tokens_per_s},
                             {"train_loss", r.train_loss},

@@ -113,6 +113,14 @@ int64_t Model::active_param_count() const {
   return active;
 }
 
+double Model::flops_per_token() const {
+  int64_t embedding = wte_->shape.numel() + (wpe_ ? wpe_->shape.numel() : 0);
+  const double dense = 6.0 * static_cast<double>(active_param_count() - embedding);
+  const double attention = 6.0 * static_cast<double>(cfg_.n_layers * cfg_.n_embed) *
+                           static_cast<double>(cfg_.block_size + 1);
+  return dense + attention;
+}
+
 std::vector<const MoELayer*> Model::moe_layers() const {
   std::vector<const MoELayer*> out;
   for (const auto& b : blocks_)

@@ -44,6 +44,10 @@ class Model {
   const ParamTable& params() const { return params_; }
   int64_t param_count() const { return params_.numel(); }
   int64_t active_param_count() const;
+  // Training FLOPs per token (forward + backward) at full context, as PaLM counts them
+  // (Chowdhery et al. 2022, appendix B): 6 per active non-embedding parameter plus
+  // 6 * n_layers * n_embed * (T + 1) for the causal attention scores and weighted sums.
+  double flops_per_token() const;
   // Routing statistics of the last forward, one entry per MoE layer (in layer order).
   std::vector<const MoEStats*> moe_stats() const;
   std::vector<int64_t> moe_layer_indices() const { return cfg_.moe_layer_indices(); }

@@ -129,10 +129,12 @@ TrainResult train(const RunConfig& config_in, const TrainOptions& options) {
   TrainResult result;
   result.params = model->param_count();
   result.active_params = model->active_param_count();
+  result.flops_per_token = model->flops_per_token();
   if (!options.resume) {
     metrics.write({{"type", "start"},
                    {"params", result.params},
                    {"active_params", result.active_params},
+                   {"flops_per_token", result.flops_per_token},
                    {"data", data.description},
                    {"train_tokens", data.train.size()},
                    {"val_tokens", data.val.size()},

@@ -12,10 +12,11 @@ namespace moe {
 struct TrainResult {
   int64_t params = 0;
   int64_t active_params = 0;
-  int64_t steps = 0;          // completed steps
-  double tokens_per_s = 0.0;  // training tokens over training time (evals excluded)
-  double train_loss = 0.0;    // last eval's
-  double val_loss = 0.0;      // last eval's
+  double flops_per_token = 0.0;  // training FLOPs per token (Model::flops_per_token)
+  int64_t steps = 0;             // completed steps
+  double tokens_per_s = 0.0;     // training tokens over training time (evals excluded)
+  double train_loss = 0.0;       // last eval's
+  double val_loss = 0.0;         // last eval's
   double best_val_loss = 0.0;
   double seconds = 0.0;  // wall time of this invocation
   bool stopped_early = false;

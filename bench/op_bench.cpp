@@ -1,0 +1,124 @@
+// Per-op timings at the makemoe shapes (N = 16 x 32 tokens, C = 128, 8 heads, 8 experts top-2,
+// F = 512), with Google Benchmark. Reports GFLOP/s for the GEMM ops so they can be compared with
+// bench/sgemm_peak. Run: build/bench/op_bench [--benchmark_filter=REGEX]
+#include <benchmark/benchmark.h>
+
+#include <vector>
+
+#include "core/arena.h"
+#include "core/rng.h"
+#include "ops/adamw.h"
+#include "ops/attention.h"
+#include "ops/elementwise.h"
+#include "ops/grouped_gemm.h"
+#include "ops/matmul.h"
+
+namespace {
+
+using namespace moe;
+constexpr int64_t kB = 16, kT = 32, kN = kB * kT, kC = 128, kH = 8, kD = 16, kE = 8, kK = 2,
+                  kF = 512;
+
+Tensor random_tensor(Arena& arena, Shape shape, uint64_t seed) {
+  Tensor t = arena.alloc(shape);
+  ops::fill_normal(t, 0.0f, 1.0f, rng_key(seed));
+  return t;
+}
+
+// flops per iteration -> a GFLOP/s counter.
+void set_gflops(benchmark::State& state, double flops) {
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      flops * static_cast<double>(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
+}
+
+// out (N, out) = x (N, C) W^T: the attention projections (out = C) and the LM head.
+void BM_LinearForward(benchmark::State& state) {
+  const int64_t out_features = state.range(0);
+  Arena arena;
+  Tensor x = random_tensor(arena, Shape{kN, kC}, 1),
+         w = random_tensor(arena, Shape{out_features, kC}, 2);
+  Tensor out = arena.alloc(Shape{kN, out_features});
+  for (auto _ : state)
+    ops::linear_forward(out, x, w, Tensor{});
+  set_gflops(state, 2.0 * kN * kC * out_features);
+}
+BENCHMARK(BM_LinearForward)->Arg(kC)->Arg(3 * kC)->Arg(kF);
+
+void BM_LinearBackward(benchmark::State& state) {
+  Arena arena;
+  Tensor x = random_tensor(arena, Shape{kN, kC}, 1), w = random_tensor(arena, Shape{kC, kC}, 2);
+  Tensor dout = random_tensor(arena, Shape{kN, kC}, 3);
+  Tensor dx = arena.alloc(Shape{kN, kC}), dw = arena.alloc(Shape{kC, kC});
+  for (auto _ : state)
+    ops::linear_backward(dx, dw, Tensor{}, dout, x, w);
+  set_gflops(state, 4.0 * kN * kC * kC);
+}
+BENCHMARK(BM_LinearBackward);
+
+// The experts' first projection: N*k rows spread evenly over E experts.
+void BM_GroupedLinearForward(benchmark::State& state) {
+  Arena arena;
+  const int64_t m = kN * kK;
+  Tensor x = random_tensor(arena, Shape{m, kC}, 1), w = random_tensor(arena, Shape{kE, kF, kC}, 2);
+  Tensor out = arena.alloc(Shape{m, kF});
+  Tensor off = arena.alloc(Shape{kE + 1}, DType::I32);
+  for (int64_t e = 0; e <= kE; ++e)
+    off.i32()[e] = static_cast<int32_t>(e * m / kE);
+  for (auto _ : state)
+    ops::grouped_linear_forward(out, x, w, Tensor{}, off);
+  set_gflops(state, 2.0 * m * kC * kF);
+}
+BENCHMARK(BM_GroupedLinearForward);
+
+void BM_GroupedLinearBackward(benchmark::State& state) {
+  Arena arena;
+  const int64_t m = kN * kK;
+  Tensor x = random_tensor(arena, Shape{m, kC}, 1), w = random_tensor(arena, Shape{kE, kF, kC}, 2);
+  Tensor dout = random_tensor(arena, Shape{m, kF}, 3);
+  Tensor dx = arena.alloc(Shape{m, kC}), dw = arena.alloc(Shape{kE, kF, kC});
+  Tensor off = arena.alloc(Shape{kE + 1}, DType::I32);
+  for (int64_t e = 0; e <= kE; ++e)
+    off.i32()[e] = static_cast<int32_t>(e * m / kE);
+  for (auto _ : state)
+    ops::grouped_linear_backward(dx, dw, Tensor{}, dout, x, w, off);
+  set_gflops(state, 4.0 * m * kC * kF);
+}
+BENCHMARK(BM_GroupedLinearBackward);
+
+void BM_AttentionForwardBackward(benchmark::State& state) {
+  Arena arena;
+  const Shape qs{kB, kT, kH, kD};
+  Tensor q = random_tensor(arena, qs, 1), k = random_tensor(arena, qs, 2),
+         v = random_tensor(arena, qs, 3);
+  Tensor dout = random_tensor(arena, qs, 4);
+  Tensor out = arena.alloc(qs), dq = arena.alloc(qs), dk = arena.alloc(qs), dv = arena.alloc(qs);
+  Tensor probs = arena.alloc(Shape{kB, kH, kT, kT}), dprobs = arena.alloc(Shape{kB, kH, kT, kT});
+  ops::AttentionArgs args;
+  args.dropout = static_cast<float>(state.range(0)) / 10.0f;
+  args.dropout_key = 7;
+  for (auto _ : state) {
+    ops::attention_forward(out, probs, q, k, v, args);
+    ops::attention_backward(dq, dk, dv, dprobs, dout, q, k, v, probs, args);
+  }
+}
+BENCHMARK(BM_AttentionForwardBackward)->Arg(0)->Arg(1);
+
+// AdamW over the makemoe parameter count (memory-bound: 7 floats moved per parameter).
+void BM_AdamW(benchmark::State& state) {
+  Arena arena;
+  const int64_t n = 8996545;
+  Tensor p = random_tensor(arena, Shape{n}, 1), g = random_tensor(arena, Shape{n}, 2);
+  Tensor m = arena.alloc(Shape{n}), v = arena.alloc(Shape{n});
+  ops::AdamWArgs args;
+  int64_t step = 0;
+  for (auto _ : state) {
+    args.step = ++step;
+    ops::adamw_update(p, g, m, v, args);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * n * 7 * 4);
+}
+BENCHMARK(BM_AdamW);
+
+}  // namespace
+
+BENCHMARK_MAIN();

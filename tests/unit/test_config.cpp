@@ -1,0 +1,120 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+
+#include "core/check.h"
+#include "model/config.h"
+#include "model/model.h"
+
+namespace moe {
+namespace {
+
+TEST(Config, MakemoePresetHasTheTutorialsParameterCount) {
+  RunConfig c = RunConfig::preset("makemoe");
+  Model m(c.model);
+  // makeMoE reports 8.99 M; this is its exact count (8 experts of 131,712, routers with biases).
+  EXPECT_EQ(m.param_count(), 8996545);
+  // Six of eight experts per layer are idle for a token: 8 layers * 6 * 131,712.
+  EXPECT_EQ(m.active_param_count(), 8996545 - 8 * 6 * 131712);
+}
+
+TEST(Config, LlamaPresetValidatesAndUsesGroupedQueryAttention) {
+  RunConfig c = RunConfig::preset("llama-moe-tiny");
+  c.validate();
+  EXPECT_EQ(c.model.arch, "llama");
+  EXPECT_LT(c.model.kv_heads(), c.model.n_heads);
+  Model m(c.model);
+  EXPECT_NE(m.params().find("model.layers.3.block_sparse_moe.experts.7.w3.weight"), nullptr);
+  EXPECT_EQ(m.params().find("lm_head.bias"), nullptr);
+}
+
+TEST(Config, UnknownPresetAndKeysAreRejected) {
+  EXPECT_THROW(RunConfig::preset("gpt5"), Error);
+  RunConfig c;
+  EXPECT_THROW(c.set("model.n_embd", "3"), Error);
+  EXPECT_THROW(c.set("n_layers", "four"), Error);
+  c.set("n_layers", "3");  // a bare key resolves when unique
+  EXPECT_EQ(c.model.n_layers, 3);
+  c.set("train.lr", "3e-4");
+  EXPECT_FLOAT_EQ(c.train.lr, 3e-4f);
+}
+
+TEST(Config, ValidationNamesTheBadValue) {
+  auto expect_error = [](const std::string& key, const std::string& value,
+                         const std::string& fragment) {
+    RunConfig c = RunConfig::preset("llama-moe-tiny");
+    c.set(key, value);
+    try {
+      c.validate();
+      FAIL() << key << "=" << value << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    }
+  };
+  expect_error("model.top_k", "9", "model.top_k");
+  expect_error("model.n_kv_heads", "3", "divisible by model.n_kv_heads");
+  expect_error("model.n_heads", "3", "divisible by model.n_heads");
+  expect_error("model.router", "hash", "model.router");
+  expect_error("model.moe_layers", "0,7", "names layer 7");
+  expect_error("model.moe_layers", "1,1", "twice");
+  expect_error("train.min_lr", "1", "train.min_lr");
+  expect_error("data.train_fraction", "1", "data.train_fraction");
+}
+
+TEST(Config, MoeLayerSelection) {
+  ModelConfig m;
+  m.n_layers = 6;
+  m.moe_layers = "all";
+  EXPECT_EQ(m.moe_layer_indices(), (std::vector<int64_t>{0, 1, 2, 3, 4, 5}));
+  m.moe_layers = "none";
+  EXPECT_TRUE(m.moe_layer_indices().empty());
+  m.moe_layers = "every:2";
+  EXPECT_EQ(m.moe_layer_indices(), (std::vector<int64_t>{1, 3, 5}));
+  m.moe_layers = "5,0,2";
+  EXPECT_EQ(m.moe_layer_indices(), (std::vector<int64_t>{0, 2, 5}));
+  EXPECT_TRUE(m.is_moe_layer(2));
+  EXPECT_FALSE(m.is_moe_layer(1));
+}
+
+TEST(Config, TemperatureScheduleIsLinear) {
+  ModelConfig m;
+  m.router = "temperature";
+  m.router_temperature = 2.0f;
+  m.router_temperature_end = 0.5f;
+  EXPECT_FLOAT_EQ(m.temperature_at(0, 100), 2.0f);
+  EXPECT_FLOAT_EQ(m.temperature_at(50, 100), 1.25f);
+  EXPECT_FLOAT_EQ(m.temperature_at(100, 100), 0.5f);
+  m.router_temperature_steps = 10;
+  EXPECT_FLOAT_EQ(m.temperature_at(40, 100), 0.5f);
+  m.router = "topk";
+  EXPECT_FLOAT_EQ(m.temperature_at(0, 100), 1.0f);
+}
+
+TEST(Config, TomlFileAndJsonRoundTrip) {
+  const std::string path = ::testing::TempDir() + "/cfg_test.toml";
+  {
+    std::ofstream f(path);
+    f << "[model]\narch = \"llama\"\nn_layers = 3\nn_heads = 4\nn_kv_heads = 2\n"
+         "aux_loss_coef = 0.02\n[train]\nsteps = 77\n";
+  }
+  RunConfig c;
+  c.load_toml(path);
+  EXPECT_EQ(c.model.arch, "llama");
+  EXPECT_EQ(c.model.n_layers, 3);
+  EXPECT_FLOAT_EQ(c.model.aux_loss_coef, 0.02f);
+  EXPECT_EQ(c.train.steps, 77);
+  RunConfig back;
+  back.from_json(c.to_json());
+  EXPECT_EQ(back.to_json(), c.to_json());
+
+  std::ofstream(path) << "[model]\nn_layers = [1, 2]\n";
+  EXPECT_THROW(c.load_toml(path), Error);
+  std::ofstream(path) << "[model\n";
+  EXPECT_THROW(c.load_toml(path), Error);
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace moe
