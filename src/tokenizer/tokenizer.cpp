@@ -25,4 +25,14 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
   fail("tokenizer file ", path, " has unknown type \"", type, "\" (known: char)");
 }
 
+std::unique_ptr<Tokenizer> open_tokenizer(const std::string& spec) {
+  const std::string char_prefix = "char:";
+  if (spec.starts_with(char_prefix)) {
+    std::unique_ptr<Tokenizer> tok = load_tokenizer(spec.substr(char_prefix.size()));
+    MOE_CHECK(tok->type() == "char", "tokenizer ", spec, " is of type ", tok->type(), ", not char");
+    return tok;
+  }
+  fail("unknown tokenizer \"", spec, "\" (known: char:DIR)");
+}
+
 }  // namespace moe

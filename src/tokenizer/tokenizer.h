@@ -13,6 +13,8 @@ namespace moe {
 class Tokenizer {
  public:
   virtual ~Tokenizer();
+  // Special tokens the tokenizer defines (e.g. "<|endoftext|>") are recognised in the text and
+  // encoded as their ids. Thread-safe: several threads may encode with one tokenizer.
   virtual std::vector<int32_t> encode(std::string_view text) const = 0;
   virtual std::string decode(const std::vector<int32_t>& ids) const = 0;
   virtual int32_t vocab_size() const = 0;
@@ -25,5 +27,9 @@ class Tokenizer {
 
 // Reads DIR/tokenizer.json and builds the tokenizer its "type" names.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir);
+
+// Opens the tokenizer a command-line spec names: "char:DIR" (the character tokenizer saved in
+// DIR/tokenizer.json). Unknown specs throw, listing the known forms.
+std::unique_ptr<Tokenizer> open_tokenizer(const std::string& spec);
 
 }  // namespace moe
