@@ -10,13 +10,12 @@
 #include "core/fs.h"
 #include "tokenizer/char_tokenizer.h"
 #include "tokenizer/tokenizer.h"
+#include "unit/data_files.h"
 
 namespace fs = std::filesystem;
 using moe::CharTokenizer;
 
 namespace {
-
-const char* kShakespeare = "/work/shared/data/tinyshakespeare/input.txt";
 
 class CharTokenizerTest : public ::testing::Test {
  protected:
@@ -70,7 +69,7 @@ TEST_F(CharTokenizerTest, MultiByteCharacters) {
 }
 
 TEST_F(CharTokenizerTest, TinyShakespeareHas65Characters) {
-  const std::string corpus = moe::read_file(kShakespeare);
+  const std::string corpus = moe::read_file(moe::testing::data_file("tinyshakespeare/input.txt"));
   CharTokenizer tok = CharTokenizer::build(corpus);
   EXPECT_EQ(tok.vocab_size(), 65);
   EXPECT_EQ(tok.chars().front(), U'\n');
