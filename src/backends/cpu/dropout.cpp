@@ -1,6 +1,5 @@
 #include "backends/cpu/dropout.h"
 
-#include <algorithm>
 #include <cstring>
 
 namespace moe::cpu {
@@ -18,14 +17,12 @@ void dropout_forward(T* out, const T* x, int64_t n, float p, uint64_t key) {
     return;
   }
   const T scale = static_cast<T>(1.0 / (1.0 - static_cast<double>(p)));
-  // Blocks of four elements share one random draw; threads take whole blocks.
-  const int64_t blocks = (n + 3) / 4;
-#pragma omp parallel for if (n > kParallelMin)
-  for (int64_t blk = 0; blk < blocks; ++blk) {
-    KeepMask mask(key, p);
-    for (int64_t i = blk * 4; i < std::min(n, blk * 4 + 4); ++i)
-      out[i] = mask.keep(static_cast<uint64_t>(i)) ? x[i] * scale : T(0);
-  }
+  const uint32_t threshold = dropout_threshold(p);
+  // Each element recomputes its block's draw (rng_keep): that costs a few more multiplies than
+  // sharing one draw per four elements, but the loop has no carried state, so it vectorizes.
+#pragma omp parallel for simd if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i)
+    out[i] = rng_keep(key, static_cast<uint64_t>(i), threshold) ? x[i] * scale : T(0);
 }
 
 // The map is linear and diagonal, so its transpose is itself.
