@@ -1,5 +1,5 @@
 // moe train (--config FILE | --preset NAME) [--set key=value ...] [--steps N] [--eval-every N]
-//           [--ckpt-every N] [--seed S] [--threads T] --out DIR
+//           [--ckpt-every N] [--seed S] [--threads T] [--overwrite] --out DIR
 // moe train --resume DIR [--steps N]
 #include <cstdio>
 #include <iostream>
@@ -10,6 +10,7 @@
 #include "apps/commands.h"
 #include "core/check.h"
 #include "core/threads.h"
+#include "model/checkpoint.h"
 #include "train/trainer.h"
 
 namespace {
@@ -18,7 +19,7 @@ struct TrainFlags {
   std::string config_file, preset, out_dir, resume_dir;
   std::vector<std::string> sets;
   std::optional<int64_t> steps, eval_every, ckpt_every, seed, threads;
-  bool quiet = false;
+  bool quiet = false, overwrite = false;
 };
 
 void run_train(const TrainFlags& f) {
@@ -36,6 +37,10 @@ void run_train(const TrainFlags& f) {
     MOE_CHECK(f.config_file.empty() != f.preset.empty(),
               "give exactly one of --config FILE or --preset NAME");
     MOE_CHECK(!f.out_dir.empty(), "--out DIR is required");
+    // A fresh run would replace the checkpoint there: most likely a forgotten --resume.
+    MOE_CHECK(f.overwrite || !moe::run_has_checkpoint(f.out_dir), f.out_dir,
+              " already holds a checkpoint; continue it with --resume ", f.out_dir,
+              " or pass --overwrite to start a new run there");
     config = f.preset.empty() ? moe::RunConfig{} : moe::RunConfig::preset(f.preset);
     if (!f.config_file.empty()) config.load_toml(f.config_file);
     for (const std::string& kv : f.sets) {
@@ -87,5 +92,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--out", flags->out_dir, "run directory (checkpoint, metrics.jsonl)");
   cmd->add_option("--resume", flags->resume_dir, "continue the run in this directory");
   cmd->add_flag("--quiet", flags->quiet, "no progress output");
+  cmd->add_flag("--overwrite", flags->overwrite,
+                "start a new run even if --out already holds a checkpoint");
   cmd->callback([flags] { run_train(*flags); });
 }

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh
 STEPS=${STEPS:-1500}
-./build/moe train --preset makemoe --steps "$STEPS" --eval-every 500 --out runs/demo "$@"
+./build/moe train --preset makemoe --steps "$STEPS" --eval-every 500 --overwrite --out runs/demo "$@"
 echo
 echo "--- generated text ---"
 ./build/moe generate --checkpoint runs/demo --prompt "ROMEO:" --max-new-tokens 500 --temperature 0.8

@@ -38,6 +38,11 @@ std::string resolve_checkpoint_dir(const std::string& dir) {
        "/", kLatest, ")");
 }
 
+bool run_has_checkpoint(const std::string& run_dir) {
+  const fs::path root(run_dir);
+  return holds_checkpoint(root / kLatest) || holds_checkpoint(root / kBackup);
+}
+
 void save_checkpoint(const std::string& run_dir, const RunConfig& config, const Model& model,
                      const Tokenizer* tokenizer, const TrainState* state) {
   const fs::path root(run_dir);

@@ -32,6 +32,9 @@ struct TrainState {
 // DIR is a run directory, else DIR itself. Throws when neither holds a checkpoint.
 std::string resolve_checkpoint_dir(const std::string& dir);
 
+// Whether the run directory RUN holds a checkpoint (RUN/checkpoint or its backup).
+bool run_has_checkpoint(const std::string& run_dir);
+
 // Writes RUN/checkpoint atomically (see above). state may be null (weights-only checkpoint).
 void save_checkpoint(const std::string& run_dir, const RunConfig& config, const Model& model,
                      const Tokenizer* tokenizer, const TrainState* state);

@@ -21,6 +21,7 @@ expect_error "empty corpus" "is empty" "$M" train "${TINY[@]}" --set data.source
 expect_error "missing corpus" "$WORK/none.txt" "$M" train "${TINY[@]}" --set data.source=text --set data.path="$WORK/none.txt" --out "$WORK/x"
 printf 'abc' >"$WORK/short.txt"
 expect_error "corpus shorter than a block" "block" "$M" train "${TINY[@]}" --set data.source=text --set data.path="$WORK/short.txt" --out "$WORK/x"
+expect_error "new run over a checkpoint" "already holds a checkpoint" "$M" train "${TINY[@]}" --steps 4 --out "$WORK/good"
 expect_error "resume a finished run" "already done 4 steps" "$M" train --resume "$WORK/good"
 expect_error "missing checkpoint" "does not exist" "$M" info --checkpoint "$WORK/nothing"
 
