@@ -57,7 +57,13 @@ std::string config_value(const RunLog& log, const char* section_name, const char
   auto s = log.config.find(section_name);
   if (s == log.config.end() || !s->contains(key)) return "";
   const nlohmann::json& v = (*s)[key];
-  return v.is_string() ? v.get<std::string>() : v.dump();
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number_float()) {  // settings are fp32: 0.1f prints as 0.1, not 0.100000001490116
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.7g", v.get<double>());
+    return buf;
+  }
+  return v.dump();
 }
 
 std::string config_summary_html(const RunLog& log) {
@@ -95,8 +101,14 @@ std::string config_summary_html(const RunLog& log) {
   return o + "</dl>\n";
 }
 
+// How a bin of per-step values becomes one point.
+enum class BinMean {
+  kArithmetic,
+  kHarmonic  // for rates: every step has the same tokens, so this is tokens over time in the bin
+};
+
 // Per-step values averaged over bins of ceil(n / kMaxStepPoints) steps, at each bin's last step.
-LineSeries binned_step_series(const RunLog& log, double StepRecord::*field) {
+LineSeries binned_step_series(const RunLog& log, double StepRecord::*field, BinMean mean) {
   LineSeries s;
   const size_t n = log.steps.size();
   const size_t bin = std::max<size_t>(1, (n + kMaxStepPoints - 1) / kMaxStepPoints);
@@ -104,9 +116,10 @@ LineSeries binned_step_series(const RunLog& log, double StepRecord::*field) {
     const size_t end = std::min(n, begin + bin);
     double sum = 0;
     for (size_t i = begin; i < end; ++i)
-      sum += log.steps[i].*field;
+      sum += mean == BinMean::kHarmonic ? 1.0 / log.steps[i].*field : log.steps[i].*field;
+    const double count = static_cast<double>(end - begin);
     s.x.push_back(static_cast<double>(log.steps[end - 1].step));
-    s.y.push_back(sum / static_cast<double>(end - begin));
+    s.y.push_back(mean == BinMean::kHarmonic ? count / sum : sum / count);
   }
   return s;
 }
@@ -137,14 +150,14 @@ std::string loss_chart(const std::vector<ColoredRun>& runs) {
 
 std::string step_chart(const std::vector<ColoredRun>& runs, const std::string& id,
                        const std::string& title, const std::string& y_label,
-                       double StepRecord::*field) {
+                       double StepRecord::*field, BinMean mean) {
   LineChart c;
   c.id = id;
   c.title = title;
   c.x_label = "step";
   c.y_label = y_label;
   for (const ColoredRun& r : runs) {
-    LineSeries s = binned_step_series(*r.log, field);
+    LineSeries s = binned_step_series(*r.log, field, mean);
     s.label = r.log->name;
     s.color = r.color;
     c.series.push_back(std::move(s));
@@ -231,13 +244,13 @@ std::string routing_sections(const std::vector<ColoredRun>& runs) {
   return o + step_chart(moe_runs, "chart-aux",
                         "Auxiliary load-balancing loss (sum over MoE layers, before its "
                         "coefficient)",
-                        "aux loss", &StepRecord::aux_loss);
+                        "aux loss", &StepRecord::aux_loss, BinMean::kArithmetic);
 }
 
 std::string throughput_section(const std::vector<ColoredRun>& runs) {
-  return section("Throughput") + step_chart(runs, "chart-throughput",
-                                            "Training throughput (evaluation time excluded)",
-                                            "tokens / s", &StepRecord::tokens_per_s);
+  return section("Throughput") +
+         step_chart(runs, "chart-throughput", "Training throughput (evaluation time excluded)",
+                    "tokens / s", &StepRecord::tokens_per_s, BinMean::kHarmonic);
 }
 
 std::string table_notes(const RunLog* torn) {

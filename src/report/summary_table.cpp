@@ -25,9 +25,8 @@ std::string count(int64_t v, bool pretty) {
   std::string digits = std::to_string(v);
   if (!pretty) return digits;
   std::string out;
-  const size_t lead = digits.size() % 3;
   for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (i - lead) % 3 == 0) out += ',';
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';  // a comma before each group of 3
     out += digits[i];
   }
   return out;
@@ -91,6 +90,16 @@ std::string markdown_field(const std::string& s) {
   return out;
 }
 
+// One CSV record: fields joined by commas, ended by a newline.
+std::string csv_line(const std::vector<std::string>& fields) {
+  std::string line;
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (i > 0) line += ',';
+    line += csv_field(fields[i]);
+  }
+  return line + "\n";
+}
+
 }  // namespace
 
 RunSummary summarize(const RunLog& log) {
@@ -148,24 +157,23 @@ std::string summary_markdown(const std::vector<RunSummary>& rows) {
   out += "\n" + rule + "\n";
   for (const RunSummary& r : rows) {
     out += "|";
-    for (const std::string& cell : row_cells(r, true))
-      out += " " + markdown_field(cell) + " |";
+    for (const std::string& cell : row_cells(r, true)) {
+      out += ' ';
+      out += markdown_field(cell);
+      out += " |";
+    }
     out += "\n";
   }
   return out;
 }
 
 std::string summary_csv(const std::vector<RunSummary>& rows) {
-  std::string out;
+  std::vector<std::string> headers;
   for (const Column& c : columns())
-    out += (out.empty() ? "" : ",") + csv_field(c.header);
-  out += "\n";
-  for (const RunSummary& r : rows) {
-    std::string line;
-    for (const std::string& cell : row_cells(r, false))
-      line += (line.empty() ? "" : ",") + csv_field(cell);
-    out += line + "\n";
-  }
+    headers.push_back(c.header);
+  std::string out = csv_line(headers);
+  for (const RunSummary& r : rows)
+    out += csv_line(row_cells(r, false));
   return out;
 }
 

@@ -167,7 +167,8 @@ std::string render_line_chart(const LineChart& chart) {
       n += std::isfinite(s.x[i]) && std::isfinite(s.y[i]);
     for (size_t i = 0; i < s.x.size(); ++i) {
       if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) continue;
-      points += (points.empty() ? "" : " ") + num(px(s.x[i])) + "," + num(py(s.y[i]));
+      if (!points.empty()) points += ' ';
+      points += num(px(s.x[i])) + "," + num(py(s.y[i]));
       if (n <= kMaxMarkedPoints)
         dots += "<circle cx=\"" + num(px(s.x[i])) + "\" cy=\"" + num(py(s.y[i])) +
                 "\" r=\"2.5\" fill=\"" + escape_xml(s.color) + "\"/>";
@@ -221,7 +222,9 @@ std::string render_heat_map(const HeatMap& map) {
   const double grid_top = kTitleH + kHeaderH;
   const double grid_bottom = grid_top + kCellH * static_cast<double>(map.row_labels.size());
   const double scale_top = grid_bottom + 16;
-  const double width = std::max(kLabelW + grid_w + 16, kLabelW + kSwatches * kSwatchW + 120);
+  constexpr double kTitleCharW = 8;  // a generous width of one 14px bold character
+  const double width = std::max({kLabelW + grid_w + 16, kLabelW + kSwatches * kSwatchW + 120,
+                                 kTitleCharW * static_cast<double>(map.title.size()) + 8});
   const double height = scale_top + 44;
 
   std::string o;

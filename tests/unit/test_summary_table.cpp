@@ -27,6 +27,20 @@ TEST(SummaryTable, ValuesFromAHandWrittenLog) {
   EXPECT_DOUBLE_EQ(s.optimizer_s, 100.0);
 }
 
+TEST(SummaryTable, ParameterCountsGetThousandsSeparators) {
+  RunSummary s = summarize(parse_run_log(testing::kTinyMetrics, "m.jsonl", "tiny"));
+  const std::vector<std::pair<int64_t, std::string>> cases = {
+      {1, "1"},          {81, "81"},          {814, "814"},          {8144, "8,144"},
+      {81441, "81,441"}, {814410, "814,410"}, {8996545, "8,996,545"}};
+  for (const auto& [value, text] : cases) {
+    s.params = value;
+    const std::string md = summary_markdown({s});
+    EXPECT_NE(md.find("\n| tiny | " + text + " | 600 |"), std::string::npos) << text << "\n" << md;
+    EXPECT_NE(summary_csv({s}).find("\ntiny," + std::to_string(value) + ",600,"),
+              std::string::npos);
+  }
+}
+
 TEST(SummaryTable, RunWithoutEvalHasNoBestLoss) {
   std::string text = testing::kTinyMetrics;
   text = text.substr(0, text.find("{\"type\":\"eval\""));
