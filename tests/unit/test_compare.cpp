@@ -127,5 +127,32 @@ TEST(Compare, TrainsEveryConfigurationAndKeepsResultsWhenOneFails) {
   EXPECT_TRUE(std::filesystem::exists(o.out_dir + "/moe/report.html"));
 }
 
+// The shipped example set (configs/compare) loads, shares one budget, and keeps its matching rules.
+TEST(Compare, ShippedExampleSetIsComparable) {
+  const std::filesystem::path dir =
+      std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "configs" /
+      "compare";
+  CompareOptions o;
+  for (const auto& entry : std::filesystem::directory_iterator(dir))
+    if (entry.path().extension() == ".toml") o.config_files.push_back(entry.path().string());
+  std::sort(o.config_files.begin(), o.config_files.end());
+  const auto configs = load_compare_configs(o);
+  ASSERT_EQ(configs.size(), 5u);
+  const RunConfig& dense = configs[0].second;
+  const RunConfig& top2 = configs[2].second;
+  EXPECT_EQ(configs[0].first, "1_dense");
+  EXPECT_TRUE(dense.model.moe_layer_indices().empty());
+  // The top-2 row is the makeMoE model; the dense FFN is as wide as the experts a token uses.
+  EXPECT_EQ(model_config_json(top2.model).dump(), [] {
+    ModelConfig m = RunConfig::preset("makemoe").model;
+    m.aux_loss_coef = 0.01f;
+    return model_config_json(m).dump();
+  }());
+  EXPECT_EQ(dense.model.ffn_hidden, top2.model.top_k * top2.model.ffn_hidden);
+  EXPECT_EQ(configs[1].second.model.top_k, 1);
+  EXPECT_GT(configs[3].second.model.aux_loss_coef, top2.model.aux_loss_coef);
+  EXPECT_GT(configs[3].second.model.dropout, top2.model.dropout);
+}
+
 }  // namespace
 }  // namespace moe
