@@ -222,7 +222,7 @@ std::string render_heat_map(const HeatMap& map) {
   const double grid_top = kTitleH + kHeaderH;
   const double grid_bottom = grid_top + kCellH * static_cast<double>(map.row_labels.size());
   const double scale_top = grid_bottom + 16;
-  constexpr double kTitleCharW = 8;  // a generous width of one 14px bold character
+  constexpr double kTitleCharW = 9;  // a generous width of one 14px bold character
   const double width = std::max({kLabelW + grid_w + 16, kLabelW + kSwatches * kSwatchW + 120,
                                  kTitleCharW * static_cast<double>(map.title.size()) + 8});
   const double height = scale_top + 44;

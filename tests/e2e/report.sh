@@ -15,6 +15,20 @@ has "$WORK/run/report.html" 'id="summary-table"' 'id="chart-loss"' 'id="heatmap-
   'id="chart-entropy-0"' 'id="chart-aux"' 'id="chart-throughput"' 'at step 8 ' 'max ln(8) = 2.079'
 echo "ok: moe train wrote report.html"
 
+# ... and while the run goes on: the page exists after the first eval, before the run ends.
+"$M" train "${TINY[@]}" --steps 100000 --eval-every 20 --set train.ckpt_every=0 --out "$WORK/live" >/dev/null &
+pid=$!
+for _ in $(seq 1 600); do
+  [[ -f "$WORK/live/report.html" ]] && break
+  sleep 0.05
+done
+kill -0 $pid 2>/dev/null || fail "the long run ended before its first report"
+has "$WORK/live/report.html" 'id="chart-loss"'
+step=$(grep -o 'at step [0-9]* ' "$WORK/live/report.html" | head -1 | tr -dc 0-9)
+kill -9 $pid; wait $pid 2>/dev/null || true
+((step >= 20 && step < 100000)) || fail "live report shows step '$step'"
+echo "ok: report.html refreshed during the run (step $step)"
+
 # moe report renders the same page from metrics.jsonl, at the default place or with --out.
 cp "$WORK/run/report.html" "$WORK/from_train.html"
 rm "$WORK/run/report.html"

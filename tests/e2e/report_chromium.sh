@@ -21,6 +21,7 @@ PAGE="$WORK/cmp/report.html"
 chrome() {
   timeout 120 "$CHROMIUM" --headless --no-sandbox --disable-gpu --no-first-run \
     --no-default-browser-check --disable-extensions --disable-background-networking \
+    --disable-dev-shm-usage \
     --disable-component-update --disable-sync --proxy-server=127.0.0.1:9 \
     --host-resolver-rules="MAP * ~NOTFOUND" --user-data-dir="$WORK/chrome-profile" \
     --enable-logging=stderr --v=0 "$@"
