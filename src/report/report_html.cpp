@@ -253,15 +253,17 @@ std::string throughput_section(const std::vector<ColoredRun>& runs) {
                     "tokens / s", &StepRecord::tokens_per_s, BinMean::kHarmonic);
 }
 
-std::string table_notes(const RunLog* torn) {
+// How the table's figures are measured, and which logs were cut short by a killed run.
+std::string table_notes(const std::vector<const RunLog*>& logs) {
   std::string o = note("Time columns are seconds per " + std::to_string(kStepsPerRow) +
                        " optimizer steps (mean step time x " + std::to_string(kStepsPerRow) +
                        "); total s is the sum of the step times; mean tokens/s is training "
                        "tokens over training time. Evaluation time is excluded.");
-  if (torn)
-    o += note(torn->name +
-              ": the last line of metrics.jsonl is incomplete (the run was "
-              "interrupted while writing it) and was skipped.");
+  for (const RunLog* log : logs)
+    if (log->torn_last_line)
+      o += note(log->name +
+                ": the last line of metrics.jsonl is incomplete (the run was "
+                "interrupted while writing it) and was skipped.");
   return o;
 }
 
@@ -271,8 +273,7 @@ std::string run_report_html(const RunLog& log) {
   const std::vector<ColoredRun> runs = {{&log, series_color(0)}};
   std::string o = page_start("moe.cpp run report: " + log.name);
   o += config_summary_html(log);
-  o += section("Summary") + summary_html({summarize(log)}) +
-       table_notes(log.torn_last_line ? &log : nullptr);
+  o += section("Summary") + summary_html({summarize(log)}) + table_notes({&log});
   o += section("Loss") + loss_chart(runs);
   o += routing_sections(runs);
   o += throughput_section(runs);
@@ -284,10 +285,10 @@ std::string compare_report_html(const std::vector<RunLog>& logs,
   const std::vector<ColoredRun> runs = colored(logs);
   std::string o = page_start("moe.cpp comparison: " + std::to_string(rows.size()) + " runs");
   o += section("Summary") + summary_html(rows);
-  const RunLog* torn = nullptr;
+  std::vector<const RunLog*> log_ptrs;
   for (const RunLog& l : logs)
-    if (l.torn_last_line) torn = &l;
-  o += table_notes(torn);
+    log_ptrs.push_back(&l);
+  o += table_notes(log_ptrs);
   for (const RunSummary& r : rows)
     if (!r.error.empty()) o += note(r.name + " failed: " + r.error, "note failed");
   o += section("Configurations");
