@@ -1,7 +1,6 @@
 #include "report/report_html.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
 
 #include "report/svg_chart.h"
