@@ -43,11 +43,8 @@ void run_train(const TrainFlags& f) {
               " or pass --overwrite to start a new run there");
     config = f.preset.empty() ? moe::RunConfig{} : moe::RunConfig::preset(f.preset);
     if (!f.config_file.empty()) config.load_toml(f.config_file);
-    for (const std::string& kv : f.sets) {
-      auto eq = kv.find('=');
-      MOE_CHECK(eq != std::string::npos && eq > 0, "--set expects key=value, got '", kv, "'");
-      config.set(kv.substr(0, eq), kv.substr(eq + 1));
-    }
+    for (const std::string& kv : f.sets)
+      config.set_assignment(kv);
     if (f.eval_every) config.train.eval_every = *f.eval_every;
     if (f.ckpt_every) config.train.ckpt_every = *f.ckpt_every;
     if (f.seed) config.train.seed = *f.seed;

@@ -13,6 +13,7 @@ PACKAGES=(
   libbenchmark-dev
   clang-format
   python3-torch python3-numpy   # the PyTorch reference (tools/reference), run with /usr/bin/python3
+  chromium                 # headless browser that renders report.html in the report test
 )
 
 missing=()

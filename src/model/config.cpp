@@ -282,6 +282,12 @@ void RunConfig::set(const std::string& key, const std::string& value) {
   find_field(key).set(*this, value);
 }
 
+void RunConfig::set_assignment(const std::string& assignment) {
+  auto eq = assignment.find('=');
+  MOE_CHECK(eq != std::string::npos && eq > 0, "--set expects key=value, got '", assignment, "'");
+  set(assignment.substr(0, eq), assignment.substr(eq + 1));
+}
+
 void RunConfig::validate() const {
   model.validate();
   train.validate();

@@ -89,6 +89,8 @@ struct RunConfig {
 
   // "section.key" = value from a string (as --set gives it); unknown keys and bad values throw.
   void set(const std::string& key, const std::string& value);
+  // "section.key=value" (as --set gives it); a missing '=' or key throws.
+  void set_assignment(const std::string& assignment);
   // Loads a TOML file with [model], [train], [data] tables.
   void load_toml(const std::string& path);
   void validate() const;

@@ -16,6 +16,7 @@
 #include "model/checkpoint.h"
 #include "model/model.h"
 #include "ops/elementwise.h"
+#include "report/write_report.h"
 #include "train/evaluator.h"
 #include "train/lr_schedule.h"
 #include "train/metrics_log.h"
@@ -175,6 +176,7 @@ TrainResult train(const RunConfig& config_in, const TrainOptions& options) {
                    {"train_ppl", std::exp(tr.loss)},
                    {"val_ppl", std::exp(va.loss)},
                    {"moe", routing_json(va, config.model.n_experts)}});
+    refresh_run_report(options.out_dir);  // a failure is a warning, never a stop
     if (state.best_val_step < 0 || va.loss < state.best_val_loss) {
       state.best_val_loss = static_cast<float>(va.loss);
       state.best_val_step = step;

@@ -1,0 +1,50 @@
+// moe compare --configs A.toml B.toml ... [--set key=value ...] [--steps N] [--threads T]
+//             --out DIR
+// Trains each configuration into DIR/<name>/ on the same data, seed and token budget and writes
+// DIR/summary.md, DIR/summary.csv and DIR/report.html.
+#include <iostream>
+#include <optional>
+
+#include "apps/commands.h"
+#include "compare/compare.h"
+#include "core/check.h"
+#include "core/threads.h"
+
+namespace {
+
+struct CompareFlags {
+  moe::CompareOptions options;
+  std::optional<int64_t> steps, threads;
+};
+
+void run_compare(CompareFlags& f) {
+  f.options.steps = f.steps;
+  if (f.threads) moe::set_num_threads(static_cast<int>(*f.threads));
+  const moe::CompareResult r = moe::compare_runs(f.options);
+  std::cout << "\n"
+            << r.summary_markdown << "\nwritten: " << f.options.out_dir << "/summary.md, "
+            << f.options.out_dir << "/summary.csv, " << f.options.out_dir << "/report.html\n";
+  if (r.failures > 0) {
+    std::string failed;
+    for (const moe::RunSummary& row : r.rows)
+      if (!row.error.empty()) failed += (failed.empty() ? "" : "; ") + row.name + ": " + row.error;
+    moe::fail(r.failures, " of ", r.rows.size(), " configurations failed (", failed,
+              "); the results of the others are in ", f.options.out_dir);
+  }
+}
+
+}  // namespace
+
+void add_compare_command(CLI::App& app) {
+  auto flags = std::make_shared<CompareFlags>();
+  CLI::App* cmd =
+      app.add_subcommand("compare", "train several configurations alike and compare them");
+  cmd->add_option("--configs", flags->options.config_files, "TOML configuration files")->required();
+  cmd->add_option("--set", flags->options.sets, "override a setting in every configuration");
+  cmd->add_option("--steps", flags->steps, "total optimizer steps of every run")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", flags->threads, "CPU threads")->check(CLI::PositiveNumber);
+  cmd->add_option("--out", flags->options.out_dir, "output directory")->required();
+  cmd->add_flag("--quiet", flags->options.quiet, "no training progress output");
+  cmd->callback([flags] { run_compare(*flags); });
+}

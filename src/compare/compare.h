@@ -1,0 +1,42 @@
+// Dense-vs-MoE comparison: trains several configurations on identical data, data order, seed and
+// token budget (each into OUT/<config name>/ through the library's train()), then writes
+// OUT/summary.md, OUT/summary.csv and OUT/report.html.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+#include "report/summary_table.h"
+
+namespace moe {
+
+struct CompareOptions {
+  std::vector<std::string> config_files;  // TOML files; a run is named by its file's stem
+  std::vector<std::string> sets;          // "key=value" applied to every configuration
+  std::optional<int64_t> steps;           // train.steps of every configuration
+  std::string out_dir;
+  bool quiet = false;  // no progress output
+};
+
+struct CompareResult {
+  std::vector<RunSummary> rows;  // one per configuration, in the order given
+  int64_t failures = 0;
+  std::string summary_markdown;  // what summary.md holds
+};
+
+// The settings every configuration of a comparison must share, so that the runs see the same
+// batches in the same order and the same number of training tokens, and are evaluated alike.
+const std::vector<std::string>& shared_budget_keys();
+
+// Loads every configuration (with `sets` and `steps` applied) and checks that they share
+// shared_budget_keys(); a missing or invalid file, a repeated name or a differing budget throws
+// before anything is trained.
+std::vector<std::pair<std::string, RunConfig>> load_compare_configs(const CompareOptions& options);
+
+// Trains every configuration in turn. A configuration whose training fails is reported in its
+// row (and on stderr) and the others still run; the outputs cover every configuration.
+CompareResult compare_runs(const CompareOptions& options);
+
+}  // namespace moe

@@ -1,0 +1,140 @@
+#include "report/run_log.h"
+
+#include <filesystem>
+#include <sstream>
+
+#include "core/check.h"
+#include "core/fs.h"
+
+namespace moe {
+
+namespace {
+
+// A required field of a record; `where` is "FILE line N".
+double number(const nlohmann::json& j, const char* key, const std::string& where) {
+  auto it = j.find(key);
+  MOE_CHECK(it != j.end() && it->is_number(), where, ": record lacks the number '", key, "'");
+  return it->get<double>();
+}
+
+int64_t integer(const nlohmann::json& j, const char* key, const std::string& where) {
+  auto it = j.find(key);
+  MOE_CHECK(it != j.end() && it->is_number_integer(), where, ": record lacks the integer '", key,
+            "'");
+  return it->get<int64_t>();
+}
+
+StepRecord parse_step(const nlohmann::json& j, const std::string& where) {
+  StepRecord s;
+  s.step = integer(j, "step", where);
+  s.loss = number(j, "loss", where);
+  s.aux_loss = number(j, "aux_loss", where);
+  s.z_loss = number(j, "z_loss", where);
+  s.lr = number(j, "lr", where);
+  s.grad_norm = number(j, "grad_norm", where);
+  s.tokens_per_s = number(j, "tokens_per_s", where);
+  s.forward_ms = number(j, "forward_ms", where);
+  s.backward_ms = number(j, "backward_ms", where);
+  s.optimizer_ms = number(j, "optimizer_ms", where);
+  return s;
+}
+
+EvalRecord parse_eval(const nlohmann::json& j, const std::string& where) {
+  EvalRecord e;
+  e.step = integer(j, "step", where);
+  e.train_loss = number(j, "train_loss", where);
+  e.val_loss = number(j, "val_loss", where);
+  auto layers = j.find("moe");
+  MOE_CHECK(layers != j.end() && layers->is_array(), where, ": eval record lacks the 'moe' list");
+  for (const nlohmann::json& l : *layers) {
+    LayerRoutingRecord r;
+    r.layer = integer(l, "layer", where);
+    r.entropy = number(l, "entropy", where);
+    r.max_entropy = number(l, "max_entropy", where);
+    r.dropped_fraction = number(l, "dropped_fraction", where);
+    auto usage = l.find("expert_usage");
+    MOE_CHECK(usage != l.end() && usage->is_array() && !usage->empty(), where,
+              ": layer record lacks 'expert_usage'");
+    for (const nlohmann::json& u : *usage) {
+      MOE_CHECK(u.is_number(), where, ": expert_usage holds a non-number");
+      r.expert_usage.push_back(u.get<double>());
+    }
+    e.moe.push_back(std::move(r));
+  }
+  return e;
+}
+
+}  // namespace
+
+bool RunLog::is_moe() const {
+  for (const EvalRecord& e : evals)
+    if (!e.moe.empty()) return true;
+  return false;
+}
+
+int64_t RunLog::tokens_per_step() const {
+  return config.at("train").at("batch_size").get<int64_t>() *
+         config.at("model").at("block_size").get<int64_t>() *
+         config.at("train").at("grad_accum").get<int64_t>();
+}
+
+RunLog parse_run_log(const std::string& text, const std::string& source, const std::string& name) {
+  RunLog log;
+  log.name = name;
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) lines.push_back(line);
+  bool have_start = false;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const std::string where = str_cat(source, " line ", i + 1);
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(lines[i]);
+    } catch (const nlohmann::json::exception&) {
+      // Only the last line can be torn: the trainer flushes whole lines.
+      MOE_CHECK(i + 1 == lines.size(), where, " is not valid JSON");
+      log.torn_last_line = true;
+      break;
+    }
+    MOE_CHECK(j.is_object() && j.contains("type") && j["type"].is_string(), where,
+              ": record has no 'type'");
+    const std::string type = j["type"];
+    if (type == "start") {
+      have_start = true;
+      log.params = integer(j, "params", where);
+      log.active_params = integer(j, "active_params", where);
+      log.flops_per_token = number(j, "flops_per_token", where);
+      log.data = j.value("data", "");
+      MOE_CHECK(j.contains("config") && j["config"].is_object(), where,
+                ": start record lacks 'config'");
+      log.config = j["config"];
+    } else if (type == "step") {
+      log.steps.push_back(parse_step(j, where));
+    } else if (type == "eval") {
+      log.evals.push_back(parse_eval(j, where));
+    }
+  }
+  MOE_CHECK(have_start, source, " has no start record (is it a moe train metrics log?)");
+  try {
+    log.tokens_per_step();
+  } catch (const nlohmann::json::exception&) {
+    fail(source,
+         ": the start record's config lacks train.batch_size, model.block_size or "
+         "train.grad_accum");
+  }
+  return log;
+}
+
+RunLog read_run_log(const std::string& run_dir) {
+  MOE_CHECK(std::filesystem::is_directory(run_dir), "run directory ", run_dir, " does not exist");
+  const std::string path = run_dir + "/metrics.jsonl";
+  MOE_CHECK(file_exists(path), "no metrics.jsonl in ", run_dir,
+            " (not a moe train run directory?)");
+  std::string name = std::filesystem::path(run_dir).lexically_normal().filename().string();
+  if (name.empty())
+    name = std::filesystem::path(run_dir).lexically_normal().parent_path().filename().string();
+  return parse_run_log(read_file(path), path, name);
+}
+
+}  // namespace moe
