@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   add_eval_command(app);
   add_generate_command(app);
   add_info_command(app);
+  add_prepare_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
