@@ -191,8 +191,16 @@ nlohmann::json prepare_dataset(const PrepareOptions& o, const ProgressFn& progre
   for (const std::string& p : o.inputs)
     MOE_CHECK(file_exists(p), "input ", p, " does not exist");
   // The tokenizer spec is checked before any work: an unknown one fails at once.
-  std::unique_ptr<Tokenizer> tokenizer =
-      o.tokenizer == "char" ? nullptr : open_tokenizer(o.tokenizer);
+  std::unique_ptr<Tokenizer> tokenizer;
+  if (o.tokenizer != "char") {
+    try {
+      tokenizer = open_tokenizer(o.tokenizer);
+    } catch (const Error& e) {
+      // open_tokenizer() lists the specs it knows; "char" is this command's own.
+      if (!std::string_view(e.what()).starts_with("unknown tokenizer")) throw;
+      fail(e.what(), "; or char, a character vocabulary built from the corpus");
+    }
+  }
   const std::vector<Input> inputs = assign_splits(o);
   const size_t total = total_input_bytes(inputs);
   if (!tokenizer) tokenizer = build_char_tokenizer(o, inputs, total, progress);

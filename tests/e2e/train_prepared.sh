@@ -31,6 +31,11 @@ PYEOF
 "$M" train "${TINY[@]}" --data "$WORK/data" --steps 3 --out "$WORK/random" | tail -n 1 |
   "$PY" -c 'import json, sys; r = json.load(sys.stdin); assert r["steps"] == 3, r'
 
+# The wikitext-moe preset (Llama-style, block 128, chunks) trains on any prepared directory.
+"$M" train --preset wikitext-moe --data "$WORK/data" --set train.batch_size=2 --set model.n_layers=1 \
+  --set train.eval_iters=1 --steps 2 --threads 2 --quiet --out "$WORK/preset" | tail -n 1 |
+  "$PY" -c 'import json, sys; r = json.load(sys.stdin); assert r["steps"] == 2, r'
+
 # Generation decodes through the saved tokenizer.
 text=$("$M" generate --checkpoint "$WORK/killed" --prompt "The " --max-new-tokens 30 --seed 1)
 [[ $text == "The "* && ${#text} -ge 20 ]] || fail "generate printed: $text"
