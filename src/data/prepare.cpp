@@ -1,10 +1,11 @@
 #include "data/prepare.h"
 
 #include <algorithm>
+#include <array>
 #include <filesystem>
 #include <memory>
-#include <numeric>
 #include <optional>
+#include <unordered_set>
 
 #include "core/check.h"
 #include "core/fs.h"
@@ -114,8 +115,34 @@ size_t total_input_bytes(const std::vector<Input>& inputs) {
   return total;
 }
 
-// The character vocabulary of the whole (cleaned) corpus, built piece by piece: each piece's
-// sorted character set, spelled out, is a tiny corpus whose union the final build() takes.
+// The distinct characters of `text` spelled out in UTF-8, in no order, found without decoding:
+// ASCII bytes through a table, longer sequences as the byte runs their lead bytes announce. Valid
+// UTF-8 is exactly the text whose runs are all valid sequences, so CharTokenizer::build() on the
+// result (which validates) fails exactly when the text is not valid UTF-8.
+std::string distinct_characters(std::string_view text) {
+  std::array<bool, 128> ascii{};
+  std::unordered_set<std::string_view> others;  // views into text
+  for (size_t i = 0; i < text.size();) {
+    const unsigned char b = static_cast<unsigned char>(text[i]);
+    if (b < 0x80) {
+      ascii[b] = true;
+      ++i;
+      continue;
+    }
+    const size_t len = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
+    others.insert(text.substr(i, len));
+    i += len;
+  }
+  std::string out;
+  for (size_t c = 0; c < ascii.size(); ++c)
+    if (ascii[c]) out += static_cast<char>(c);
+  for (std::string_view seq : others)
+    out += seq;
+  return out;
+}
+
+// The character vocabulary of the whole (cleaned) corpus, built piece by piece: the union of the
+// pieces' characters is a tiny corpus with the same vocabulary.
 std::unique_ptr<Tokenizer> build_char_tokenizer(const PrepareOptions& o,
                                                 const std::vector<Input>& inputs, size_t total,
                                                 const ProgressFn& progress) {
@@ -123,18 +150,18 @@ std::unique_ptr<Tokenizer> build_char_tokenizer(const PrepareOptions& o,
   size_t done = 0;
   for (const Input& in : inputs) {
     for_each_piece(o, in.path, [&](std::string_view text, size_t input_bytes) {
-      if (!text.empty()) {
-        std::optional<CharTokenizer> built;
+      const std::string piece_chars = distinct_characters(text);
+      try {
+        if (!piece_chars.empty()) CharTokenizer::build(piece_chars);
+      } catch (const Error&) {
+        // Not valid UTF-8: the full build names the byte offset in the text.
         try {
-          built = CharTokenizer::build(text);
+          CharTokenizer::build(text);
         } catch (const Error& e) {
           fail("input ", in.path, ": ", e.what());
         }
-        const CharTokenizer& piece = *built;
-        std::vector<int32_t> all(static_cast<size_t>(piece.vocab_size()));
-        std::iota(all.begin(), all.end(), 0);
-        charset += piece.decode(all);
       }
+      charset += piece_chars;
       done += input_bytes;
       if (progress) progress("vocabulary", done, total);
     });
