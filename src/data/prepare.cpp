@@ -148,6 +148,7 @@ std::unique_ptr<Tokenizer> build_char_tokenizer(const PrepareOptions& o,
                                                 const ProgressFn& progress) {
   std::string charset;
   size_t done = 0;
+  if (progress) progress("vocabulary", 0, total);
   for (const Input& in : inputs) {
     for_each_piece(o, in.path, [&](std::string_view text, size_t input_bytes) {
       const std::string piece_chars = distinct_characters(text);
@@ -247,6 +248,7 @@ nlohmann::json prepare_dataset(const PrepareOptions& o, const ProgressFn& progre
   nlohmann::json splits = nlohmann::json::object();
   std::string split_rule;
   size_t done = 0;
+  if (progress) progress("encoding", 0, total);
   if (inputs.front().split == Split::kByPosition) {
     // One stream to a scratch shard, then cut by position into train and val.
     const std::string all_path = dir + "/.all.bin";
