@@ -19,10 +19,8 @@
 namespace moe {
 namespace {
 
-// Corpus pieces: large enough that every encoding thread gets many 1 MiB chunks, small enough
-// that a piece, its cleaned copy and its ids stay far below the memory of any machine.
-constexpr size_t kPieceBytes = size_t{16} << 20;
-constexpr size_t kChunkBytes = size_t{1} << 20;
+// Encoding chunks per piece: enough that every thread stays busy to the end of a piece.
+constexpr size_t kChunksPerPiece = 16;
 
 enum class Split { kTrain, kVal, kTest, kByPosition };
 
@@ -81,14 +79,14 @@ void for_each_piece(const PrepareOptions& o, const std::string& path,
   std::vector<size_t> starts;
   if (is_wikitext(o)) {
     starts.push_back(0);
-    for (size_t pos = kPieceBytes; pos < bytes.size();) {
+    for (size_t pos = o.piece_bytes; pos < bytes.size();) {
       const size_t nl = bytes.find('\n', pos - 1);
       if (nl == std::string_view::npos || nl + 1 >= bytes.size()) break;
       starts.push_back(nl + 1);
-      pos = nl + 1 + kPieceBytes;
+      pos = nl + 1 + o.piece_bytes;
     }
   } else {
-    starts = safe_chunk_starts(bytes, kPieceBytes);
+    starts = safe_chunk_starts(bytes, o.piece_bytes);
   }
   std::string cleaned;
   for (size_t i = 0; i < starts.size(); ++i) {
@@ -179,9 +177,10 @@ void encode_inputs(const PrepareOptions& o, const Tokenizer& tokenizer,
                    size_t total, const ProgressFn& progress) {
   for (const Input* in : inputs) {
     for_each_piece(o, in->path, [&](std::string_view text, size_t input_bytes) {
+      const size_t chunk_bytes = std::max<size_t>(o.piece_bytes / kChunksPerPiece, 1);
       const std::vector<size_t> starts = is_wikitext(o)
-                                             ? end_of_text_chunk_starts(text, kChunkBytes)
-                                             : safe_chunk_starts(text, kChunkBytes);
+                                             ? end_of_text_chunk_starts(text, chunk_bytes)
+                                             : safe_chunk_starts(text, chunk_bytes);
       const size_t base = done;
       std::vector<int32_t> ids;
       try {
@@ -216,6 +215,7 @@ nlohmann::json prepare_dataset(const PrepareOptions& o, const ProgressFn& progre
   MOE_CHECK(!o.out_dir.empty(), "no output directory given (--out DIR)");
   MOE_CHECK(o.val_fraction > 0.0 && o.val_fraction < 1.0, "validation fraction ", o.val_fraction,
             " must be in (0, 1)");
+  MOE_CHECK(o.piece_bytes >= 1, "piece size must be at least 1 byte");
   for (const std::string& p : o.inputs)
     MOE_CHECK(file_exists(p), "input ", p, " does not exist");
   // The tokenizer spec is checked before any work: an unknown one fails at once.
@@ -289,8 +289,10 @@ nlohmann::json prepare_dataset(const PrepareOptions& o, const ProgressFn& progre
   tokenizer->save(dir);
   nlohmann::json input_list = nlohmann::json::array();
   for (const Input& in : inputs) {
-    input_list.push_back(
-        {{"path", in.path}, {"bytes", static_cast<int64_t>(std::filesystem::file_size(in.path))}});
+    static constexpr const char* kSplitNames[] = {"train", "val", "test", "position"};
+    input_list.push_back({{"path", in.path},
+                          {"bytes", static_cast<int64_t>(std::filesystem::file_size(in.path))},
+                          {"split", kSplitNames[static_cast<int>(in.split)]}});
   }
   const std::optional<int32_t> eot = tokenizer->eot_id();
   nlohmann::json meta = {{"format", kPreparedFormat},

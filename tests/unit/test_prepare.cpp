@@ -10,6 +10,7 @@
 #include "data/prepare.h"
 #include "data/prepared_data.h"
 #include "data/wikitext.h"
+#include "data_files.h"
 
 namespace fs = std::filesystem;
 
@@ -117,6 +118,25 @@ TEST_F(PrepareTest, ExistingCharTokenizerIsReused) {
   o.inputs = {path("c.txt")};
   prepare_dataset(o);
   EXPECT_EQ(open_prepared_data(path("out2")).tokenizer->vocab_size(), 4);  // a b c \n
+}
+
+// Pieces and chunks cut anywhere the rules allow give the shards of one whole-file pass.
+TEST_F(PrepareTest, SmallPiecesGiveTheSameShards) {
+  for (const char* dataset : {"wikitext", "text"}) {
+    const std::string input =
+        testing::data_file(std::string(dataset) == "wikitext" ? "wikitext-2/wiki.valid.tokens"
+                                                              : "tinyshakespeare/input.txt");
+    PrepareOptions whole = options(dataset, {input});
+    whole.out_dir = path(std::string("whole_") + dataset);
+    PrepareOptions small = options(dataset, {input});
+    small.out_dir = path(std::string("small_") + dataset);
+    small.piece_bytes = 4096;  // hundreds of pieces of 16 chunks each
+    prepare_dataset(whole);
+    prepare_dataset(small);
+    for (const char* file : {"train.bin", "val.bin", "tokenizer.json"})
+      EXPECT_TRUE(read_file(whole.out_dir + "/" + file) == read_file(small.out_dir + "/" + file))
+          << dataset << " " << file;  // (not EXPECT_EQ: a failure would print megabytes)
+  }
 }
 
 void expect_error(const PrepareOptions& o, const std::string& fragment) {
