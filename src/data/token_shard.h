@@ -45,9 +45,9 @@ class ShardWriter {
 };
 
 // A shard mapped read-only. open() validates the header, the file size and every id (< vocab
-// size): one pass over the ids at memory speed (~1 GB/s per core), small next to any training run
-// on the data, and it means a damaged shard is rejected up front instead of producing an
-// out-of-range embedding lookup mid-run.
+// size): one branch-free pass over the ids, bounded by reading the file, which is small next to
+// any training run on the data; in exchange a damaged shard is rejected up front instead of
+// producing an out-of-range embedding lookup mid-run.
 class TokenShard {
  public:
   static TokenShard open(const std::string& path);
