@@ -7,14 +7,6 @@
 #include "core/rng.h"
 
 namespace moe {
-namespace {
-
-TokenSpan span_of(const std::vector<int32_t>* tokens) {
-  MOE_CHECK(tokens != nullptr, "BatchSampler: no token stream given");
-  return TokenSpan::of(*tokens);
-}
-
-}  // namespace
 
 BatchSampler::BatchSampler(TokenSpan tokens, int64_t batch, int64_t block)
     : tokens_(tokens), batch_(batch), block_(block) {
@@ -24,9 +16,6 @@ BatchSampler::BatchSampler(TokenSpan tokens, int64_t batch, int64_t block)
             " tokens, fewer than block_size + 1 = ", block + 1,
             "; use a longer corpus or a smaller block_size");
 }
-
-BatchSampler::BatchSampler(const std::vector<int32_t>* tokens, int64_t batch, int64_t block)
-    : BatchSampler(span_of(tokens), batch, block) {}
 
 void BatchSampler::check_batch_tensors(const Tensor& tokens, const Tensor& targets) const {
   for (const Tensor* t : {&tokens, &targets}) {

@@ -13,7 +13,6 @@ class BatchSampler {
   // The stream (a vector or a mapped shard) must outlive the sampler and hold at least
   // block + 1 tokens. Batches copy only their own rows out of it.
   BatchSampler(TokenSpan tokens, int64_t batch, int64_t block);
-  BatchSampler(const std::vector<int32_t>* tokens, int64_t batch, int64_t block);
 
   // Random windows for training: row b starts at a uniform offset in [0, n - block - 1] drawn from
   // Rng(key), so a batch is a pure function of key. tokens, targets: (batch, block) I32 on cpu.

@@ -41,6 +41,12 @@ text=$("$M" generate --checkpoint "$WORK/killed" --prompt "The " --max-new-token
 [[ $text == "The "* && ${#text} -ge 20 ]] || fail "generate printed: $text"
 echo "ok: generated: $text"
 
+# Evaluation on a prepared split reads the shard directly.
+"$M" eval --checkpoint "$WORK/full" --data "$WORK/data" --contiguous --batches 5 |
+  "$PY" -c 'import json, math, sys; r = json.load(sys.stdin); assert r["tokens"] == 5 * 4 * 16 and math.isfinite(r["loss"]), r'
+expect_error "eval on a split not prepared" "$WORK/data/test.bin" "$M" eval --checkpoint "$WORK/full" --data "$WORK/data" --split test
+expect_error "eval with text and data" "exactly one of --text FILE or --data DIR" "$M" eval --checkpoint "$WORK/full" --data "$WORK/data" --text "$WORK/data/meta.json"
+
 # A truncated shard: one line naming the file, and the run's checkpoint untouched.
 cp -r "$WORK/data" "$WORK/cut"
 truncate -s -1 "$WORK/cut/train.bin"

@@ -28,7 +28,7 @@ std::vector<int32_t> iota_tokens(int n) {
 
 TEST(BatchSampler, SampleRowsAreShiftedWindows) {
   std::vector<int32_t> stream = iota_tokens(100);
-  BatchSampler s(&stream, 4, 8);
+  BatchSampler s(moe::TokenSpan::of(stream), 4, 8);
   std::vector<int32_t> x(32), y(32);
   s.sample(moe::cpu_tensor(x.data(), Shape{4, 8}), moe::cpu_tensor(y.data(), Shape{4, 8}), 42);
   moe::Rng rng(42);
@@ -43,7 +43,7 @@ TEST(BatchSampler, SampleRowsAreShiftedWindows) {
 
 TEST(BatchSampler, SampleIsPureFunctionOfKey) {
   std::vector<int32_t> stream = iota_tokens(1000);
-  BatchSampler s(&stream, 3, 5);
+  BatchSampler s(moe::TokenSpan::of(stream), 3, 5);
   std::vector<int32_t> x1(15), y1(15), x2(15), y2(15), x3(15), y3(15);
   auto t = [](std::vector<int32_t>& v) { return moe::cpu_tensor(v.data(), Shape{3, 5}); };
   s.sample(t(x1), t(y1), 7);
@@ -57,7 +57,7 @@ TEST(BatchSampler, SampleIsPureFunctionOfKey) {
 TEST(BatchSampler, SampleCoversAllOffsetsIncludingTheLast) {
   // n = 6, block = 3: offsets 0, 1, 2 are valid; 2 uses the final token as its last target.
   std::vector<int32_t> stream = iota_tokens(6);
-  BatchSampler s(&stream, 1, 3);
+  BatchSampler s(moe::TokenSpan::of(stream), 1, 3);
   std::vector<int32_t> x(3), y(3);
   std::set<int32_t> starts;
   for (uint64_t key = 0; key < 200; ++key) {
@@ -70,7 +70,7 @@ TEST(BatchSampler, SampleCoversAllOffsetsIncludingTheLast) {
 
 TEST(BatchSampler, ContiguousWindowsInOrder) {
   std::vector<int32_t> stream = iota_tokens(26);  // (26 - 1) / 4 = 6 windows
-  BatchSampler s(&stream, 4, 4);
+  BatchSampler s(moe::TokenSpan::of(stream), 4, 4);
   EXPECT_EQ(s.num_contiguous_windows(), 6);
   std::vector<int32_t> x(16), y(16);
   auto tx = moe::cpu_tensor(x.data(), Shape{4, 4});
@@ -95,7 +95,7 @@ TEST(BatchSampler, ContiguousWindowsInOrder) {
 
 TEST(BatchSampler, ContiguousExactFit) {
   std::vector<int32_t> stream = iota_tokens(9);  // exactly 2 windows of 4 (+1 target)
-  BatchSampler s(&stream, 2, 4);
+  BatchSampler s(moe::TokenSpan::of(stream), 2, 4);
   EXPECT_EQ(s.num_contiguous_windows(), 2);
   std::vector<int32_t> x(8), y(8);
   EXPECT_EQ(s.contiguous(moe::cpu_tensor(x.data(), Shape{2, 4}),
@@ -107,22 +107,21 @@ TEST(BatchSampler, ContiguousExactFit) {
 TEST(BatchSampler, ConstructorRejectsShortStream) {
   std::vector<int32_t> stream = iota_tokens(8);
   try {
-    BatchSampler s(&stream, 2, 8);
+    BatchSampler s(moe::TokenSpan::of(stream), 2, 8);
     FAIL() << "expected moe::Error";
   } catch (const moe::Error& e) {
     std::string msg = e.what();
     EXPECT_NE(msg.find("8 tokens"), std::string::npos) << msg;
     EXPECT_NE(msg.find("block_size + 1 = 9"), std::string::npos) << msg;
   }
-  EXPECT_NO_THROW(BatchSampler(&stream, 2, 7));
-  EXPECT_THROW(BatchSampler(nullptr, 2, 7), moe::Error);
-  EXPECT_THROW(BatchSampler(&stream, 0, 7), moe::Error);
-  EXPECT_THROW(BatchSampler(&stream, 2, 0), moe::Error);
+  EXPECT_NO_THROW(BatchSampler(moe::TokenSpan::of(stream), 2, 7));
+  EXPECT_THROW(BatchSampler(moe::TokenSpan::of(stream), 0, 7), moe::Error);
+  EXPECT_THROW(BatchSampler(moe::TokenSpan::of(stream), 2, 0), moe::Error);
 }
 
 TEST(BatchSampler, RejectsBadTensors) {
   std::vector<int32_t> stream = iota_tokens(50);
-  BatchSampler s(&stream, 2, 4);
+  BatchSampler s(moe::TokenSpan::of(stream), 2, 4);
   std::vector<int32_t> x(8), y(8);
   std::vector<float> f(8);
   auto good = moe::cpu_tensor(x.data(), Shape{2, 4});
@@ -157,7 +156,7 @@ TEST(BatchSampler, ChunksCoverEverySequenceOncePerEpoch) {
   // n = 43, block 4: (43 - 1) / 4 = 10 sequences starting at 0, 4, ..., 36; batch 5 -> two
   // batches per epoch.
   std::vector<int32_t> stream = iota_tokens(43);
-  BatchSampler s(&stream, 5, 4);
+  BatchSampler s(moe::TokenSpan::of(stream), 5, 4);
   EXPECT_EQ(s.num_contiguous_windows(), 10);
   std::vector<std::vector<int32_t>> epochs;
   for (int64_t epoch = 0; epoch < 3; ++epoch) {
@@ -185,7 +184,7 @@ TEST(BatchSampler, ChunksCoverEverySequenceOncePerEpoch) {
 
 TEST(BatchSampler, ChunksArePureFunctionsOfKeyAndIndex) {
   std::vector<int32_t> stream = iota_tokens(200);
-  BatchSampler a(&stream, 3, 7), b(&stream, 3, 7);
+  BatchSampler a(moe::TokenSpan::of(stream), 3, 7), b(moe::TokenSpan::of(stream), 3, 7);
   // b visits other epochs first, so its cached order must be rebuilt correctly.
   chunk_starts_of(b, 40, 5);
   chunk_starts_of(b, 3, 6);
@@ -198,7 +197,7 @@ TEST(BatchSampler, ChunksArePureFunctionsOfKeyAndIndex) {
 TEST(BatchSampler, ChunksStraddleEpochs) {
   // 7 sequences, batch 3: batch 2 holds the last sequence of epoch 0 and two of epoch 1.
   std::vector<int32_t> stream = iota_tokens(7 * 2 + 1);
-  BatchSampler s(&stream, 3, 2);
+  BatchSampler s(moe::TokenSpan::of(stream), 3, 2);
   std::map<int32_t, int> count;
   for (int64_t g = 0; g < 7; ++g)  // 21 sequences = 3 whole epochs
     for (int32_t start : chunk_starts_of(s, g, 1))
@@ -220,7 +219,7 @@ TEST(BatchSampler, MappedShardMatchesVector) {
   moe::write_shard(path, moe::TokenSpan::of(stream), 50000);
   const moe::TokenShard shard = moe::TokenShard::open(path);
   ASSERT_EQ(shard.tokens().id_bytes, 2);
-  BatchSampler from_vector(&stream, 4, 16), from_shard(shard.tokens(), 4, 16);
+  BatchSampler from_vector(moe::TokenSpan::of(stream), 4, 16), from_shard(shard.tokens(), 4, 16);
   std::vector<int32_t> x1(64), y1(64), x2(64), y2(64);
   auto t = [](std::vector<int32_t>& v) { return moe::cpu_tensor(v.data(), Shape{4, 16}); };
   for (uint64_t key = 0; key < 5; ++key) {
