@@ -115,6 +115,19 @@ finish_set() {
 wikitext_set() {
   local name=$1 zip=$2 zip_sha1=$3 dir=$4; shift 4
   local spec file sha1 present=0 missing=()
+  if [[ -z $FROM ]]; then
+    # Already unpacked and intact: nothing to fetch.
+    for spec in "$@"; do
+      IFS=: read -r file sha1 <<<"$spec"
+      [[ -f $OUT/$dir/$file && $(sha1sum "$OUT/$dir/$file" | cut -d' ' -f1) == "$sha1" ]] ||
+        present=-1
+    done
+    if ((present == 0)); then
+      note "$name: present, verified"
+      return 0
+    fi
+    present=0
+  fi
   if [[ -z $FROM ]] || [[ -f $FROM/$zip ]]; then
     obtain "$zip" sha1 "$zip_sha1" "https://s3.amazonaws.com/research.metamind.io/wikitext/$zip" \
       "https://wikitext.smerity.com/$zip"
