@@ -1,7 +1,9 @@
-// moe eval --checkpoint DIR --text FILE [--contiguous] [--batches N]
+// moe eval --checkpoint DIR (--text FILE | --data PREPARED [--split val|test|train]) [--contiguous]
+//          [--batches N]
 // Prints one JSON line {loss, ppl, tokens}.
 #include <cmath>
 #include <iostream>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -12,13 +14,14 @@
 #include "core/threads.h"
 #include "data/batch_sampler.h"
 #include "data/text_source.h"
+#include "data/token_shard.h"
 #include "model/checkpoint.h"
 #include "train/evaluator.h"
 
 namespace {
 
 struct EvalFlags {
-  std::string checkpoint, text;
+  std::string checkpoint, text, data, split = "val";
   bool contiguous = false;
   int64_t batches = 0;
   int64_t batch_size = 0;
@@ -31,10 +34,24 @@ void run_eval(const EvalFlags& f) {
   moe::LoadedCheckpoint ckpt = moe::load_checkpoint(f.checkpoint);
   MOE_CHECK(ckpt.tokenizer != nullptr, "checkpoint ", ckpt.dir,
             " has no tokenizer, so it cannot read text");
-  const std::vector<int32_t> ids = ckpt.tokenizer->encode(moe::read_text_corpus(f.text));
+  MOE_CHECK(f.text.empty() != f.data.empty(), "give exactly one of --text FILE or --data DIR");
+  // Text is encoded here; a prepared split (moe prepare) is read as it is, memory-mapped.
+  std::vector<int32_t> ids;
+  std::optional<moe::TokenShard> shard;
+  moe::TokenSpan stream;
+  if (!f.text.empty()) {
+    ids = ckpt.tokenizer->encode(moe::read_text_corpus(f.text));
+    stream = moe::TokenSpan::of(ids);
+  } else {
+    shard = moe::TokenShard::open(f.data + "/" + f.split + ".bin");
+    MOE_CHECK(shard->vocab_size() == ckpt.tokenizer->vocab_size(), "token shard ", shard->path(),
+              " has a vocabulary of ", shard->vocab_size(), " but the checkpoint's tokenizer has ",
+              ckpt.tokenizer->vocab_size(), "; prepare the data with the run's tokenizer");
+    stream = shard->tokens();
+  }
   const int64_t seq = ckpt.config.model.block_size;
   const int64_t batch = f.batch_size > 0 ? f.batch_size : ckpt.config.train.batch_size;
-  moe::BatchSampler sampler(&ids, batch, seq);
+  moe::BatchSampler sampler(stream, batch, seq);
   ckpt.model->allocate(batch, seq);
   moe::Arena arena;
   moe::Tensor tokens = arena.alloc(moe::Shape{batch, seq}, moe::DType::I32);
@@ -55,10 +72,13 @@ void run_eval(const EvalFlags& f) {
 
 void add_eval_command(CLI::App& app) {
   auto flags = std::make_shared<EvalFlags>();
-  CLI::App* cmd =
-      app.add_subcommand("eval", "mean loss and perplexity of a checkpoint on a text file");
+  CLI::App* cmd = app.add_subcommand("eval",
+                                     "mean loss and perplexity of a checkpoint on a text file or a "
+                                     "prepared split");
   cmd->add_option("--checkpoint", flags->checkpoint, "run or checkpoint directory")->required();
-  cmd->add_option("--text", flags->text, "text file to score")->required();
+  cmd->add_option("--text", flags->text, "text file to score");
+  cmd->add_option("--data", flags->data, "directory written by moe prepare, to score a split of");
+  cmd->add_option("--split", flags->split, "with --data: val (default), test or train");
   cmd->add_flag("--contiguous", flags->contiguous,
                 "score the non-overlapping block_size windows from the start, in order");
   cmd->add_option("--batches", flags->batches, "number of batches (contiguous: at most; 0 = all)")

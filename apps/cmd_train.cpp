@@ -1,5 +1,5 @@
-// moe train (--config FILE | --preset NAME) [--set key=value ...] [--steps N] [--eval-every N]
-//           [--ckpt-every N] [--seed S] [--threads T] [--overwrite] --out DIR
+// moe train (--config FILE | --preset NAME) [--set key=value ...] [--data DIR] [--steps N]
+//           [--eval-every N] [--ckpt-every N] [--seed S] [--threads T] [--overwrite] --out DIR
 // moe train --resume DIR [--steps N]
 #include <cstdio>
 #include <iostream>
@@ -16,7 +16,7 @@
 namespace {
 
 struct TrainFlags {
-  std::string config_file, preset, out_dir, resume_dir;
+  std::string config_file, preset, out_dir, resume_dir, data_dir;
   std::vector<std::string> sets;
   std::optional<int64_t> steps, eval_every, ckpt_every, seed, threads;
   bool quiet = false, overwrite = false;
@@ -26,9 +26,9 @@ void run_train(const TrainFlags& f) {
   moe::RunConfig config;
   moe::TrainOptions options;
   if (!f.resume_dir.empty()) {
-    MOE_CHECK(
-        f.config_file.empty() && f.preset.empty() && f.sets.empty(),
-        "--resume continues a run with its saved configuration; drop --config/--preset/--set");
+    MOE_CHECK(f.config_file.empty() && f.preset.empty() && f.sets.empty() && f.data_dir.empty(),
+              "--resume continues a run with its saved configuration; drop --config/--preset/--set/"
+              "--data");
     MOE_CHECK(f.out_dir.empty() || f.out_dir == f.resume_dir,
               "--resume DIR writes into DIR; drop --out");
     options.out_dir = f.resume_dir;
@@ -45,6 +45,10 @@ void run_train(const TrainFlags& f) {
     if (!f.config_file.empty()) config.load_toml(f.config_file);
     for (const std::string& kv : f.sets)
       config.set_assignment(kv);
+    if (!f.data_dir.empty()) {
+      config.data.source = "prepared";
+      config.data.dir = f.data_dir;
+    }
     if (f.eval_every) config.train.eval_every = *f.eval_every;
     if (f.ckpt_every) config.train.ckpt_every = *f.ckpt_every;
     if (f.seed) config.train.seed = *f.seed;
@@ -76,7 +80,8 @@ void add_train_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("train", "train a model (or resume a run)");
   cmd->add_option("--config", flags->config_file, "TOML configuration file")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--preset", flags->preset, "named configuration: makemoe, llama-moe-tiny");
+  cmd->add_option("--preset", flags->preset,
+                  "named configuration: makemoe, llama-moe-tiny, wikitext-moe");
   cmd->add_option("--set", flags->sets, "override a setting: key=value (e.g. model.n_layers=4)");
   cmd->add_option("--steps", flags->steps, "total optimizer steps of the run")
       ->check(CLI::NonNegativeNumber);
@@ -88,6 +93,8 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--threads", flags->threads, "CPU threads")->check(CLI::PositiveNumber);
   cmd->add_option("--out", flags->out_dir, "run directory (checkpoint, metrics.jsonl)");
   cmd->add_option("--resume", flags->resume_dir, "continue the run in this directory");
+  cmd->add_option("--data", flags->data_dir,
+                  "train on a directory written by moe prepare (data.source = prepared)");
   cmd->add_flag("--quiet", flags->quiet, "no progress output");
   cmd->add_flag("--overwrite", flags->overwrite,
                 "start a new run even if --out already holds a checkpoint");

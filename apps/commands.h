@@ -8,3 +8,4 @@ void add_generate_command(CLI::App& app);
 void add_info_command(CLI::App& app);
 void add_report_command(CLI::App& app);
 void add_compare_command(CLI::App& app);
+void add_prepare_command(CLI::App& app);

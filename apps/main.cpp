@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   add_info_command(app);
   add_report_command(app);
   add_compare_command(app);
+  add_prepare_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -12,6 +12,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   libbenchmark-dev
   clang-format
+  curl unzip               # scripts/get_data.sh
   python3-torch python3-numpy   # the PyTorch reference (tools/reference), run with /usr/bin/python3
   chromium                 # headless browser that renders report.html in the report test
 )

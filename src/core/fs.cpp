@@ -1,6 +1,7 @@
 #include "core/fs.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,31 +24,6 @@ std::string parent_dir(const std::string& path) {
   std::filesystem::path parent = std::filesystem::path(path).parent_path();
   return parent.empty() ? std::string(".") : parent.string();
 }
-
-// Closes the descriptor and removes the temp file unless release() was called.
-class TempFile {
- public:
-  TempFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
-  ~TempFile() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!released_) ::unlink(path_.c_str());
-  }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-  int fd() const { return fd_; }
-  // Closes the descriptor, reporting the error close() can return for delayed write failures.
-  bool close() {
-    int rc = ::close(fd_);
-    fd_ = -1;
-    return rc == 0;
-  }
-  void release() { released_ = true; }
-
- private:
-  std::string path_;
-  int fd_;
-  bool released_ = false;
-};
 
 }  // namespace
 
@@ -79,28 +55,104 @@ std::string read_file(const std::string& path) {
 }
 
 void write_file_atomic(const std::string& path, std::string_view bytes) {
-  std::string tmp = str_cat(path, ".tmp.", ::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  MOE_CHECK(fd >= 0, "cannot write ", path, ": cannot create ", tmp, ": ", errno_text());
-  TempFile file(tmp, fd);
+  AtomicFileWriter writer(path);
+  writer.append(bytes);
+  writer.commit();
+}
+
+AtomicFileWriter::AtomicFileWriter(std::string path)
+    : path_(std::move(path)), tmp_(str_cat(path_, ".tmp.", ::getpid())) {
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  MOE_CHECK(fd_ >= 0, "cannot write ", path_, ": cannot create ", tmp_, ": ", errno_text());
+}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) ::unlink(tmp_.c_str());
+}
+
+void AtomicFileWriter::append(std::string_view bytes) {
+  MOE_CHECK(fd_ >= 0, "cannot write ", path_, ": already committed");
   size_t done = 0;
   while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    MOE_CHECK(n > 0, "cannot write ", path, ": ", n < 0 ? errno_text() : "short write");
+    MOE_CHECK(n > 0, "cannot write ", path_, ": ", n < 0 ? errno_text() : "short write");
     done += static_cast<size_t>(n);
   }
-  MOE_CHECK(::fsync(fd) == 0, "cannot write ", path, ": fsync failed: ", errno_text());
-  MOE_CHECK(file.close(), "cannot write ", path, ": close failed: ", errno_text());
-  MOE_CHECK(::rename(tmp.c_str(), path.c_str()) == 0, "cannot write ", path,
+}
+
+void AtomicFileWriter::write_at(uint64_t offset, std::string_view bytes) {
+  MOE_CHECK(fd_ >= 0, "cannot write ", path_, ": already committed");
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n =
+        ::pwrite(fd_, bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    MOE_CHECK(n > 0, "cannot write ", path_, ": ", n < 0 ? errno_text() : "short write");
+    done += static_cast<size_t>(n);
+  }
+}
+
+void AtomicFileWriter::commit() {
+  MOE_CHECK(fd_ >= 0, "cannot write ", path_, ": already committed");
+  MOE_CHECK(::fsync(fd_) == 0, "cannot write ", path_, ": fsync failed: ", errno_text());
+  const int rc = ::close(fd_);  // reports delayed write failures
+  fd_ = -1;
+  MOE_CHECK(rc == 0, "cannot write ", path_, ": close failed: ", errno_text());
+  MOE_CHECK(::rename(tmp_.c_str(), path_.c_str()) == 0, "cannot write ", path_,
             ": rename failed: ", errno_text());
-  file.release();
+  committed_ = true;
   // Durability of the rename; some file systems refuse fsync on directories, which is harmless.
-  int dir_fd = ::open(parent_dir(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int dir_fd = ::open(parent_dir(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd >= 0) {
     ::fsync(dir_fd);
     ::close(dir_fd);
   }
+}
+
+MappedFile::MappedFile(const std::string& path) : path_(path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  MOE_CHECK(fd >= 0, "cannot open ", path, ": ", errno_text());
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+    std::string why = S_ISDIR(st.st_mode) ? "is a directory" : errno_text();
+    ::close(fd);
+    fail("cannot read ", path, ": ", why);
+  }
+  size_ = static_cast<size_t>(st.st_size);
+  if (size_ > 0) {
+    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+      std::string why = errno_text();
+      ::close(fd);
+      fail("cannot map ", path, " into memory: ", why);
+    }
+    data_ = static_cast<const char*>(p);
+  }
+  ::close(fd);  // the mapping stays valid without the descriptor
+}
+
+MappedFile::~MappedFile() {
+  if (data_ != nullptr) ::munmap(const_cast<char*>(data_), size_);
+}
+
+MappedFile::MappedFile(MappedFile&& other) noexcept
+    : path_(std::move(other.path_)), data_(other.data_), size_(other.size_) {
+  other.data_ = nullptr;
+  other.size_ = 0;
+}
+
+MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
+  if (this != &other) {
+    if (data_ != nullptr) ::munmap(const_cast<char*>(data_), size_);
+    path_ = std::move(other.path_);
+    data_ = other.data_;
+    size_ = other.size_;
+    other.data_ = nullptr;
+    other.size_ = 0;
+  }
+  return *this;
 }
 
 bool file_exists(const std::string& path) {

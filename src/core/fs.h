@@ -1,5 +1,6 @@
 // Small file-system helpers whose failures are moe::Error messages naming the path and the reason.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -12,6 +13,49 @@ std::string read_file(const std::string& path);
 // the new one, never a partial file: the bytes go to PATH.tmp.<pid> in the same directory, are
 // fsynced, renamed over PATH, and the directory is fsynced so the rename itself is durable.
 void write_file_atomic(const std::string& path, std::string_view bytes);
+
+// Writes PATH in pieces with the same guarantee as write_file_atomic: the bytes go to
+// PATH.tmp.<pid>; commit() fsyncs, renames it over PATH and fsyncs the directory. Destroyed
+// without commit() (an error, an exception), it removes the temporary file and PATH is untouched.
+// For files too large to hold in memory at once (token shards).
+class AtomicFileWriter {
+ public:
+  explicit AtomicFileWriter(std::string path);
+  ~AtomicFileWriter();
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+
+  void append(std::string_view bytes);
+  // Overwrites bytes already appended (a header whose fields are known only at the end).
+  void write_at(uint64_t offset, std::string_view bytes);
+  void commit();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_, tmp_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
+
+// A file mapped read-only into memory (mmap), for corpora and token shards larger than one wants
+// to copy. An empty file maps to an empty view.
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path);
+  ~MappedFile();
+  MappedFile(MappedFile&& other) noexcept;
+  MappedFile& operator=(MappedFile&& other) noexcept;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  std::string_view bytes() const { return {data_, size_}; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  const char* data_ = nullptr;
+  size_t size_ = 0;
+};
 
 bool file_exists(const std::string& path);
 

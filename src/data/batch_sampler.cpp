@@ -1,19 +1,19 @@
 #include "data/batch_sampler.h"
 
 #include <algorithm>
+#include <numeric>
 
 #include "core/check.h"
 #include "core/rng.h"
 
 namespace moe {
 
-BatchSampler::BatchSampler(const std::vector<int32_t>* tokens, int64_t batch, int64_t block)
+BatchSampler::BatchSampler(TokenSpan tokens, int64_t batch, int64_t block)
     : tokens_(tokens), batch_(batch), block_(block) {
-  MOE_CHECK(tokens != nullptr, "BatchSampler: no token stream given");
   MOE_CHECK(batch > 0 && block > 0, "BatchSampler: batch (", batch, ") and block (", block,
             ") must be positive");
-  MOE_CHECK(static_cast<int64_t>(tokens->size()) >= block + 1, "the token stream has ",
-            tokens->size(), " tokens, fewer than block_size + 1 = ", block + 1,
+  MOE_CHECK(tokens.size >= block + 1, "the token stream has ", tokens.size,
+            " tokens, fewer than block_size + 1 = ", block + 1,
             "; use a longer corpus or a smaller block_size");
 }
 
@@ -29,21 +29,40 @@ void BatchSampler::check_batch_tensors(const Tensor& tokens, const Tensor& targe
 }
 
 void BatchSampler::fill_row(int32_t* tokens, int32_t* targets, int64_t row, int64_t start) const {
-  const int32_t* src = tokens_->data() + start;
-  std::copy(src, src + block_, tokens + row * block_);
-  std::copy(src + 1, src + 1 + block_, targets + row * block_);
+  tokens_.copy_to(tokens + row * block_, start, block_);
+  tokens_.copy_to(targets + row * block_, start + 1, block_);
 }
 
 void BatchSampler::sample(Tensor tokens, Tensor targets, uint64_t key) const {
   check_batch_tensors(tokens, targets);
-  const uint64_t n_starts = tokens_->size() - static_cast<size_t>(block_);
+  const uint64_t n_starts = static_cast<uint64_t>(tokens_.size - block_);
   Rng rng(key);
   for (int64_t b = 0; b < batch_; ++b)
     fill_row(tokens.i32(), targets.i32(), b, static_cast<int64_t>(rng.below(n_starts)));
 }
 
 int64_t BatchSampler::num_contiguous_windows() const {
-  return (static_cast<int64_t>(tokens_->size()) - 1) / block_;
+  return (tokens_.size - 1) / block_;
+}
+
+void BatchSampler::chunks(Tensor tokens, Tensor targets, int64_t batch_index, uint64_t key) const {
+  check_batch_tensors(tokens, targets);
+  MOE_CHECK(batch_index >= 0, "BatchSampler: batch index ", batch_index, " is negative");
+  const int64_t n_seq = num_contiguous_windows();
+  for (int64_t b = 0; b < batch_; ++b) {
+    const int64_t i = batch_index * batch_ + b;  // position in the epoch-by-epoch order
+    const int64_t epoch = i / n_seq;
+    if (epoch != order_epoch_ || key != order_key_) {
+      epoch_order_.resize(static_cast<size_t>(n_seq));
+      std::iota(epoch_order_.begin(), epoch_order_.end(), int64_t{0});
+      Rng rng(rng_key(key, static_cast<uint64_t>(epoch)));
+      for (int64_t j = n_seq - 1; j > 0; --j)
+        std::swap(epoch_order_[j], epoch_order_[rng.below(static_cast<uint64_t>(j + 1))]);
+      order_epoch_ = epoch;
+      order_key_ = key;
+    }
+    fill_row(tokens.i32(), targets.i32(), b, epoch_order_[i % n_seq] * block_);
+  }
 }
 
 int64_t BatchSampler::contiguous(Tensor tokens, Tensor targets, int64_t first_window) const {

@@ -126,6 +126,8 @@ const std::vector<Field>& fields() {
     d("path", &D::path);
     d("train_fraction", &D::train_fraction);
     d("synthetic_tokens", &D::synthetic_tokens);
+    d("dir", &D::dir);
+    d("sampling", &D::sampling);
     return f;
   }();
   return table;
@@ -270,7 +272,10 @@ void TrainConfig::validate() const {
 }
 
 void DataConfig::validate() const {
-  check_one_of("data.source", source, {"shakespeare", "text", "synthetic"});
+  check_one_of("data.source", source, {"shakespeare", "text", "synthetic", "prepared"});
+  MOE_CHECK(source != "prepared" || !dir.empty(),
+            "config: data.dir is required for data.source = prepared (moe train --data DIR)");
+  check_one_of("data.sampling", sampling, {"random", "chunks"});
   MOE_CHECK(train_fraction > 0.0f && train_fraction < 1.0f,
             "config value data.train_fraction = ", train_fraction, " must be in (0, 1)");
   MOE_CHECK(source != "text" || !path.empty(),
@@ -376,7 +381,7 @@ ModelConfig model_config_from_json(const nlohmann::json& j) {
 }
 
 std::vector<std::string> RunConfig::preset_names() {
-  return {"makemoe", "llama-moe-tiny"};
+  return {"makemoe", "llama-moe-tiny", "wikitext-moe"};
 }
 
 RunConfig RunConfig::preset(const std::string& name) {
@@ -420,6 +425,22 @@ RunConfig RunConfig::preset(const std::string& name) {
     c.train.grad_clip = 1.0f;
     c.train.eval_every = 250;
     c.train.eval_iters = 20;
+    return c;
+  }
+  if (name == "wikitext-moe") {
+    // Llama-style MoE (mission §3) on WikiText prepared with the GPT-2 tokenizer
+    // (moe prepare --dataset wikitext --tokenizer gpt2); the vocabulary size comes from the
+    // prepared directory. Small enough for a few hundred steps on 2 cores in minutes.
+    c = preset("llama-moe-tiny");
+    c.model.block_size = 128;
+    c.train.batch_size = 4;  // 512 tokens a step: the 50,257-token LM head dominates the cost
+    c.train.steps = 300;
+    c.train.warmup_steps = 30;
+    c.train.eval_every = 100;
+    c.train.eval_iters = 10;
+    c.train.ckpt_every = 100;
+    c.data.source = "prepared";
+    c.data.sampling = "chunks";
     return c;
   }
   std::string names;

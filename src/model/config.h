@@ -73,11 +73,13 @@ struct TrainConfig {
 };
 
 struct DataConfig {
-  std::string source = "shakespeare";  // "shakespeare", "text", "synthetic"
+  std::string source = "shakespeare";  // "shakespeare", "text", "synthetic", "prepared"
   std::string path;  // text file; for "shakespeare" empty means the Tiny Shakespeare copy found
                      // in $MOE_DATA_DIR, ./data or ../shared/data
   float train_fraction = 0.9f;
   int64_t synthetic_tokens = 200000;
+  std::string dir;                  // for "prepared": a directory written by `moe prepare`
+  std::string sampling = "random";  // training batches: "random" windows or shuffled "chunks"
 
   void validate() const;
 };

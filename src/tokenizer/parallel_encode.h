@@ -23,4 +23,10 @@ std::vector<size_t> safe_chunk_starts(std::string_view text, size_t target_bytes
 std::vector<int32_t> encode_parallel(const Tokenizer& tokenizer, std::string_view text, int threads,
                                      const std::function<void(size_t, size_t)>& on_progress = {});
 
+// The same over chunks the caller has cut (chunk_starts begins with 0 and rises); the caller
+// guarantees that encoding the chunks one by one gives the ids of the whole text.
+std::vector<int32_t> encode_chunks_parallel(
+    const Tokenizer& tokenizer, std::string_view text, const std::vector<size_t>& chunk_starts,
+    int threads, const std::function<void(size_t, size_t)>& on_progress = {});
+
 }  // namespace moe

@@ -27,6 +27,26 @@ std::string find_shakespeare(const DataConfig& cfg) {
 TrainData load_train_data(const DataConfig& cfg, int64_t vocab_size,
                           std::unique_ptr<Tokenizer> tokenizer, uint64_t seed) {
   TrainData data;
+  if (cfg.source == "prepared") {
+    data.prepared = std::make_unique<PreparedData>(open_prepared_data(cfg.dir));
+    const Tokenizer& own = *data.prepared->tokenizer;
+    if (tokenizer) {
+      // A resumed run keeps its checkpoint's tokenizer; the data must use the same vocabulary.
+      MOE_CHECK(tokenizer->type() == own.type() && tokenizer->vocab_size() == own.vocab_size(),
+                "the run's ", tokenizer->type(), " tokenizer (", tokenizer->vocab_size(),
+                " tokens) differs from the ", own.type(), " tokenizer of ", cfg.dir, " (",
+                own.vocab_size(), " tokens)");
+      data.tokenizer = std::move(tokenizer);
+    } else {
+      data.tokenizer = std::move(data.prepared->tokenizer);
+    }
+    data.train = data.prepared->train.tokens();
+    data.val = data.prepared->val.tokens();
+    data.description = cfg.dir + " (" + data.prepared->meta.value("dataset", "?") + ", " +
+                       std::to_string(data.train.size + data.val.size) + " tokens, vocab " +
+                       std::to_string(data.tokenizer->vocab_size()) + ")";
+    return data;
+  }
   std::vector<int32_t> tokens;
   if (cfg.source == "synthetic") {
     tokens = synthetic_tokens(static_cast<int32_t>(vocab_size), cfg.synthetic_tokens, seed);
@@ -47,8 +67,10 @@ TrainData load_train_data(const DataConfig& cfg, int64_t vocab_size,
                        std::to_string(data.tokenizer->vocab_size()) + ")";
   }
   TokenSplits splits = split_tokens(std::move(tokens), cfg.train_fraction);
-  data.train = std::move(splits.train);
-  data.val = std::move(splits.val);
+  data.train_ids = std::move(splits.train);
+  data.val_ids = std::move(splits.val);
+  data.train = TokenSpan::of(data.train_ids);
+  data.val = TokenSpan::of(data.val_ids);
   return data;
 }
 

@@ -1,10 +1,13 @@
 // Turns a DataConfig into token streams: Tiny Shakespeare or any text file (character
-// tokenizer built from the corpus, as the tutorials do), or the synthetic source for tests.
+// tokenizer built from the corpus, as the tutorials do), a directory written by `moe prepare`
+// (its tokenizer and memory-mapped shards), or the synthetic source for tests.
 #pragma once
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "data/prepared_data.h"
+#include "data/token_span.h"
 #include "model/config.h"
 #include "tokenizer/tokenizer.h"
 
@@ -12,8 +15,12 @@ namespace moe {
 
 struct TrainData {
   std::unique_ptr<Tokenizer> tokenizer;  // null for synthetic data
-  std::vector<int32_t> train, val;
-  std::string description;  // for logs: "tinyshakespeare (1115394 chars, vocab 65)"
+  TokenSpan train, val;                  // views of the storage below
+  std::string description;               // for logs: "tinyshakespeare (1115394 chars, vocab 65)"
+
+  // The tokens: in memory for text and synthetic sources, memory-mapped shards for "prepared".
+  std::vector<int32_t> train_ids, val_ids;
+  std::unique_ptr<PreparedData> prepared;
 };
 
 // The Tiny Shakespeare file: data.path, else $MOE_DATA_DIR/tinyshakespeare/input.txt,
@@ -21,7 +28,7 @@ struct TrainData {
 std::string find_shakespeare(const DataConfig& cfg);
 
 // Loads and splits the corpus. With `tokenizer` (a resumed run) that vocabulary is reused;
-// otherwise a character tokenizer is built from the corpus.
+// otherwise a character tokenizer is built from the corpus (prepared data: the directory's).
 TrainData load_train_data(const DataConfig& cfg, int64_t vocab_size,
                           std::unique_ptr<Tokenizer> tokenizer, uint64_t seed);
 

@@ -39,7 +39,8 @@ enum : uint64_t {
   kStreamStep = 2,
   kStreamEvalTrain = 3,
   kStreamEvalVal = 4,
-  kStreamInit = 5
+  kStreamInit = 5,
+  kStreamTrainChunks = 6
 };
 
 nlohmann::json routing_json(const EvalResult& r, int64_t n_experts) {
@@ -107,8 +108,8 @@ TrainResult train(const RunConfig& config_in, const TrainOptions& options) {
   }
   const int64_t batch = tc.batch_size, seq = config.model.block_size;
   model->allocate(batch, seq);
-  BatchSampler train_sampler(&data.train, batch, seq);
-  BatchSampler val_sampler(&data.val, batch, seq);
+  BatchSampler train_sampler(data.train, batch, seq);
+  BatchSampler val_sampler(data.val, batch, seq);
 
   Arena arena;
   Tensor tokens = arena.alloc(Shape{batch, seq}, DType::I32);
@@ -137,8 +138,8 @@ TrainResult train(const RunConfig& config_in, const TrainOptions& options) {
                    {"active_params", result.active_params},
                    {"flops_per_token", result.flops_per_token},
                    {"data", data.description},
-                   {"train_tokens", data.train.size()},
-                   {"val_tokens", data.val.size()},
+                   {"train_tokens", data.train.size},
+                   {"val_tokens", data.val.size},
                    {"config", config.to_json()}});
   }
   if (!options.quiet) {
@@ -210,7 +211,11 @@ TrainResult train(const RunConfig& config_in, const TrainOptions& options) {
     LossInfo sum;
     model->params().zero_grads();
     for (int64_t micro = 0; micro < tc.grad_accum; ++micro) {
-      train_sampler.sample(tokens, targets, rng_key(seed, kStreamTrainBatch, step, micro));
+      if (config.data.sampling == "chunks")
+        train_sampler.chunks(tokens, targets, step * tc.grad_accum + micro,
+                             rng_key(seed, kStreamTrainChunks));
+      else
+        train_sampler.sample(tokens, targets, rng_key(seed, kStreamTrainBatch, step, micro));
       ctx.key = rng_key(seed, kStreamStep, step, micro);
       auto tf = Clock::now();
       LossInfo info = model->forward(ctx, tokens, targets);

@@ -25,3 +25,42 @@ expect_error() {
   [[ $out == *"$fragment"* ]] || fail "$what: message lacks '$fragment': $out"
   echo "ok: $what -> $out"
 }
+
+# expect_same_metrics A B: two metrics.jsonl files hold the same step and eval records with
+# bit-identical losses (an interrupted and resumed run against an uninterrupted one).
+expect_same_metrics() {
+  "$PY" - "$1" "$2" <<'PYEOF'
+import json, sys
+def load(path):
+    recs = {}
+    for line in open(path):
+        r = json.loads(line)
+        if r["type"] in ("step", "eval"):
+            recs[(r["type"], r["step"])] = r
+    return recs
+a, b = load(sys.argv[1]), load(sys.argv[2])
+assert a.keys() == b.keys(), f"different records: {sorted(set(a) ^ set(b))[:5]}"
+keys = {"step": ["loss", "objective", "aux_loss", "z_loss", "lr", "grad_norm"],
+        "eval": ["train_loss", "val_loss", "moe"]}
+for k in sorted(a):
+    for f in keys[k[0]]:
+        assert a[k][f] == b[k][f], f"{k} {f}: {a[k][f]} != {b[k][f]}"
+print(f"resume exact: {len(a)} records identical")
+PYEOF
+}
+
+# run_killed_then_resumed DIR ARGS...: starts `moe train ARGS --out DIR`, kills it with SIGKILL as
+# soon as a checkpoint exists, then resumes it to the end.
+run_killed_then_resumed() {
+  local dir=$1; shift
+  "$MOE_BIN" train "$@" --out "$dir" >/dev/null &
+  local pid=$!
+  for _ in $(seq 1 600); do
+    [[ -f "$dir/checkpoint/train_state.safetensors" ]] && break
+    sleep 0.05
+  done
+  kill -9 $pid 2>/dev/null || true
+  wait $pid 2>/dev/null || true
+  [[ -f "$dir/checkpoint/train_state.safetensors" ]] || fail "no checkpoint before the kill"
+  "$MOE_BIN" train --resume "$dir" --quiet >/dev/null
+}
