@@ -25,9 +25,8 @@ std::string parent_dir(const std::string& path) {
   return parent.empty() ? std::string(".") : parent.string();
 }
 
-}  // namespace
-
-std::string read_file(const std::string& path) {
+// Opens a file for reading and sets `size` to its length; a missing file or a directory throws.
+int open_for_reading(const std::string& path, size_t& size) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   MOE_CHECK(fd >= 0, "cannot open ", path, ": ", errno_text());
   struct stat st {};
@@ -36,8 +35,17 @@ std::string read_file(const std::string& path) {
     ::close(fd);
     fail("cannot read ", path, ": ", why);
   }
+  size = static_cast<size_t>(st.st_size);
+  return fd;
+}
+
+}  // namespace
+
+std::string read_file(const std::string& path) {
+  size_t size = 0;
+  const int fd = open_for_reading(path, size);
   std::string out;
-  out.reserve(static_cast<size_t>(st.st_size));
+  out.reserve(size);
   char buf[1 << 16];
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof buf);
@@ -112,15 +120,7 @@ void AtomicFileWriter::commit() {
 }
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  MOE_CHECK(fd >= 0, "cannot open ", path, ": ", errno_text());
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
-    std::string why = S_ISDIR(st.st_mode) ? "is a directory" : errno_text();
-    ::close(fd);
-    fail("cannot read ", path, ": ", why);
-  }
-  size_ = static_cast<size_t>(st.st_size);
+  const int fd = open_for_reading(path, size_);
   if (size_ > 0) {
     void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {
