@@ -6,3 +6,5 @@ void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_info_command(CLI::App& app);
+void add_tokenize_command(CLI::App& app);
+void add_train_tokenizer_command(CLI::App& app);

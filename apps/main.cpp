@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
   add_eval_command(app);
   add_generate_command(app);
   add_info_command(app);
+  add_tokenize_command(app);
+  add_train_tokenizer_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
