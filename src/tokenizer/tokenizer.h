@@ -21,7 +21,8 @@ class Tokenizer {
   // The end-of-text token, where the tokenizer has one.
   virtual std::optional<int32_t> eot_id() const { return {}; }
   virtual std::string type() const = 0;
-  // Writes DIR/tokenizer.json (DIR must exist).
+  // Writes DIR/tokenizer.json and the files it relies on, such as a BPE tokenizer's encoder.json
+  // and vocab.bpe, so DIR is self-contained (DIR must exist).
   virtual void save(const std::string& dir) const = 0;
 };
 
