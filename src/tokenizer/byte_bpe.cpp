@@ -1,7 +1,6 @@
 #include "tokenizer/byte_bpe.h"
 
 #include <algorithm>
-#include <charconv>
 #include <nlohmann/json.hpp>
 #include <queue>
 
@@ -13,7 +12,7 @@ namespace moe {
 namespace {
 
 constexpr const char* kVocabHeader = "#version: 0.2";
-constexpr size_t kEmptyKey = ~uint64_t{0};
+constexpr uint64_t kEmptyKey = ~uint64_t{0};
 // Pieces up to this many bytes are merged by scanning all pairs each round (tiktoken's method,
 // quadratic but fastest for short pieces); longer ones use a heap, so a megabyte of spaces
 // still encodes in linear-logarithmic time.

@@ -33,6 +33,8 @@ fixed = [
     "punctuation!!! ... ?!?! --- ((()))[]{} \"quotes\" 'single' `back` @#$%^&*_+=~|\\/<> "
     ",,,;;;::: \u2014\u2013\u2026 \u00ab\u00bb \u201c\u201d\n",
     "trailing spaces   \n   leading\n\n\n\n  \n \n",
+    # Pieces longer than 64 bytes, which moe.cpp merges with a heap instead of a scan.
+    " " + "!" * 1500 + " " + "ab" * 700 + " " + "\u00e9" * 500 + " " + "1234567890" * 100 + "\n",
 ]
 ranges = [(0x20, 0x7E), (0xA1, 0xFF), (0x100, 0x17F), (0x370, 0x3CE), (0x400, 0x4FF),
           (0x5D0, 0x5EA), (0x620, 0x64A), (0x660, 0x669), (0x905, 0x939), (0x966, 0x96F),
