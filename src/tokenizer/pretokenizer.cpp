@@ -8,16 +8,15 @@
 namespace moe {
 namespace {
 
-// Unicode's White_Space property (Unicode PropList.txt), the meaning of \s in tiktoken.
-#define MOE_WHITE_SPACE  \
-  "\\t\\n\\x{0B}\\f\\r " \
-  "\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}"
-
-// tiktoken's gpt2 pat_str with \s as [WS] and \S as [^WS].
-constexpr const char* kGpt2Pattern =
-    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^" MOE_WHITE_SPACE
-    "\\p{L}\\p{N}]+"
-    "|[" MOE_WHITE_SPACE "]+(?![^" MOE_WHITE_SPACE "])|[" MOE_WHITE_SPACE "]+";
+// tiktoken's gpt2 pat_str, with \s written as the class of Unicode's White_Space property
+// (Unicode PropList.txt), which is what \s means in the Rust regex engine tiktoken uses.
+std::string gpt2_pattern() {
+  const std::string space =
+      "\\t\\n\\x{0B}\\f\\r \\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}"
+      "\\x{202F}\\x{205F}\\x{3000}";
+  return "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^" + space + "\\p{L}\\p{N}]+|[" + space +
+         "]+(?![^" + space + "])|[" + space + "]+";
+}
 
 pcre2_code* as_code(void* p) {
   return static_cast<pcre2_code*>(p);
@@ -42,9 +41,10 @@ Pretokenizer::Pretokenizer(std::vector<std::string> special_tokens)
   PCRE2_SIZE error_offset = 0;
   // MATCH_INVALID_UTF lets the matcher run over arbitrary bytes: invalid sequences simply match
   // nothing (PCRE2 >= 10.34), instead of failing the whole match.
-  pcre2_code* code = pcre2_compile(
-      reinterpret_cast<PCRE2_SPTR>(kGpt2Pattern), PCRE2_ZERO_TERMINATED,
-      PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &error, &error_offset, nullptr);
+  const std::string pattern = gpt2_pattern();
+  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                                   PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &error,
+                                   &error_offset, nullptr);
   MOE_CHECK(code != nullptr, "cannot compile the GPT-2 pre-tokenisation pattern at offset ",
             error_offset, ": ", pcre2_message(error));
   const int jit = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
