@@ -1,4 +1,4 @@
-// Helpers for the BPE tests: hand-made vocabularies and scratch directories.
+// Shared by the BPE tests: hand-made vocabularies, scratch directories, error messages.
 #pragma once
 #include <gtest/gtest.h>
 #include <unistd.h>
