@@ -9,3 +9,5 @@ void add_info_command(CLI::App& app);
 void add_report_command(CLI::App& app);
 void add_compare_command(CLI::App& app);
 void add_prepare_command(CLI::App& app);
+void add_tokenize_command(CLI::App& app);
+void add_train_tokenizer_command(CLI::App& app);

@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
   add_report_command(app);
   add_compare_command(app);
   add_prepare_command(app);
+  add_tokenize_command(app);
+  add_train_tokenizer_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,5 +1,6 @@
 #include "tokenizer/parallel_encode.h"
 
+#include <algorithm>
 #include <exception>
 
 #include "core/check.h"
@@ -8,17 +9,13 @@
 namespace moe {
 
 std::vector<size_t> safe_chunk_starts(std::string_view text, size_t target_bytes) {
+  const auto printable = [](char c) { return c > ' ' && c < 0x7f; };
+  const auto whitespace = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
   std::vector<size_t> starts{0};
-  size_t pos = target_bytes;
-  while (pos < text.size()) {
-    const size_t nl = text.find('\n', pos - 1);
-    if (nl == std::string_view::npos || nl + 1 >= text.size()) break;
-    const unsigned char next = static_cast<unsigned char>(text[nl + 1]);
-    if (next > 0x20 && next < 0x7f) {
-      starts.push_back(nl + 1);
-      pos = nl + 1 + target_bytes;
-    } else {
-      pos = nl + 2;
+  for (size_t pos = std::max<size_t>(target_bytes, 1); pos < text.size(); ++pos) {
+    if (whitespace(text[pos]) && printable(text[pos - 1])) {
+      starts.push_back(pos);
+      pos += std::max<size_t>(target_bytes, 1) - 1;
     }
   }
   return starts;

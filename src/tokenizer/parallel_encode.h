@@ -10,11 +10,16 @@
 
 namespace moe {
 
-// Byte offsets that cut `text` into chunks of about `target_bytes` each: every cut is right after
-// a '\n' that is followed by a printable ASCII character other than space. No GPT-2 pre-token
-// crosses such a cut (a piece holding '\n' holds only whitespace), no special token contains
-// '\n', and a character tokenizer sees no boundary at all, so encoding the chunks one by one and
-// concatenating gives the ids of encoding the whole text. Returns the chunk starts, beginning 0.
+// Byte offsets that cut `text` into chunks of about `target_bytes` each: every cut lies between a
+// printable ASCII character other than space and an ASCII whitespace character (' ', '\t', '\n',
+// '\r'). In GPT-2 pre-tokenisation every piece that holds the printable character ends right
+// there (letter, digit and punctuation runs stop at whitespace; contractions are fixed strings),
+// so the whole text has a piece boundary at the cut; each chunk ends with such a piece, never with
+// whitespace, so the lookahead in \s+(?!\S) never meets a chunk's end where the whole text would
+// have more; special tokens hold no whitespace; and a character tokenizer sees no boundary at all.
+// Encoding the chunks one by one and concatenating therefore gives the ids of encoding the whole
+// text. (Cutting after a '\n' is not enough: "a\n\nb" splits as "a", "\n", "\n", "b", but the
+// chunk "a\n\n" as "a", "\n\n".) Returns the chunk starts, beginning 0.
 std::vector<size_t> safe_chunk_starts(std::string_view text, size_t target_bytes);
 
 // tokenizer.encode(text), computed on `threads` threads (<= 0: all) over safe chunks.

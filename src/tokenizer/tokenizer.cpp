@@ -1,12 +1,44 @@
 #include "tokenizer/tokenizer.h"
 
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
 #include "core/fs.h"
+#include "tokenizer/byte_bpe.h"
 #include "tokenizer/char_tokenizer.h"
 
 namespace moe {
+namespace {
+
+std::unique_ptr<Tokenizer> load_bpe(const std::string& dir, const std::string& path,
+                                    const nlohmann::json& j) {
+  std::unique_ptr<BpeTokenizer> tok = BpeTokenizer::load_dir(dir);
+  if (j.contains("vocab_size"))
+    MOE_CHECK(j["vocab_size"] == tok->vocab_size(), "tokenizer file ", path, " says vocab_size ",
+              j["vocab_size"].dump(), " but encoder.json beside it has ", tok->vocab_size(),
+              " tokens");
+  return tok;
+}
+
+// The GPT-2 files' directory: $MOE_DATA_DIR/gpt2, ./data/gpt2 or ../shared/data/gpt2, the first
+// that exists.
+std::string find_gpt2_dir() {
+  std::vector<std::string> candidates;
+  if (const char* env = std::getenv("MOE_DATA_DIR"); env && *env)
+    candidates.push_back(std::string(env) + "/gpt2");
+  candidates.push_back("./data/gpt2");
+  candidates.push_back("../shared/data/gpt2");
+  for (const std::string& dir : candidates)
+    if (file_exists(dir)) return dir;
+  std::string looked;
+  for (const std::string& dir : candidates)
+    looked += (looked.empty() ? "" : ", ") + dir;
+  fail("cannot find the GPT-2 tokenizer files (encoder.json, vocab.bpe): looked in ", looked,
+       " (set MOE_DATA_DIR to the data directory that holds gpt2/)");
+}
+
+}  // namespace
 
 Tokenizer::~Tokenizer() = default;
 
@@ -22,17 +54,20 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
             " has no string \"type\" field");
   const std::string type = j["type"].get<std::string>();
   if (type == "char") return std::make_unique<CharTokenizer>(CharTokenizer::load(path));
-  fail("tokenizer file ", path, " has unknown type \"", type, "\" (known: char)");
+  if (type == "bpe") return load_bpe(dir, path, j);
+  fail("tokenizer file ", path, " has unknown type \"", type, "\" (known: char, bpe)");
 }
 
 std::unique_ptr<Tokenizer> open_tokenizer(const std::string& spec) {
-  const std::string char_prefix = "char:";
+  const std::string char_prefix = "char:", bpe_prefix = "bpe:";
   if (spec.starts_with(char_prefix)) {
     std::unique_ptr<Tokenizer> tok = load_tokenizer(spec.substr(char_prefix.size()));
     MOE_CHECK(tok->type() == "char", "tokenizer ", spec, " is of type ", tok->type(), ", not char");
     return tok;
   }
-  fail("unknown tokenizer \"", spec, "\" (known: char:DIR)");
+  if (spec == "gpt2") return BpeTokenizer::load_dir(find_gpt2_dir());
+  if (spec.starts_with(bpe_prefix)) return BpeTokenizer::load_dir(spec.substr(bpe_prefix.size()));
+  fail("unknown tokenizer \"", spec, "\" (known: char:DIR, gpt2, bpe:DIR)");
 }
 
 }  // namespace moe

@@ -21,7 +21,8 @@ class Tokenizer {
   // The end-of-text token, where the tokenizer has one.
   virtual std::optional<int32_t> eot_id() const { return {}; }
   virtual std::string type() const = 0;
-  // Writes DIR/tokenizer.json (DIR must exist).
+  // Writes DIR/tokenizer.json and the files it relies on, such as a BPE tokenizer's encoder.json
+  // and vocab.bpe, so DIR is self-contained (DIR must exist).
   virtual void save(const std::string& dir) const = 0;
 };
 
@@ -29,7 +30,10 @@ class Tokenizer {
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir);
 
 // Opens the tokenizer a command-line spec names: "char:DIR" (the character tokenizer saved in
-// DIR/tokenizer.json). Unknown specs throw, listing the known forms.
+// DIR/tokenizer.json), "gpt2" (GPT-2's byte-level BPE from encoder.json + vocab.bpe in
+// $MOE_DATA_DIR/gpt2, ./data/gpt2 or ../shared/data/gpt2, the first that exists) or "bpe:DIR"
+// (a byte-level BPE from DIR/encoder.json + DIR/vocab.bpe). Unknown specs throw, listing the
+// known forms.
 std::unique_ptr<Tokenizer> open_tokenizer(const std::string& spec);
 
 }  // namespace moe
