@@ -32,6 +32,22 @@ void check_offsets(const char* op, const int32_t* off, int64_t E, int64_t M) {
   MOE_CHECK(off[E] <= M, op, ": expert_offsets[E] = ", off[E], " exceeds the ", M, " buffer rows");
 }
 
+// Runs task(0) .. task(n - 1). Several tasks are spread over the threads, each running whole
+// GEMMs (OpenBLAS runs single-threaded inside a parallel region), which avoids a thread barrier
+// per small GEMM. A lone task runs outside any parallel region, so that OpenBLAS threads its GEMM:
+// an inactive region (if(false)) would still make BLAS open a nested team beside the idle pool
+// threads, which then spin against it for the cores.
+template <typename Task>
+void run_tasks(int64_t n, const Task& task) {
+  if (n == 1) {
+    task(0);
+    return;
+  }
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t i = 0; i < n; ++i)
+    task(i);
+}
+
 }  // namespace
 
 template <typename T>
@@ -39,13 +55,10 @@ void grouped_linear_forward(T* out, const T* x, const T* w, const T* b,
                             const int32_t* expert_offsets, int64_t M, int64_t I, int64_t O,
                             int64_t E) {
   check_offsets("grouped_linear_forward", expert_offsets, E, M);
-  // Experts are independent: with several, each thread runs whole expert GEMMs (OpenBLAS runs
-  // single-threaded inside a parallel region), which avoids a thread barrier per small GEMM.
-  // Each output element is computed the same way whatever the schedule.
-#pragma omp parallel for schedule(dynamic, 1) if (E > 1)
-  for (int64_t e = 0; e < E; ++e) {
+  // One task per expert; each output element is computed the same way whatever the schedule.
+  run_tasks(E, [&](int64_t e) {
     const int64_t r0 = expert_offsets[e], rows = expert_offsets[e + 1] - r0;
-    if (rows == 0) continue;
+    if (rows == 0) return;
     T* o = out + r0 * O;
     if (b) {
       for (int64_t r = 0; r < rows; ++r)
@@ -54,7 +67,7 @@ void grouped_linear_forward(T* out, const T* x, const T* w, const T* b,
     // out_e = x_e w_e^T (+ b_e): (rows, I) x (I, O).
     gemm(CblasNoTrans, CblasTrans, rows, O, I, T(1), x + r0 * I, I, w + e * O * I, I,
          b ? T(1) : T(0), o, O);
-  }
+  });
 }
 
 template <typename T>
@@ -64,18 +77,17 @@ void grouped_linear_backward(T* dx, T* dw, T* db, const T* dout, const T* x, con
   check_offsets("grouped_linear_backward", expert_offsets, E, M);
   // Two independent tasks per expert (input gradient; weight and bias gradients), so that two
   // threads balance better than with whole experts. Each task writes memory no other task touches.
-#pragma omp parallel for schedule(dynamic, 1) if (E > 1)
-  for (int64_t task = 0; task < 2 * E; ++task) {
+  const auto run = [&](int64_t task) {
     const int64_t e = task / 2;
     const int64_t r0 = expert_offsets[e], rows = expert_offsets[e + 1] - r0;
-    if (rows == 0) continue;
+    if (rows == 0) return;
     const T* go = dout + r0 * O;
     if (task % 2 == 0) {
       // dx_e = dout_e w_e: (rows, O) x (O, I).
       if (dx)
         gemm(CblasNoTrans, CblasNoTrans, rows, I, O, T(1), go, O, w + e * O * I, I, T(0),
              dx + r0 * I, I);
-      continue;
+      return;
     }
     // dw_e += dout_e^T x_e: (O, rows) x (rows, I).
     gemm(CblasTrans, CblasNoTrans, O, I, rows, T(1), go, O, x + r0 * I, I, T(1), dw + e * O * I, I);
@@ -85,6 +97,12 @@ void grouped_linear_backward(T* dx, T* dw, T* db, const T* dout, const T* x, con
         for (int64_t o = 0; o < O; ++o)
           g[o] += go[r * O + o];
     }
+  };
+  if (E == 1) {  // a lone expert: each GEMM threaded by BLAS, one after the other
+    run(0);
+    run(1);
+  } else {
+    run_tasks(2 * E, run);
   }
 }
 
