@@ -1,4 +1,5 @@
-// Shared by the BPE tests: hand-made vocabularies, scratch directories, error messages.
+// Shared by the BPE tests: hand-made vocabularies (and, through unit/scratch.h, scratch
+// directories and error messages).
 #pragma once
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include "core/check.h"
 #include "tokenizer/byte_bpe.h"
 #include "tokenizer/bytes_to_unicode.h"
+#include "unit/scratch.h"
 
 namespace moe::testing {
 
@@ -41,34 +43,6 @@ inline int32_t token_id(const BpeVocab& vocab, const std::string& bytes) {
     if (vocab.tokens[i] == bytes) return static_cast<int32_t>(i);
   ADD_FAILURE() << "no token " << bytes;
   return -1;
-}
-
-// A fresh directory for one test, removed afterwards.
-class ScratchDir {
- public:
-  ScratchDir() {
-    path_ = std::filesystem::temp_directory_path() /
-            ("moe_bpe_" + std::to_string(::getpid()) + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~ScratchDir() { std::filesystem::remove_all(path_); }
-  std::string str() const { return path_.string(); }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
-
-// The moe::Error message of f(), or "" when it does not throw.
-inline std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 }  // namespace moe::testing

@@ -11,23 +11,18 @@
 #include "tokenizer/char_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 #include "unit/data_files.h"
+#include "unit/scratch.h"
 
 namespace fs = std::filesystem;
 using moe::CharTokenizer;
 
 namespace {
 
+using moe::testing::error_of;
+
 class CharTokenizerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("moe_tok_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string json_path() const { return (dir_ / "tokenizer.json").string(); }
+  std::string json_path() const { return (scratch_.path() / "tokenizer.json").string(); }
   void write_json(const std::string& text) const { moe::write_file_atomic(json_path(), text); }
   std::string load_error() const {
     try {
@@ -37,17 +32,8 @@ class CharTokenizerTest : public ::testing::Test {
     }
     return "";
   }
-  fs::path dir_;
+  moe::testing::ScratchDir scratch_;
 };
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const moe::Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 TEST_F(CharTokenizerTest, VocabularyIsSortedCodePoints) {
   CharTokenizer tok = CharTokenizer::build("hello world");
@@ -117,10 +103,10 @@ TEST_F(CharTokenizerTest, DecodeOutOfRange) {
 
 TEST_F(CharTokenizerTest, SaveLoadRoundTrip) {
   CharTokenizer tok = CharTokenizer::build("To be, or not to be:\n\"that\" \\ é");
-  tok.save(dir_.string());
+  tok.save(scratch_.str());
   CharTokenizer back = CharTokenizer::load(json_path());
   EXPECT_EQ(back.chars(), tok.chars());
-  std::unique_ptr<moe::Tokenizer> any = moe::load_tokenizer(dir_.string());
+  std::unique_ptr<moe::Tokenizer> any = moe::load_tokenizer(scratch_.str());
   EXPECT_EQ(any->type(), "char");
   EXPECT_EQ(any->vocab_size(), tok.vocab_size());
   EXPECT_EQ(any->encode("be or"), tok.encode("be or"));
@@ -148,16 +134,16 @@ TEST_F(CharTokenizerTest, MalformedFiles) {
 }
 
 TEST_F(CharTokenizerTest, LoadTokenizerDispatchErrors) {
-  std::string msg = error_of([&] { moe::load_tokenizer(dir_.string()); });
+  std::string msg = error_of([&] { moe::load_tokenizer(scratch_.str()); });
   EXPECT_NE(msg.find("tokenizer.json"), std::string::npos) << msg;
   write_json(R"({"type": "sentencepiece"})");
-  msg = error_of([&] { moe::load_tokenizer(dir_.string()); });
+  msg = error_of([&] { moe::load_tokenizer(scratch_.str()); });
   EXPECT_NE(msg.find("unknown type \"sentencepiece\""), std::string::npos) << msg;
   write_json(R"({"chars": "ab"})");
-  msg = error_of([&] { moe::load_tokenizer(dir_.string()); });
+  msg = error_of([&] { moe::load_tokenizer(scratch_.str()); });
   EXPECT_NE(msg.find("\"type\""), std::string::npos) << msg;
   write_json("not json");
-  EXPECT_THROW(moe::load_tokenizer(dir_.string()), moe::Error);
+  EXPECT_THROW(moe::load_tokenizer(scratch_.str()), moe::Error);
 }
 
 }  // namespace

@@ -9,18 +9,12 @@
 #include "compare/compare.h"
 #include "core/check.h"
 #include "core/fs.h"
+#include "unit/scratch.h"
 
 namespace moe {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using moe::testing::error_of;
 
 // A tiny synthetic-data model that trains in well under a second; `extra` adds TOML lines.
 std::string write_config(const std::string& dir, const std::string& name,

@@ -7,6 +7,7 @@
 
 #include "core/check.h"
 #include "core/fs.h"
+#include "unit/scratch.h"
 
 namespace fs = std::filesystem;
 
@@ -15,16 +16,8 @@ namespace {
 // A fresh directory under the system temp dir, removed afterwards.
 class FsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("moe_fs_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  fs::path dir_;
+  std::string path(const std::string& name) const { return scratch_ / name; }
+  moe::testing::ScratchDir scratch_;
 };
 
 TEST_F(FsTest, WriteThenReadRoundTrips) {
@@ -33,7 +26,7 @@ TEST_F(FsTest, WriteThenReadRoundTrips) {
   EXPECT_EQ(moe::read_file(path("x.bin")), bytes);
   EXPECT_TRUE(moe::file_exists(path("x.bin")));
   // No temporary file is left behind.
-  EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 1);
+  EXPECT_EQ(std::distance(fs::directory_iterator(scratch_.path()), fs::directory_iterator()), 1);
 }
 
 TEST_F(FsTest, AtomicWriteReplacesExistingFile) {
@@ -58,7 +51,7 @@ TEST_F(FsTest, ReadMissingFileNamesIt) {
 }
 
 TEST_F(FsTest, ReadDirectoryThrows) {
-  EXPECT_THROW(moe::read_file(dir_.string()), moe::Error);
+  EXPECT_THROW(moe::read_file(scratch_.str()), moe::Error);
 }
 
 TEST_F(FsTest, WriteIntoMissingDirectoryThrows) {
@@ -90,7 +83,7 @@ TEST_F(FsTest, MakeDirsOverFileThrows) {
 
 TEST_F(FsTest, FileExists) {
   EXPECT_FALSE(moe::file_exists(path("nope")));
-  EXPECT_TRUE(moe::file_exists(dir_.string()));
+  EXPECT_TRUE(moe::file_exists(scratch_.str()));
 }
 
 }  // namespace

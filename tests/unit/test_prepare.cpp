@@ -11,6 +11,7 @@
 #include "data/prepared_data.h"
 #include "data/wikitext.h"
 #include "data_files.h"
+#include "unit/scratch.h"
 
 namespace fs = std::filesystem;
 
@@ -19,15 +20,7 @@ namespace {
 
 class PrepareTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("moe_prepare_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string path(const std::string& name) const { return scratch_ / name; }
   std::string write(const std::string& name, const std::string& text) {
     write_file_atomic(path(name), text);
     return path(name);
@@ -41,7 +34,7 @@ class PrepareTest : public ::testing::Test {
     o.threads = 2;
     return o;
   }
-  fs::path dir_;
+  moe::testing::ScratchDir scratch_;
 };
 
 std::string decoded(const PreparedData& d, const TokenShard& shard) {

@@ -8,18 +8,12 @@
 #include "core/check.h"
 #include "report/run_log.h"
 #include "report_fixture.h"
+#include "unit/scratch.h"
 
 namespace moe {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using moe::testing::error_of;
 
 TEST(RunLog, ParsesStartStepAndEvalRecords) {
   RunLog log = parse_run_log(testing::kTinyMetrics, "m.jsonl", "tiny");

@@ -10,6 +10,7 @@
 #include "core/check.h"
 #include "core/fs.h"
 #include "model/safetensors.h"
+#include "unit/scratch.h"
 
 namespace fs = std::filesystem;
 using moe::SafeTensorsFile;
@@ -20,18 +21,12 @@ namespace {
 class SafeTensorsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("moe_st_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
     for (size_t i = 0; i < w_.size(); ++i)
       w_[i] = 0.5f * static_cast<float>(i) - 1.0f;
     for (size_t i = 0; i < ids_.size(); ++i)
       ids_[i] = static_cast<int32_t>(i * 7) - 3;
   }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string path(const std::string& name) const { return scratch_ / name; }
 
   // Writes w (2, 3) F32 and ids (5) I32 with one metadata entry.
   std::string write_sample() {
@@ -67,7 +62,7 @@ class SafeTensorsTest : public ::testing::Test {
     return "";
   }
 
-  fs::path dir_;
+  moe::testing::ScratchDir scratch_;
   std::vector<float> w_ = std::vector<float>(6);
   std::vector<int32_t> ids_ = std::vector<int32_t>(5);
 };

@@ -10,23 +10,17 @@
 #include "core/check.h"
 #include "core/fs.h"
 #include "data/text_source.h"
+#include "unit/scratch.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
+using moe::testing::error_of;
+
 std::string temp_path(const std::string& name) {
   return (fs::temp_directory_path() / ("moe_text_" + std::to_string(::getpid()) + "_" + name))
       .string();
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const moe::Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 TEST(TextSource, ReadsCorpus) {

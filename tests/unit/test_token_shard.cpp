@@ -9,6 +9,7 @@
 #include "core/check.h"
 #include "core/fs.h"
 #include "data/token_shard.h"
+#include "unit/scratch.h"
 
 namespace fs = std::filesystem;
 
@@ -17,15 +18,7 @@ namespace {
 
 class TokenShardTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("moe_shard_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string path(const std::string& name) const { return scratch_ / name; }
 
   // A valid shard of ids 0..n-1 (vocab 100), as bytes to be damaged.
   std::string good_shard_bytes(int n = 10) {
@@ -50,7 +43,7 @@ class TokenShardTest : public ::testing::Test {
     }
   }
 
-  fs::path dir_;
+  moe::testing::ScratchDir scratch_;
 };
 
 void expect_round_trip(const std::string& p, const std::vector<int32_t>& ids, int64_t vocab,
@@ -115,7 +108,7 @@ TEST_F(TokenShardTest, WriterRejectsOutOfRangeIdsAndLeavesNoFile) {
     EXPECT_THROW(w.append(std::vector<int32_t>{-1}), Error);
   }
   EXPECT_FALSE(file_exists(path("x.bin")));
-  EXPECT_TRUE(fs::is_empty(dir_));  // the temporary file is gone too
+  EXPECT_TRUE(fs::is_empty(scratch_.path()));  // the temporary file is gone too
   EXPECT_THROW(ShardWriter(path("y.bin"), 0), Error);
 }
 

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/rng.h"
+#include "core/threads.h"
 
 namespace moe::cpu {
 namespace {
@@ -20,6 +21,17 @@ constexpr int64_t kSumChunks = 64;
 
 template <typename T>
 void fill(T* t, int64_t n, T value) {
+  if (value == T(0)) {
+    // Zeroing (the gradients at every step) goes through memset, which writes large buffers with
+    // streaming stores that skip reading the old contents; each thread clears one slice.
+    const int64_t slices = n > kParallelMin ? num_threads() : 1;
+#pragma omp parallel for if (slices > 1)
+    for (int64_t k = 0; k < slices; ++k) {
+      const int64_t begin = n * k / slices, end = n * (k + 1) / slices;
+      std::memset(t + begin, 0, static_cast<size_t>(end - begin) * sizeof(T));
+    }
+    return;
+  }
 #pragma omp parallel for if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i)
     t[i] = value;
