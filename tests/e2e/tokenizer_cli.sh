@@ -47,6 +47,12 @@ printf 'x<|sep|>y' >"$WORK/sep.txt"
   --out "$WORK/sep" >/dev/null
 [[ $("$M" tokenize --tokenizer "bpe:$WORK/sep" "$WORK/sep.txt" | tr '\n' ' ') == "87 256 88 " ]] ||
   fail "special tokens of a trained tokenizer"
+# --dataset wikitext trains on the text as moe prepare cleans it: headings, empty lines and <unk>
+# gone, each kept line "foo bar" followed by <|endoftext|> (7 + 13 bytes).
+for _ in $(seq 50); do printf ' = Heading = \n \n foo <unk> bar \n'; done >"$WORK/wiki.txt"
+summary=$("$M" train-tokenizer --dataset wikitext --input "$WORK/wiki.txt" --vocab-size 300 --out "$WORK/wbpe")
+[[ $("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["input_bytes"])' "$summary") == 1000 ]] ||
+  fail "train-tokenizer --dataset wikitext did not train on the cleaned text: $summary"
 echo "ok: train-tokenizer"
 
 # Bad input.
