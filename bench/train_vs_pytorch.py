@@ -6,6 +6,8 @@ in moe.cpp and in bench/makemoe_pytorch.py (the tutorial's code: per-expert loop
 the same number of steps on Tiny Shakespeare with the same batch, one after the other in this
 script, and prints tokens/s of each, their ratio, both loss curves at the same steps, and
 moe.cpp's effective GFLOP/s against the machine's measured sgemm rate (bench/sgemm_peak).
+Both use the same OpenBLAS kernels: PyTorch runs with OPENBLAS_CORETYPE set to the family
+moe.cpp's run reported.
 
 usage: bench/train_vs_pytorch.py [--steps 300] [--eval-every 100] [--eval-iters 50]
                                  [--threads 2] [--build build] [--record FILE]
@@ -31,10 +33,19 @@ def find_data():
     sys.exit("Tiny Shakespeare not found: set MOE_DATA_DIR")
 
 
-def run(cmd):
+def run(cmd, env=None):
     print("$ " + " ".join(cmd), flush=True)
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True,
+                         env=env).stdout
     return out
+
+
+def cpu_name():
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.machine()
 
 
 def main():
@@ -60,12 +71,17 @@ def main():
         with open(os.path.join(out_dir, "metrics.jsonl")) as f:
             for line in f:
                 r = json.loads(line)
+                if r["type"] == "start":
+                    blas = r["blas"]
                 if r["type"] == "eval":
                     ours_curve[r["step"]] = (r["train_loss"], r["val_loss"])
 
+    # PyTorch's CPU matmuls call the same OpenBLAS: give it the kernels moe.cpp chose, so that
+    # the two differ only in the code around the GEMMs.
     torch_out = run(["/usr/bin/python3", "bench/makemoe_pytorch.py", "--data", data, "--steps",
                      str(args.steps), "--eval-every", str(args.eval_every), "--eval-iters",
-                     str(args.eval_iters), "--threads", str(args.threads)])
+                     str(args.eval_iters), "--threads", str(args.threads)],
+                    env=dict(os.environ, OPENBLAS_CORETYPE=blas))
     torch_res = json.loads(torch_out.strip().splitlines()[-1])
     torch_curve = {}
     for m in re.finditer(r"step (\d+): train loss ([\d.]+), val loss ([\d.]+)", torch_out):
@@ -76,8 +92,8 @@ def main():
     lines = [
         f"# makemoe training: moe.cpp vs PyTorch tutorial code",
         "",
-        f"- date: {datetime.date.today()}, machine: {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores, threads {args.threads}",
+        f"- date: {datetime.date.today()}, machine: {cpu_name()}, {os.cpu_count()} cores, "
+        f"threads {args.threads}, OpenBLAS kernels {blas} (both)",
         f"- steps {args.steps}, batch 16 x 32 tokens, eval every {args.eval_every} "
         f"({args.eval_iters} batches)",
         "",
@@ -90,7 +106,7 @@ def main():
         f"moe.cpp: {ours['flops_per_token'] / 1e6:.1f} MFLOP per token (forward + backward) -> "
         f"{gflops:.1f} GFLOP/s effective, {100 * gflops / peak['sgemm_gflops']:.0f}% of the "
         f"measured sgemm rate ({peak['sgemm_gflops']:.0f} GFLOP/s, {peak['size']}^3, "
-        f"{peak['threads']} threads)",
+        f"{peak['threads']} threads, {peak['blas']} kernels)",
         "",
         "| step | moe.cpp train | moe.cpp val | PyTorch train | PyTorch val |",
         "|---:|---:|---:|---:|---:|",

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "core/arena.h"
+#include "core/blas_kernels.h"
 #include "core/check.h"
 #include "core/fs.h"
 #include "core/rng.h"
@@ -137,6 +138,7 @@ TrainResult train(const RunConfig& config_in, const TrainOptions& options) {
                    {"params", result.params},
                    {"active_params", result.active_params},
                    {"flops_per_token", result.flops_per_token},
+                   {"blas", blas_kernels()},
                    {"data", data.description},
                    {"train_tokens", data.train.size},
                    {"val_tokens", data.val.size},

@@ -24,6 +24,10 @@ assert cfg["model"]["vocab_size"] == vocab, cfg["model"]
 assert cfg["data"]["source"] == "prepared" and cfg["data"]["sampling"] == "chunks", cfg["data"]
 start = json.loads(open(f"{run}/metrics.jsonl").readline())
 assert start["type"] == "start" and start["train_tokens"] > 900000, start
+# The start record names the OpenBLAS kernel family, the one OPENBLAS_CORETYPE asks for if set.
+import os
+asked = os.environ.get("OPENBLAS_CORETYPE", "")
+assert start["blas"] and (not asked or start["blas"].lower() == asked.lower()), (start["blas"], asked)
 print(f"ok: vocab {vocab}, {start['train_tokens']} train tokens")
 PYEOF
 

@@ -4,6 +4,7 @@
 
 #include "backends/cpu/grouped_gemm.h"
 #include "core/check.h"
+#include "core/threads.h"
 #include "ops/grouped_gemm.h"
 #include "test_util.h"
 
@@ -19,19 +20,45 @@ using testing::weighted_sum;
 const std::vector<int32_t> kOffsets = {0, 5, 9, 9, 12};
 constexpr int64_t kRows = 14, kI = 6, kO = 5, kE = 4;
 
-std::vector<double> ref_forward(const std::vector<float>& x, const std::vector<float>& w,
-                                const std::vector<float>* b) {
-  std::vector<double> out((kOffsets[kE]) * kO, 0.0);
-  for (int64_t e = 0; e < kE; ++e)
-    for (int64_t r = kOffsets[e]; r < kOffsets[e + 1]; ++r)
-      for (int64_t o = 0; o < kO; ++o) {
-        double acc = b ? (*b)[e * kO + o] : 0.0;
-        for (int64_t i = 0; i < kI; ++i)
-          acc += double(x[r * kI + i]) * w[(e * kO + o) * kI + i];
-        out[r * kO + o] = acc;
+// A grouped layer's shapes: `rows` buffer rows of which offsets[E] are routed to E experts.
+struct Problem {
+  std::vector<int32_t> offsets;
+  int64_t rows, I, O;
+  int64_t E() const { return static_cast<int64_t>(offsets.size()) - 1; }
+};
+
+std::vector<double> ref_forward(const Problem& p, const std::vector<float>& x,
+                                const std::vector<float>& w, const std::vector<float>* b) {
+  std::vector<double> out(p.offsets[p.E()] * p.O, 0.0);
+  for (int64_t e = 0; e < p.E(); ++e)
+    for (int64_t r = p.offsets[e]; r < p.offsets[e + 1]; ++r)
+      for (int64_t o = 0; o < p.O; ++o) {
+        double acc = b ? (*b)[e * p.O + o] : 0.0;
+        for (int64_t i = 0; i < p.I; ++i)
+          acc += double(x[r * p.I + i]) * w[(e * p.O + o) * p.I + i];
+        out[r * p.O + o] = acc;
       }
   return out;
 }
+
+// Gradients of sum(out * dout): dx assigned, dw and db added to what they hold.
+void ref_backward(const Problem& p, const std::vector<float>& x, const std::vector<float>& w,
+                  const std::vector<float>& dout, std::vector<double>& dx, std::vector<double>& dw,
+                  std::vector<double>& db) {
+  dx.assign(p.rows * p.I, 0.0);
+  for (int64_t e = 0; e < p.E(); ++e)
+    for (int64_t r = p.offsets[e]; r < p.offsets[e + 1]; ++r)
+      for (int64_t o = 0; o < p.O; ++o) {
+        const double g = dout[r * p.O + o];
+        db[e * p.O + o] += g;
+        for (int64_t i = 0; i < p.I; ++i) {
+          dx[r * p.I + i] += g * w[(e * p.O + o) * p.I + i];
+          dw[(e * p.O + o) * p.I + i] += g * x[r * p.I + i];
+        }
+      }
+}
+
+const Problem kSmall{kOffsets, kRows, kI, kO};
 
 void check_forward(bool with_bias) {
   auto offsets = kOffsets;
@@ -44,7 +71,7 @@ void check_forward(bool with_bias) {
                               cpu_tensor(x.data(), {kRows, kI}), cpu_tensor(w.data(), {kE, kO, kI}),
                               with_bias ? cpu_tensor(b.data(), {kE, kO}) : Tensor{},
                               cpu_tensor(offsets.data(), {kE + 1}));
-  auto ref = ref_forward(x, w, with_bias ? &b : nullptr);
+  auto ref = ref_forward(kSmall, x, w, with_bias ? &b : nullptr);
   std::vector<float> used(out.begin(), out.begin() + kOffsets[kE] * kO);
   EXPECT_LE(rel_error(used, ref), 1e-5);
   for (int64_t i = kOffsets[kE] * kO; i < kRows * kO; ++i)
@@ -58,34 +85,76 @@ TEST(GroupedGemm, ForwardMatchesReferenceNoBias) {
   check_forward(false);
 }
 
-TEST(GroupedGemm, BackwardFloatOpMatchesReference) {
-  auto offsets = kOffsets;
-  auto x = random_vector<float>(kRows * kI, 4);
-  auto w = random_vector<float>(kE * kO * kI, 5);
-  auto dout = random_vector<float>(kRows * kO, 6);
-  auto dw = random_vector<float>(kE * kO * kI, 7);
-  auto db = random_vector<float>(kE * kO, 8);
-  std::vector<double> dw_ref(dw.begin(), dw.end()), db_ref(db.begin(), db.end());
-  std::vector<float> dx(kRows * kI, 0.0f);
+// Inputs of one forward and backward pass of the grouped layer; dw0 and db0 are the gradients
+// already accumulated, onto which the pass adds.
+struct Inputs {
+  std::vector<float> x, w, b, dout, dw0, db0;
+};
+
+Inputs random_inputs(const Problem& p, uint32_t seed) {
+  const int64_t E = p.E();
+  return {
+      random_vector<float>(p.rows * p.I, seed),      random_vector<float>(E * p.O * p.I, seed + 1),
+      random_vector<float>(E * p.O, seed + 2),       random_vector<float>(p.rows * p.O, seed + 3),
+      random_vector<float>(E * p.O * p.I, seed + 4), random_vector<float>(E * p.O, seed + 5)};
+}
+
+// Outputs of one forward and backward pass.
+struct Pass {
+  std::vector<float> out, dx, dw, db;
+};
+
+Pass run_pass(const Problem& p, Inputs in) {
+  const int64_t E = p.E();
+  auto offsets = p.offsets;
+  Pass r{std::vector<float>(p.rows * p.O, 0.0f), std::vector<float>(p.rows * p.I, 0.0f), in.dw0,
+         in.db0};
+  Tensor toff = cpu_tensor(offsets.data(), {E + 1});
+  Tensor tx = cpu_tensor(in.x.data(), {p.rows, p.I});
+  Tensor tw = cpu_tensor(in.w.data(), {E, p.O, p.I});
+  ops::grouped_linear_forward(cpu_tensor(r.out.data(), {p.rows, p.O}), tx, tw,
+                              cpu_tensor(in.b.data(), {E, p.O}), toff);
   ops::grouped_linear_backward(
-      cpu_tensor(dx.data(), {kRows, kI}), cpu_tensor(dw.data(), {kE, kO, kI}),
-      cpu_tensor(db.data(), {kE, kO}), cpu_tensor(dout.data(), {kRows, kO}),
-      cpu_tensor(x.data(), {kRows, kI}), cpu_tensor(w.data(), {kE, kO, kI}),
-      cpu_tensor(offsets.data(), {kE + 1}));
-  std::vector<double> dx_ref(kRows * kI, 0.0);
-  for (int64_t e = 0; e < kE; ++e)
-    for (int64_t r = kOffsets[e]; r < kOffsets[e + 1]; ++r)
-      for (int64_t o = 0; o < kO; ++o) {
-        const double g = dout[r * kO + o];
-        db_ref[e * kO + o] += g;
-        for (int64_t i = 0; i < kI; ++i) {
-          dx_ref[r * kI + i] += g * w[(e * kO + o) * kI + i];
-          dw_ref[(e * kO + o) * kI + i] += g * x[r * kI + i];
-        }
-      }
-  EXPECT_LE(rel_error(dx, dx_ref), 1e-5);
-  EXPECT_LE(rel_error(dw, dw_ref), 1e-5);
-  EXPECT_LE(rel_error(db, db_ref), 1e-5);
+      cpu_tensor(r.dx.data(), {p.rows, p.I}), cpu_tensor(r.dw.data(), {E, p.O, p.I}),
+      cpu_tensor(r.db.data(), {E, p.O}), cpu_tensor(in.dout.data(), {p.rows, p.O}), tx, tw, toff);
+  return r;
+}
+
+void check_pass_against_reference(const Problem& p, const Pass& got, const Inputs& in) {
+  const int64_t used = p.offsets[p.E()];
+  EXPECT_LE(rel_error(std::vector<float>(got.out.begin(), got.out.begin() + used * p.O),
+                      ref_forward(p, in.x, in.w, &in.b)),
+            1e-5);
+  std::vector<double> dx_ref, dw_ref(in.dw0.begin(), in.dw0.end()),
+      db_ref(in.db0.begin(), in.db0.end());
+  ref_backward(p, in.x, in.w, in.dout, dx_ref, dw_ref, db_ref);
+  EXPECT_LE(rel_error(got.dx, dx_ref), 1e-5);
+  EXPECT_LE(rel_error(got.dw, dw_ref), 1e-5);
+  EXPECT_LE(rel_error(got.db, db_ref), 1e-5);
+}
+
+TEST(GroupedGemm, BackwardFloatOpMatchesReference) {
+  const Inputs in = random_inputs(kSmall, 4);
+  check_pass_against_reference(kSmall, run_pass(kSmall, in), in);
+}
+
+// One expert holding most of the tokens has its GEMMs cut into slices (token rows for the output
+// and input gradient, output features for the weight gradient) that run in parallel: the result
+// must equal the reference, and be the same bits with one thread as with two.
+TEST(GroupedGemm, SkewedRoutingIsSlicedExactlyWhateverTheThreads) {
+  const Problem p{{0, 600, 600, 650, 690}, 700, 24, 64};
+  const Inputs in = random_inputs(p, 21);
+  const int threads = num_threads();
+  set_num_threads(2);
+  const Pass two = run_pass(p, in);
+  set_num_threads(1);
+  const Pass one = run_pass(p, in);
+  set_num_threads(threads);
+  check_pass_against_reference(p, two, in);
+  EXPECT_EQ(one.out, two.out);
+  EXPECT_EQ(one.dx, two.dx);
+  EXPECT_EQ(one.dw, two.dw);
+  EXPECT_EQ(one.db, two.db);
 }
 
 TEST(GroupedGemm, BackwardFiniteDifference) {
