@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
   }
   std::sort(seconds.begin(), seconds.end());
   const double gflops = 2.0 * n * static_cast<double>(n) * n / seconds[seconds.size() / 2] / 1e9;
-  std::printf("{\"sgemm_gflops\": %.1f, \"size\": %d, \"threads\": %d, \"blas\": \"%s\"}\n",
-              gflops, n, moe::num_threads(), moe::blas_kernels().c_str());
+  std::printf("{\"sgemm_gflops\": %.1f, \"size\": %d, \"threads\": %d, \"blas\": \"%s\"}\n", gflops,
+              n, moe::num_threads(), moe::blas_kernels().c_str());
   return 0;
 }
