@@ -4,6 +4,8 @@
 
 namespace moe {
 
-std::string blas_kernels() { return openblas_get_corename(); }
+std::string blas_kernels() {
+  return openblas_get_corename();
+}
 
 }  // namespace moe

@@ -72,9 +72,12 @@ int64_t slice_count(int64_t rows, int64_t routed_rows) {
 
 // Appends the slices of `extent` (rows or weight-gradient rows) of one expert's GEMM whose work
 // is proportional to `rows` routed rows; slice boundaries are multiples of 16 except the last.
+// Without `cut` (a dense layer, whose one GEMM BLAS threads itself) the GEMM stays whole.
 void add_slices(std::vector<GemmPiece>& pieces, int64_t expert, int64_t first, int64_t extent,
-                int64_t rows, int64_t routed_rows, int64_t cost_per_row, bool weight_grad) {
-  const int64_t n = std::min(slice_count(rows, routed_rows), std::max<int64_t>(1, extent / 16));
+                int64_t rows, int64_t routed_rows, int64_t cost_per_row, bool weight_grad,
+                bool cut) {
+  const int64_t n =
+      cut ? std::min(slice_count(rows, routed_rows), std::max<int64_t>(1, extent / 16)) : 1;
   for (int64_t s = 0; s < n; ++s) {
     const int64_t b = s == 0 ? 0 : extent * s / n / 16 * 16;
     const int64_t e = s == n - 1 ? extent : extent * (s + 1) / n / 16 * 16;
@@ -132,11 +135,7 @@ void grouped_linear_forward(T* out, const T* x, const T* w, const T* b,
   std::vector<GemmPiece>& pieces = piece_buffer();
   for (int64_t e = 0; e < E; ++e) {
     const int64_t rows = expert_offsets[e + 1] - expert_offsets[e];
-    if (rows == 0) continue;
-    if (E == 1)  // a dense layer: one GEMM, threaded by BLAS
-      pieces.push_back({e, expert_offsets[e], expert_offsets[e + 1], rows * O, false});
-    else
-      add_slices(pieces, e, expert_offsets[e], rows, rows, routed, O, false);
+    if (rows > 0) add_slices(pieces, e, expert_offsets[e], rows, rows, routed, O, false, E > 1);
   }
   order_longest_first(pieces);
   run_tasks(static_cast<int64_t>(pieces.size()), [&](int64_t i) {
@@ -166,15 +165,10 @@ void grouped_linear_backward(T* dx, T* dw, T* db, const T* dout, const T* x, con
   for (int64_t e = 0; e < E; ++e) {
     const int64_t r0 = expert_offsets[e], rows = expert_offsets[e + 1] - r0;
     if (rows == 0) continue;
-    if (E == 1) {  // a dense layer: each GEMM threaded by BLAS, one after the other
-      if (dx) pieces.push_back({e, r0, r0 + rows, rows * O, false});
-      pieces.push_back({e, 0, O, rows * O, true});
-      continue;
-    }
-    if (dx) add_slices(pieces, e, r0, rows, rows, routed, O, false);
-    add_slices(pieces, e, 0, O, rows, routed, rows, true);
+    if (dx) add_slices(pieces, e, r0, rows, rows, routed, O, false, E > 1);
+    add_slices(pieces, e, 0, O, rows, routed, rows, true, E > 1);
   }
-  if (E == 1) {
+  if (E == 1) {  // a dense layer: each GEMM threaded by BLAS, one after the other
     for (const GemmPiece& p : pieces)
       run_backward_piece(p, dx, dw, db, dout, x, w, expert_offsets, I, O);
     return;
