@@ -4,9 +4,9 @@
 #include <iostream>
 
 #include "apps/commands.h"
+#include "config/config.h"
 #include "core/threads.h"
 #include "data/prepare.h"
-#include "model/config.h"
 #include "train/byte_progress.h"
 #include "train/train_data.h"
 

@@ -19,7 +19,6 @@ constexpr const char* kStaging = ".checkpoint.tmp";
 constexpr const char* kBackup = ".checkpoint.old";
 constexpr const char* kWeights = "model.safetensors";
 constexpr const char* kConfig = "config.json";
-constexpr const char* kState = "train_state.safetensors";
 
 bool holds_checkpoint(const fs::path& dir) {
   return fs::exists(dir / kWeights) && fs::exists(dir / kConfig);
@@ -44,7 +43,7 @@ bool run_has_checkpoint(const std::string& run_dir) {
 }
 
 void save_checkpoint(const std::string& run_dir, const RunConfig& config, const Model& model,
-                     const Tokenizer* tokenizer, const TrainState* state) {
+                     const Tokenizer* tokenizer, int64_t step, const CheckpointExtras& extras) {
   const fs::path root(run_dir);
   make_dirs(run_dir);
   const fs::path staging = root / kStaging, latest = root / kLatest, backup = root / kBackup;
@@ -54,25 +53,11 @@ void save_checkpoint(const std::string& run_dir, const RunConfig& config, const 
   std::vector<std::pair<std::string, Tensor>> weights;
   for (const Param& p : model.params().params())
     weights.emplace_back(p.name, p.value);
-  const std::string step = std::to_string(state ? state->step : 0);
-  write_safetensors((staging / kWeights).string(), weights, {{"format", "pt"}, {"step", step}});
+  write_safetensors((staging / kWeights).string(), weights,
+                    {{"format", "pt"}, {"step", std::to_string(step)}});
   write_file_atomic((staging / kConfig).string(), config.to_json().dump(2) + "\n");
   if (tokenizer) tokenizer->save(staging.string());
-  if (state) {
-    std::map<std::string, std::string> meta = {
-        {"step", step},
-        {"best_val_loss", std::to_string(state->best_val_loss)},
-        {"best_val_step", std::to_string(state->best_val_step)},
-        {"evals_since_best", std::to_string(state->evals_since_best)},
-        {"elapsed_seconds", std::to_string(state->elapsed_seconds)},
-        // Random draws are pure functions of (seed, step), so these two are the RNG state and the
-        // data position.
-        {"seed", std::to_string(config.train.seed)},
-        {"data_position", step},
-    };
-    write_safetensors((staging / kState).string(),
-                      {{"adam.m", state->adam_m}, {"adam.v", state->adam_v}}, meta);
-  }
+  if (extras) extras(staging.string());
   // Swap: latest -> backup, staging -> latest, drop backup. Each rename is atomic.
   fs::remove_all(backup);
   if (fs::exists(latest)) fs::rename(latest, backup);
@@ -117,34 +102,10 @@ LoadedCheckpoint load_checkpoint(const std::string& dir) {
   return out;
 }
 
-void load_train_state(const std::string& checkpoint_dir, const Model& model, TrainState& state) {
-  const std::string path = (fs::path(checkpoint_dir) / kState).string();
-  MOE_CHECK(fs::exists(path), "checkpoint ", checkpoint_dir, " has no training state (", kState,
-            "); it cannot be resumed");
-  SafeTensorsFile file = SafeTensorsFile::open(path);
-  MOE_CHECK(state.adam_m.numel() == model.param_count(), "training state buffers not allocated");
-  file.read_into("adam.m", state.adam_m);
-  file.read_into("adam.v", state.adam_v);
-  const auto& meta = file.metadata();
-  auto get = [&](const char* key) {
-    auto it = meta.find(key);
-    MOE_CHECK(it != meta.end(), "training state ", path, " lacks '", key, "'");
-    return it->second;
-  };
-  try {
-    state.step = std::stoll(get("step"));
-    state.best_val_loss = std::stof(get("best_val_loss"));
-    state.best_val_step = std::stoll(get("best_val_step"));
-    state.evals_since_best = std::stoll(get("evals_since_best"));
-    state.elapsed_seconds = std::stod(get("elapsed_seconds"));
-  } catch (const std::logic_error&) {
-    fail("training state ", path, " has a malformed value");
-  }
-  // The weights and the optimizer state must come from the same save.
+std::string checkpoint_weights_step(const std::string& checkpoint_dir) {
   SafeTensorsFile weights = SafeTensorsFile::open((fs::path(checkpoint_dir) / kWeights).string());
   auto it = weights.metadata().find("step");
-  MOE_CHECK(it != weights.metadata().end() && it->second == get("step"), "checkpoint ",
-            checkpoint_dir, ": weights and training state are from different steps");
+  return it == weights.metadata().end() ? std::string() : it->second;
 }
 
 }  // namespace moe

@@ -4,13 +4,13 @@
 #include <memory>
 #include <vector>
 
+#include "config/config.h"
 #include "core/arena.h"
-#include "model/config.h"
-#include "model/params.h"
 #include "nn/block.h"
 #include "nn/context.h"
 #include "nn/init.h"
 #include "nn/norm.h"
+#include "nn/params.h"
 
 namespace moe {
 

@@ -3,11 +3,11 @@
 #pragma once
 #include <string>
 
+#include "config/config.h"
 #include "core/arena.h"
-#include "model/config.h"
-#include "model/params.h"
 #include "nn/context.h"
 #include "nn/init.h"
+#include "nn/params.h"
 
 namespace moe {
 

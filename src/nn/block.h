@@ -5,14 +5,14 @@
 #include <memory>
 #include <string>
 
+#include "config/config.h"
 #include "core/arena.h"
-#include "model/config.h"
-#include "model/params.h"
 #include "nn/attention.h"
 #include "nn/context.h"
 #include "nn/expert_ffn.h"
 #include "nn/moe_layer.h"
 #include "nn/norm.h"
+#include "nn/params.h"
 
 namespace moe {
 

@@ -7,9 +7,9 @@
 #include <functional>
 #include <string>
 
+#include "config/config.h"
 #include "core/arena.h"
-#include "model/config.h"
-#include "model/params.h"
+#include "nn/params.h"
 
 namespace moe {
 

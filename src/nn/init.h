@@ -2,8 +2,8 @@
 #pragma once
 #include <string>
 
-#include "model/config.h"
-#include "model/params.h"
+#include "config/config.h"
+#include "nn/params.h"
 
 namespace moe {
 

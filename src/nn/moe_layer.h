@@ -6,12 +6,12 @@
 #include <string>
 #include <vector>
 
+#include "config/config.h"
 #include "core/arena.h"
-#include "model/config.h"
-#include "model/params.h"
 #include "nn/context.h"
 #include "nn/expert_ffn.h"
 #include "nn/init.h"
+#include "nn/params.h"
 #include "ops/moe_router.h"
 
 namespace moe {

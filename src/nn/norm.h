@@ -2,9 +2,9 @@
 #pragma once
 #include <string>
 
+#include "config/config.h"
 #include "core/arena.h"
-#include "model/config.h"
-#include "model/params.h"
+#include "nn/params.h"
 
 namespace moe {
 

@@ -1,9 +1,9 @@
 // AdamW over the parameter table: moments in two flat buffers laid out like the parameters;
 // weight decay only for parameters flagged for it (matrices and embeddings, as nanoGPT).
 #pragma once
+#include "config/config.h"
 #include "core/arena.h"
-#include "model/config.h"
-#include "model/params.h"
+#include "nn/params.h"
 
 namespace moe {
 

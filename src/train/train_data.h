@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "config/config.h"
 #include "data/prepared_data.h"
 #include "data/token_span.h"
-#include "model/config.h"
 #include "tokenizer/tokenizer.h"
 
 namespace moe {

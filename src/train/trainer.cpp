@@ -24,6 +24,7 @@
 #include "train/optimizer.h"
 #include "train/progress.h"
 #include "train/train_data.h"
+#include "train/train_state.h"
 
 namespace moe {
 
@@ -196,7 +197,8 @@ TrainResult train(const RunConfig& config_in, const TrainOptions& options) {
   };
 
   auto checkpoint = [&]() {
-    save_checkpoint(options.out_dir, config, *model, data.tokenizer.get(), &state);
+    save_checkpoint(options.out_dir, config, *model, data.tokenizer.get(), state.step,
+                    [&](const std::string& dir) { save_train_state(dir, config, state); });
   };
 
   ForwardContext ctx;

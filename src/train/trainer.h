@@ -5,7 +5,7 @@
 #include <optional>
 #include <string>
 
-#include "model/config.h"
+#include "config/config.h"
 
 namespace moe {
 

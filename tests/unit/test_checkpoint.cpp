@@ -34,7 +34,7 @@ TEST(Checkpoint, RoundTripRestoresWeightsConfigAndTokenizer) {
   model.init_parameters(5);
   CharTokenizer tok = CharTokenizer::build("hello world");
   const std::string run = fresh_dir("roundtrip");
-  save_checkpoint(run, cfg, model, &tok, nullptr);
+  save_checkpoint(run, cfg, model, &tok, 0);
   EXPECT_TRUE(fs::exists(run + "/checkpoint/model.safetensors"));
   EXPECT_FALSE(fs::exists(run + "/.checkpoint.tmp"));
 
@@ -53,14 +53,14 @@ TEST(Checkpoint, InterruptedSwapFallsBackToTheBackup) {
   Model model(cfg.model);
   model.init_parameters(1);
   const std::string run = fresh_dir("swap");
-  save_checkpoint(run, cfg, model, nullptr, nullptr);
+  save_checkpoint(run, cfg, model, nullptr, 0);
   // A crash between the two renames leaves only .checkpoint.old (and maybe a partial .tmp).
   fs::rename(run + "/checkpoint", run + "/.checkpoint.old");
   fs::create_directories(run + "/.checkpoint.tmp");
   EXPECT_EQ(resolve_checkpoint_dir(run), run + "/.checkpoint.old");
   EXPECT_NO_THROW(load_checkpoint(run));
   // The next save completes normally.
-  save_checkpoint(run, cfg, model, nullptr, nullptr);
+  save_checkpoint(run, cfg, model, nullptr, 0);
   EXPECT_EQ(resolve_checkpoint_dir(run), run + "/checkpoint");
   EXPECT_FALSE(fs::exists(run + "/.checkpoint.old"));
 }
@@ -70,12 +70,12 @@ TEST(Checkpoint, ShapeMismatchNamesTheTensor) {
   Model model(cfg.model);
   model.init_parameters(1);
   const std::string run = fresh_dir("mismatch");
-  save_checkpoint(run, cfg, model, nullptr, nullptr);
+  save_checkpoint(run, cfg, model, nullptr, 0);
   // Same tensor names, other sizes: config.json says 64 hidden units, the weights have 48.
   RunConfig other = cfg;
   other.model.ffn_hidden = 64;
   Model other_model(other.model);
-  save_checkpoint(run + "_other", other, other_model, nullptr, nullptr);
+  save_checkpoint(run + "_other", other, other_model, nullptr, 0);
   fs::copy_file(run + "_other/checkpoint/config.json", run + "/checkpoint/config.json",
                 fs::copy_options::overwrite_existing);
   try {

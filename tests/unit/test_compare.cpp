@@ -123,9 +123,7 @@ TEST(Compare, TrainsEveryConfigurationAndKeepsResultsWhenOneFails) {
 
 // The shipped example set (configs/compare) loads, shares one budget, and keeps its matching rules.
 TEST(Compare, ShippedExampleSetIsComparable) {
-  const std::filesystem::path dir =
-      std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "configs" /
-      "compare";
+  const std::filesystem::path dir = std::filesystem::path(MOE_SOURCE_DIR) / "configs" / "compare";
   CompareOptions o;
   for (const auto& entry : std::filesystem::directory_iterator(dir))
     if (entry.path().extension() == ".toml") o.config_files.push_back(entry.path().string());

@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <fstream>
 
+#include "config/config.h"
 #include "core/check.h"
-#include "model/config.h"
 #include "model/model.h"
 
 namespace moe {

@@ -2,8 +2,8 @@
 
 #include <string>
 
+#include "config/config.h"
 #include "core/check.h"
-#include "model/config.h"
 
 namespace moe {
 namespace {

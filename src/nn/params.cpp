@@ -1,4 +1,4 @@
-#include "model/params.h"
+#include "nn/params.h"
 
 #include "core/check.h"
 #include "core/rng.h"

@@ -1,0 +1,30 @@
+// The trainer's state beside the weights in a checkpoint: train_state.safetensors holds the AdamW
+// moments as tensors and the step, best validation loss and elapsed time as metadata.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "config/config.h"
+#include "core/tensor.h"
+#include "model/model.h"
+
+namespace moe {
+
+struct TrainState {
+  int64_t step = 0;  // completed optimizer steps
+  float best_val_loss = 0.0f;
+  int64_t best_val_step = -1;  // -1: no eval yet
+  int64_t evals_since_best = 0;
+  double elapsed_seconds = 0.0;  // training time of the steps so far
+  Tensor adam_m, adam_v;         // (numel) flat, same layout as the parameter table
+};
+
+// Writes CHECKPOINT_DIR/train_state.safetensors.
+void save_train_state(const std::string& checkpoint_dir, const RunConfig& config,
+                      const TrainState& state);
+
+// Reads train_state.safetensors into state (whose adam_m/adam_v tensors must be allocated) and
+// checks that it comes from the same save as the weights beside it.
+void load_train_state(const std::string& checkpoint_dir, const Model& model, TrainState& state);
+
+}  // namespace moe
