@@ -16,6 +16,7 @@
 #include "data/text_source.h"
 #include "data/token_shard.h"
 #include "model/checkpoint.h"
+#include "ops/device.h"
 #include "train/evaluator.h"
 
 namespace {
@@ -53,7 +54,7 @@ void run_eval(const EvalFlags& f) {
   const int64_t batch = f.batch_size > 0 ? f.batch_size : ckpt.config.train.batch_size;
   moe::BatchSampler sampler(stream, batch, seq);
   ckpt.model->allocate(batch, seq);
-  moe::Arena arena;
+  moe::Arena arena{moe::ops::device_memory(moe::Device::CPU)};
   moe::Tensor tokens = arena.alloc(moe::Shape{batch, seq}, moe::DType::I32);
   moe::Tensor targets = arena.alloc(moe::Shape{batch, seq}, moe::DType::I32);
   moe::Evaluator evaluator(*ckpt.model, tokens, targets);

@@ -9,6 +9,7 @@
 #include "core/rng.h"
 #include "ops/adamw.h"
 #include "ops/attention.h"
+#include "ops/device.h"
 #include "ops/elementwise.h"
 #include "ops/grouped_gemm.h"
 #include "ops/matmul.h"
@@ -34,7 +35,7 @@ void set_gflops(benchmark::State& state, double flops) {
 // out (N, out) = x (N, C) W^T: the attention projections (out = C) and the LM head.
 void BM_LinearForward(benchmark::State& state) {
   const int64_t out_features = state.range(0);
-  Arena arena;
+  Arena arena{ops::device_memory(Device::CPU)};
   Tensor x = random_tensor(arena, Shape{kN, kC}, 1),
          w = random_tensor(arena, Shape{out_features, kC}, 2);
   Tensor out = arena.alloc(Shape{kN, out_features});
@@ -45,7 +46,7 @@ void BM_LinearForward(benchmark::State& state) {
 BENCHMARK(BM_LinearForward)->Arg(kC)->Arg(3 * kC)->Arg(kF);
 
 void BM_LinearBackward(benchmark::State& state) {
-  Arena arena;
+  Arena arena{ops::device_memory(Device::CPU)};
   Tensor x = random_tensor(arena, Shape{kN, kC}, 1), w = random_tensor(arena, Shape{kC, kC}, 2);
   Tensor dout = random_tensor(arena, Shape{kN, kC}, 3);
   Tensor dx = arena.alloc(Shape{kN, kC}), dw = arena.alloc(Shape{kC, kC});
@@ -57,7 +58,7 @@ BENCHMARK(BM_LinearBackward);
 
 // The experts' first projection: N*k rows spread evenly over E experts.
 void BM_GroupedLinearForward(benchmark::State& state) {
-  Arena arena;
+  Arena arena{ops::device_memory(Device::CPU)};
   const int64_t m = kN * kK;
   Tensor x = random_tensor(arena, Shape{m, kC}, 1), w = random_tensor(arena, Shape{kE, kF, kC}, 2);
   Tensor out = arena.alloc(Shape{m, kF});
@@ -71,7 +72,7 @@ void BM_GroupedLinearForward(benchmark::State& state) {
 BENCHMARK(BM_GroupedLinearForward);
 
 void BM_GroupedLinearBackward(benchmark::State& state) {
-  Arena arena;
+  Arena arena{ops::device_memory(Device::CPU)};
   const int64_t m = kN * kK;
   Tensor x = random_tensor(arena, Shape{m, kC}, 1), w = random_tensor(arena, Shape{kE, kF, kC}, 2);
   Tensor dout = random_tensor(arena, Shape{m, kF}, 3);
@@ -86,7 +87,7 @@ void BM_GroupedLinearBackward(benchmark::State& state) {
 BENCHMARK(BM_GroupedLinearBackward);
 
 void BM_AttentionForwardBackward(benchmark::State& state) {
-  Arena arena;
+  Arena arena{ops::device_memory(Device::CPU)};
   const Shape qs{kB, kT, kH, kD};
   Tensor q = random_tensor(arena, qs, 1), k = random_tensor(arena, qs, 2),
          v = random_tensor(arena, qs, 3);
@@ -105,7 +106,7 @@ BENCHMARK(BM_AttentionForwardBackward)->Arg(0)->Arg(1);
 
 // AdamW over the makemoe parameter count (memory-bound: 7 floats moved per parameter).
 void BM_AdamW(benchmark::State& state) {
-  Arena arena;
+  Arena arena{ops::device_memory(Device::CPU)};
   const int64_t n = 8996545;
   Tensor p = random_tensor(arena, Shape{n}, 1), g = random_tensor(arena, Shape{n}, 2);
   Tensor m = arena.alloc(Shape{n}), v = arena.alloc(Shape{n});

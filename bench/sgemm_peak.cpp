@@ -1,8 +1,7 @@
 // sgemm_peak [--threads T] [--size N]: the machine's measured single-precision GEMM rate
-// (OpenBLAS cblas_sgemm on N x N matrices, median of repeated runs), the ceiling against which
-// the training benchmark reports moe.cpp's effective GFLOP/s. Prints one JSON line.
-#include <cblas.h>
-
+// (OpenBLAS sgemm through the CPU backend's BLAS wrapper on N x N matrices, median of repeated
+// runs), the ceiling against which the training benchmark reports moe.cpp's effective GFLOP/s.
+// Prints one JSON line.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -10,7 +9,7 @@
 #include <cstring>
 #include <vector>
 
-#include "core/blas_kernels.h"
+#include "backends/cpu/blas.h"
 #include "core/threads.h"
 
 int main(int argc, char** argv) {
@@ -27,8 +26,8 @@ int main(int argc, char** argv) {
     b[i] = static_cast<float>((i * 104729) % 1000) / 1000.0f - 0.5f;
   }
   auto run = [&] {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n,
-                0.0f, c.data(), n);
+    moe::cpu::gemm(CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f,
+                   c.data(), n);
   };
   run();  // warm-up: thread start, page faults
   std::vector<double> seconds;
@@ -40,6 +39,6 @@ int main(int argc, char** argv) {
   std::sort(seconds.begin(), seconds.end());
   const double gflops = 2.0 * n * static_cast<double>(n) * n / seconds[seconds.size() / 2] / 1e9;
   std::printf("{\"sgemm_gflops\": %.1f, \"size\": %d, \"threads\": %d, \"blas\": \"%s\"}\n", gflops,
-              n, moe::num_threads(), moe::blas_kernels().c_str());
+              n, moe::num_threads(), moe::cpu::blas_kernels());
   return 0;
 }

@@ -1,7 +1,6 @@
 #include "core/arena.h"
 
-#include <cstdlib>
-#include <cstring>
+#include <algorithm>
 
 #include "core/check.h"
 
@@ -14,21 +13,20 @@ size_t round_up(size_t n) {
 }
 }  // namespace
 
-Arena::Arena(Device device, size_t block_bytes) : device_(device), block_bytes_(block_bytes) {
-  MOE_CHECK(device == Device::CPU, "this build has no CUDA backend: ", device_name(device),
-            " memory is not available");
-}
+Arena::Arena(const DeviceMemory& memory, size_t block_bytes)
+    : memory_(&memory), block_bytes_(block_bytes) {}
 
 Arena::~Arena() {
   for (Block& b : blocks_)
-    std::free(b.base);
+    memory_->free(b.base);
 }
 
 void Arena::add_block(size_t bytes) {
   bytes = round_up(bytes);
-  char* base = static_cast<char*>(std::aligned_alloc(kAlign, bytes));
-  MOE_CHECK(base != nullptr, "out of memory allocating ", bytes, " bytes");
-  std::memset(base, 0, bytes);
+  char* base = static_cast<char*>(memory_->allocate(bytes));
+  MOE_CHECK(base != nullptr, "out of ", device_name(memory_->device), " memory allocating ", bytes,
+            " bytes");
+  memory_->zero(base, bytes);
   blocks_.push_back({base, bytes, 0});
 }
 
@@ -42,7 +40,7 @@ Tensor Arena::alloc(Shape shape, DType dtype) {
   if (blocks_.empty() || blocks_.back().size - blocks_.back().used < bytes)
     add_block(std::max(bytes, block_bytes_));
   Block& b = blocks_.back();
-  Tensor t{b.base + b.used, shape, dtype, device_};
+  Tensor t{b.base + b.used, shape, dtype, memory_->device};
   b.used += bytes;
   used_total_ += bytes;
   return t;

@@ -9,6 +9,8 @@ size_t dtype_size(DType dtype) {
     case DType::F32:
     case DType::I32:
       return 4;
+    case DType::F64:
+      return 8;
   }
   return 0;
 }
@@ -17,6 +19,8 @@ const char* dtype_name(DType dtype) {
   switch (dtype) {
     case DType::F32:
       return "F32";
+    case DType::F64:
+      return "F64";
     case DType::I32:
       return "I32";
   }
@@ -63,13 +67,30 @@ std::string Shape::str() const {
   return s + ")";
 }
 
+namespace {
+
+// The checks behind f32(), f64() and i32().
+void check_host_access(const Tensor& t, DType expected) {
+  MOE_CHECK(t.dtype == expected, "expected an ", dtype_name(expected), " tensor, got ",
+            dtype_name(t.dtype));
+  MOE_CHECK(t.device == Device::CPU, "a ", t.shape.str(), " tensor in ", device_name(t.device),
+            " memory cannot be read on the host; copy it to a CPU tensor first (ops::copy)");
+}
+
+}  // namespace
+
 float* Tensor::f32() const {
-  MOE_CHECK(dtype == DType::F32, "expected an F32 tensor, got ", dtype_name(dtype));
+  check_host_access(*this, DType::F32);
   return static_cast<float*>(ptr);
 }
 
+double* Tensor::f64() const {
+  check_host_access(*this, DType::F64);
+  return static_cast<double*>(ptr);
+}
+
 int32_t* Tensor::i32() const {
-  MOE_CHECK(dtype == DType::I32, "expected an I32 tensor, got ", dtype_name(dtype));
+  check_host_access(*this, DType::I32);
   return static_cast<int32_t*>(ptr);
 }
 
@@ -100,6 +121,9 @@ Tensor Tensor::rows(int64_t begin, int64_t end) const {
 
 Tensor cpu_tensor(float* data, Shape shape) {
   return Tensor{data, shape, DType::F32, Device::CPU};
+}
+Tensor cpu_tensor(double* data, Shape shape) {
+  return Tensor{data, shape, DType::F64, Device::CPU};
 }
 Tensor cpu_tensor(int32_t* data, Shape shape) {
   return Tensor{data, shape, DType::I32, Device::CPU};

@@ -9,8 +9,10 @@
 
 namespace moe {
 
-enum class DType : uint8_t { F32, I32 };
+enum class DType : uint8_t { F32, F64, I32 };
 enum class Device : uint8_t { CPU, CUDA };
+// Every device, for code that visits each (the backend-ops harness).
+inline constexpr Device kAllDevices[] = {Device::CPU, Device::CUDA};
 
 size_t dtype_size(DType dtype);
 const char* dtype_name(DType dtype);
@@ -40,8 +42,11 @@ struct Tensor {
   int64_t numel() const { return shape.numel(); }
   int64_t size(int i) const { return shape[i]; }
   size_t bytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype); }
-  float* f32() const;    // checks dtype == F32
-  int32_t* i32() const;  // checks dtype == I32
+  // Host pointers to the elements: each checks the dtype, and that the memory is the host's (a
+  // tensor on a device must be copied to a CPU tensor first, with ops::copy).
+  float* f32() const;
+  double* f64() const;
+  int32_t* i32() const;
   // The same memory with another shape of equal element count.
   Tensor view(Shape new_shape) const;
   // The first new_shape.numel() elements viewed as new_shape (buffers sized for the largest call).
@@ -52,6 +57,7 @@ struct Tensor {
 
 // Wraps caller-owned memory (tests, tools) as a CPU tensor.
 Tensor cpu_tensor(float* data, Shape shape);
+Tensor cpu_tensor(double* data, Shape shape);
 Tensor cpu_tensor(int32_t* data, Shape shape);
 
 }  // namespace moe

@@ -11,6 +11,7 @@
 #include "nn/init.h"
 #include "nn/norm.h"
 #include "nn/params.h"
+#include "ops/device.h"
 
 namespace moe {
 
@@ -62,7 +63,7 @@ class Model {
   std::vector<std::unique_ptr<Block>> blocks_;
   std::unique_ptr<Norm> norm_f_;
   LinearParams lm_head_;
-  Arena arena_{Device::CPU};
+  Arena arena_{ops::device_memory(Device::CPU)};
   int64_t last_tokens_ = 0;
   Tensor tokens_, targets_;           // (N) I32 copies of the last batch
   Tensor embed_;                      // (N, C) block 0 input

@@ -9,6 +9,7 @@
 
 #include "core/arena.h"
 #include "core/tensor.h"
+#include "ops/device.h"
 
 namespace moe {
 
@@ -55,7 +56,7 @@ class ParamTable {
  private:
   std::deque<Param> params_;
   int64_t numel_ = 0;
-  Arena arena_{Device::CPU};
+  Arena arena_{ops::device_memory(Device::CPU)};
   Tensor values_, grads_;
   Tensor stacked(const Tensor& flat, const Param* first, int64_t count) const;
 };

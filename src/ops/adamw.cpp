@@ -1,16 +1,16 @@
 #include "ops/adamw.h"
 
-#include "backends/cpu/adamw.h"
 #include "ops/dispatch.h"
 
 namespace moe::ops {
 
 void adamw_update(Tensor param, const Tensor& grad, Tensor m, Tensor v, const AdamWArgs& args) {
   const char* op = "adamw_update";
-  check_dtype(op, "param", param, DType::F32);
-  check_dtype(op, "grad", grad, DType::F32);
-  check_dtype(op, "m", m, DType::F32);
-  check_dtype(op, "v", v, DType::F32);
+  const Backend& backend = backend_for(op, {&param, &grad, &m, &v});
+  const DType dtype = float_dtype(op, backend, "param", param);
+  check_dtype(op, "grad", grad, dtype);
+  check_dtype(op, "m", m, dtype);
+  check_dtype(op, "v", v, dtype);
   check_shape(op, "grad", grad, param.shape);
   check_shape(op, "m", m, param.shape);
   check_shape(op, "v", v, param.shape);
@@ -24,14 +24,7 @@ void adamw_update(Tensor param, const Tensor& grad, Tensor m, Tensor v, const Ad
   MOE_CHECK(args.eps >= 0.0f, op, ": eps must be non-negative, got ", args.eps);
   MOE_CHECK(args.weight_decay >= 0.0f, op, ": weight_decay must be non-negative, got ",
             args.weight_decay);
-  switch (common_device(op, {&param, &grad, &m, &v})) {
-    case Device::CPU:
-      cpu::adamw_update(param.f32(), grad.f32(), m.f32(), v.f32(), param.numel(), args.lr,
-                        args.beta1, args.beta2, args.eps, args.weight_decay, args.step);
-      return;
-    case Device::CUDA:
-      cuda_unavailable(op);
-  }
+  backend.optimizer.adamw_update(param, grad, m, v, args);
 }
 
 }  // namespace moe::ops

@@ -1,5 +1,7 @@
 #include "ops/dispatch.h"
 
+#include "backends/registry.h"
+
 namespace moe::ops {
 
 Device common_device(const char* op, std::initializer_list<const Tensor*> tensors) {
@@ -18,9 +20,18 @@ Device common_device(const char* op, std::initializer_list<const Tensor*> tensor
   return device;
 }
 
+const Backend& backend_for(const char* op, Device device) {
+  const Backend* backend = find_backend(device);
+  if (backend == nullptr) fail(op, ": ", missing_backend_reason(device));
+  return *backend;
+}
+
+const Backend& backend_for(const char* op, std::initializer_list<const Tensor*> tensors) {
+  return backend_for(op, common_device(op, tensors));
+}
+
 void cuda_unavailable(const char* op) {
-  fail(op,
-       ": this build has no CUDA backend (configure with -DMOE_CUDA=ON on a machine with nvcc)");
+  fail(op, ": ", missing_backend_reason(Device::CUDA));
 }
 
 void check_shape(const char* op, const char* arg, const Tensor& t, Shape expected) {
@@ -31,6 +42,41 @@ void check_shape(const char* op, const char* arg, const Tensor& t, Shape expecte
 void check_dtype(const char* op, const char* arg, const Tensor& t, DType expected) {
   MOE_CHECK(t.dtype == expected, op, ": ", arg, " has dtype ", dtype_name(t.dtype), ", expected ",
             dtype_name(expected));
+}
+
+DType float_dtype(const char* op, const Backend& backend, const char* arg, const Tensor& t) {
+  MOE_CHECK(t.dtype == DType::F32 || t.dtype == DType::F64, op, ": ", arg, " has dtype ",
+            dtype_name(t.dtype), ", expected a floating-point dtype (F32 or F64)");
+  MOE_CHECK(backend.offers(t.dtype), op, ": ", arg, " has dtype ", dtype_name(t.dtype),
+            ", which the ", backend.name, " backend does not offer");
+  return t.dtype;
+}
+
+void check_index_range(const char* op, const Backend& backend, const char* arg, const Tensor& t,
+                       int64_t lo, int64_t hi, const char* what) {
+  if (!backend.host_memory) return;
+  const int32_t* v = t.i32();
+  for (int64_t i = 0; i < t.numel(); ++i)
+    MOE_CHECK(v[i] >= lo && v[i] < hi, op, ": ", arg, "[", i, "] = ", v[i], " is not ", what,
+              " in [", lo, ", ", hi, ")");
+}
+
+void check_expert_offsets(const char* op, const Backend& backend, const Tensor& expert_offsets,
+                          int64_t rows) {
+  if (!backend.host_memory) return;
+  const int32_t* off = expert_offsets.i32();
+  const int64_t E = expert_offsets.numel() - 1;
+  MOE_CHECK(off[0] >= 0, op, ": expert_offsets[0] = ", off[0], " is negative");
+  for (int64_t e = 0; e < E; ++e)
+    MOE_CHECK(off[e] <= off[e + 1], op, ": expert_offsets decrease at expert ", e, " (", off[e],
+              " > ", off[e + 1], ")");
+  MOE_CHECK(off[E] <= rows, op, ": expert_offsets[E] = ", off[E], " exceeds the ", rows,
+            " buffer rows");
+}
+
+void check_host_results(const char* op, const Backend& backend) {
+  MOE_CHECK(backend.host_memory, op, ": returning the result to the host is not implemented for ",
+            backend.name, " tensors yet");
 }
 
 }  // namespace moe::ops

@@ -1,4 +1,5 @@
-// Small elementwise and reduction helpers used by layers and the trainer.
+// Small elementwise and reduction helpers used by layers and the trainer. Floating-point tensors
+// are F32 or F64; the tensors of one call share their dtype.
 #pragma once
 #include <cstdint>
 
@@ -7,6 +8,8 @@
 namespace moe::ops {
 
 void fill(Tensor t, float value);
+// dst = src: same dtype (any, I32 included) and shape. Between devices one end must be a CPU
+// tensor (host <-> device).
 void copy(Tensor dst, const Tensor& src);
 // out = a + b (same shapes); out may alias a or b.
 void add(Tensor out, const Tensor& a, const Tensor& b);

@@ -10,14 +10,13 @@
 //   aux = E * sum_e f_e * mean_n P[n, e]   (Fedus et al. 2021, Switch Transformer, eq. 4)
 //   z   = mean_n logsumexp(logits[n])^2    (Zoph et al. 2022, ST-MoE, eq. 5)
 #pragma once
+#include "backends/kernel_args.h"
 #include "core/tensor.h"
 
 namespace moe::ops {
 
-struct RouterArgs {
-  int top_k = 2;
-  float temperature = 1.0f;
-};
+// top_k and temperature (backends/kernel_args.h).
+using moe::RouterArgs;
 
 // topk_idx (N, k) I32; gates (N, k); logits (N, E); noise_logits, noise_eps (N, E) or both empty
 // (eps are standard normal draws supplied by the caller).

@@ -1,15 +1,13 @@
 #include "ops/rope.h"
 
-#include "backends/cpu/rope.h"
 #include "ops/dispatch.h"
 
 namespace moe::ops {
 namespace {
 
-void check_rope(const char* op, const char* out_name, const Tensor& out, const char* in_name,
-                const Tensor& in, float theta) {
-  check_dtype(op, in_name, in, DType::F32);
-  check_dtype(op, out_name, out, DType::F32);
+void check_rope(const char* op, const Backend& backend, const char* out_name, const Tensor& out,
+                const char* in_name, const Tensor& in, float theta) {
+  check_dtype(op, out_name, out, float_dtype(op, backend, in_name, in));
   MOE_CHECK(in.shape.ndim == 4, op, ": ", in_name, " must be (B, T, H, D), got ", in.shape.str());
   check_shape(op, out_name, out, in.shape);
   MOE_CHECK(in.size(3) % 2 == 0, op, ": head size D=", in.size(3),
@@ -21,28 +19,16 @@ void check_rope(const char* op, const char* out_name, const Tensor& out, const c
 
 void rope_forward(Tensor out, const Tensor& x, int64_t pos_offset, float theta) {
   const char* op = "rope_forward";
-  check_rope(op, "out", out, "x", x, theta);
-  switch (common_device(op, {&out, &x})) {
-    case Device::CPU:
-      cpu::rope_forward(out.f32(), x.f32(), x.size(0), x.size(1), x.size(2), x.size(3), pos_offset,
-                        theta);
-      return;
-    case Device::CUDA:
-      cuda_unavailable(op);
-  }
+  const Backend& backend = backend_for(op, {&out, &x});
+  check_rope(op, backend, "out", out, "x", x, theta);
+  backend.embedding.rope_forward(out, x, pos_offset, theta);
 }
 
 void rope_backward(Tensor dx, const Tensor& dout, int64_t pos_offset, float theta) {
   const char* op = "rope_backward";
-  check_rope(op, "dx", dx, "dout", dout, theta);
-  switch (common_device(op, {&dx, &dout})) {
-    case Device::CPU:
-      cpu::rope_backward(dx.f32(), dout.f32(), dout.size(0), dout.size(1), dout.size(2),
-                         dout.size(3), pos_offset, theta);
-      return;
-    case Device::CUDA:
-      cuda_unavailable(op);
-  }
+  const Backend& backend = backend_for(op, {&dx, &dout});
+  check_rope(op, backend, "dx", dx, "dout", dout, theta);
+  backend.embedding.rope_backward(dx, dout, pos_offset, theta);
 }
 
 }  // namespace moe::ops

@@ -4,6 +4,7 @@
 #include "config/config.h"
 #include "core/arena.h"
 #include "nn/params.h"
+#include "ops/device.h"
 
 namespace moe {
 
@@ -18,7 +19,7 @@ class AdamW {
  private:
   ParamTable& params_;
   TrainConfig cfg_;
-  Arena arena_{Device::CPU};
+  Arena arena_{ops::device_memory(Device::CPU)};
   Tensor m_, v_;
 };
 

@@ -9,13 +9,13 @@
 #include <memory>
 
 #include "core/arena.h"
-#include "core/blas_kernels.h"
 #include "core/check.h"
 #include "core/fs.h"
 #include "core/rng.h"
 #include "data/batch_sampler.h"
 #include "model/checkpoint.h"
 #include "model/model.h"
+#include "ops/device.h"
 #include "ops/elementwise.h"
 #include "report/write_report.h"
 #include "train/evaluator.h"
@@ -113,7 +113,7 @@ TrainResult train(const RunConfig& config_in, const TrainOptions& options) {
   BatchSampler train_sampler(data.train, batch, seq);
   BatchSampler val_sampler(data.val, batch, seq);
 
-  Arena arena;
+  Arena arena{ops::device_memory(Device::CPU)};
   Tensor tokens = arena.alloc(Shape{batch, seq}, DType::I32);
   Tensor targets = arena.alloc(Shape{batch, seq}, DType::I32);
   AdamW optimizer(model->params(), tc);
@@ -139,7 +139,7 @@ TrainResult train(const RunConfig& config_in, const TrainOptions& options) {
                    {"params", result.params},
                    {"active_params", result.active_params},
                    {"flops_per_token", result.flops_per_token},
-                   {"blas", blas_kernels()},
+                   {"blas", ops::kernel_library(Device::CPU)},
                    {"data", data.description},
                    {"train_tokens", data.train.size},
                    {"val_tokens", data.val.size},

@@ -17,6 +17,7 @@
 #include "model/model.h"
 #include "model/safetensors.h"
 #include "nn/moe_layer.h"
+#include "ops/device.h"
 #include "ops/elementwise.h"
 #include "train/lr_schedule.h"
 #include "train/optimizer.h"
@@ -81,7 +82,7 @@ int run(int argc, char** argv) {
   moe::write_file_atomic(out + "/config.json", config.dump(2));
 
   // Batches: uniform random tokens (targets are independent draws too: any ids are valid).
-  moe::Arena arena;
+  moe::Arena arena{moe::ops::device_memory(moe::Device::CPU)};
   moe::Tensor tokens = arena.alloc(moe::Shape{steps, b, t}, moe::DType::I32);
   moe::Tensor targets = arena.alloc(moe::Shape{steps, b, t}, moe::DType::I32);
   std::mt19937 gen(static_cast<uint32_t>(tc.seed));

@@ -168,7 +168,7 @@ TEST(GroupedGemm, BackwardFiniteDifference) {
                const std::vector<double>& bv) {
     std::vector<double> out(kRows * kO, 0.0);
     cpu::grouped_linear_forward<double>(out.data(), xv.data(), wv.data(), bv.data(),
-                                        kOffsets.data(), kRows, kI, kO, kE);
+                                        kOffsets.data(), kI, kO, kE);
     return weighted_sum(out, wout);
   };
   // dw and db accumulate onto what is already there.
@@ -176,7 +176,7 @@ TEST(GroupedGemm, BackwardFiniteDifference) {
   auto db0 = random_vector<double>(kE * kO, 14);
   std::vector<double> dx(kRows * kI, 0.0), dw = dw0, db = db0;
   cpu::grouped_linear_backward<double>(dx.data(), dw.data(), db.data(), wout.data(), x.data(),
-                                       w.data(), kOffsets.data(), kRows, kI, kO, kE);
+                                       w.data(), kOffsets.data(), kI, kO, kE);
   for (size_t i = 0; i < dw.size(); ++i)
     dw[i] -= dw0[i];
   for (size_t i = 0; i < db.size(); ++i)

@@ -184,8 +184,8 @@ TEST(MoePermute, GatherBackwardFiniteDifference) {
     w[i] = 0.0;  // rows past M are not outputs
   auto f = [&](const std::vector<double>& xv) {
     std::vector<double> xs(rows * d.C, 0.0);
-    cpu::moe_gather<double>(xs.data(), xv.data(), d.p.sorted_slots.data(), d.p.offsets.data(), d.N,
-                            d.C, d.k, d.E);
+    cpu::moe_gather<double>(xs.data(), xv.data(), d.p.sorted_slots.data(), d.p.offsets.data(), d.C,
+                            d.k, d.E);
     return weighted_sum(xs, w);
   };
   std::vector<double> dxs = w, dx(d.N * d.C);

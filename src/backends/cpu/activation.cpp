@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "backends/cpu/tensor_data.h"
+
 namespace moe::cpu {
 namespace {
 
@@ -44,6 +46,30 @@ void swiglu_backward(T* dgate, T* dup, const T* dout, const T* gate, const T* up
     dgate[i] = d * u * sig * (T(1) + g * (T(1) - sig));
     dup[i] = d * g * sig;
   }
+}
+
+void relu_forward(Tensor out, const Tensor& x) {
+  for_dtype(x.dtype, [&]<typename T>(T) { relu_forward(data<T>(out), data<T>(x), x.numel()); });
+}
+
+void relu_backward(Tensor dx, const Tensor& dout, const Tensor& out) {
+  for_dtype(out.dtype, [&]<typename T>(T) {
+    relu_backward(data<T>(dx), data<T>(dout), data<T>(out), out.numel());
+  });
+}
+
+void swiglu_forward(Tensor out, const Tensor& gate, const Tensor& up) {
+  for_dtype(gate.dtype, [&]<typename T>(T) {
+    swiglu_forward(data<T>(out), data<T>(gate), data<T>(up), gate.numel());
+  });
+}
+
+void swiglu_backward(Tensor dgate, Tensor dup, const Tensor& dout, const Tensor& gate,
+                     const Tensor& up) {
+  for_dtype(gate.dtype, [&]<typename T>(T) {
+    swiglu_backward(data<T>(dgate), data<T>(dup), data<T>(dout), data<T>(gate), data<T>(up),
+                    gate.numel());
+  });
 }
 
 template void relu_forward<float>(float*, const float*, int64_t);

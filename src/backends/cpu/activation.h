@@ -2,7 +2,18 @@
 #pragma once
 #include <cstdint>
 
+#include "core/tensor.h"
+
 namespace moe::cpu {
+
+// Table entries (backends/backend.h), F32 or F64.
+void relu_forward(Tensor out, const Tensor& x);
+void relu_backward(Tensor dx, const Tensor& dout, const Tensor& out);
+void swiglu_forward(Tensor out, const Tensor& gate, const Tensor& up);
+void swiglu_backward(Tensor dgate, Tensor dup, const Tensor& dout, const Tensor& gate,
+                     const Tensor& up);
+
+// The kernels, templated on the scalar type (tests run them in fp64).
 
 // out (n), x (n). out may alias x.
 template <typename T>

@@ -2,13 +2,10 @@
 
 #include <cmath>
 
+#include "backends/cpu/parallel.h"
+#include "backends/cpu/tensor_data.h"
+
 namespace moe::cpu {
-namespace {
-
-// Below this many elements a loop runs on one thread: starting a team costs more than it saves.
-constexpr int64_t kParallelMin = int64_t{1} << 15;
-
-}  // namespace
 
 template <typename T>
 void adamw_update(T* param, const T* grad, T* m, T* v, int64_t n, float lr, float beta1,
@@ -30,6 +27,13 @@ void adamw_update(T* param, const T* grad, T* m, T* v, int64_t n, float lr, floa
     v[i] = vi;
     param[i] = param[i] * decay - step_size * (mi / (std::sqrt(vi) / bc2_sqrt + e));
   }
+}
+
+void adamw_update(Tensor param, const Tensor& grad, Tensor m, Tensor v, const AdamWArgs& args) {
+  for_dtype(param.dtype, [&]<typename T>(T) {
+    adamw_update(data<T>(param), data<T>(grad), data<T>(m), data<T>(v), param.numel(), args.lr,
+                 args.beta1, args.beta2, args.eps, args.weight_decay, args.step);
+  });
 }
 
 template void adamw_update<float>(float*, const float*, float*, float*, int64_t, float, float,

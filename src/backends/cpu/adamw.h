@@ -4,7 +4,15 @@
 #pragma once
 #include <cstdint>
 
+#include "backends/kernel_args.h"
+#include "core/tensor.h"
+
 namespace moe::cpu {
+
+// Table entry (backends/backend.h), F32 or F64.
+void adamw_update(Tensor param, const Tensor& grad, Tensor m, Tensor v, const AdamWArgs& args);
+
+// The kernel, templated on the scalar type.
 
 // param (n), m (n), v (n) updated in place; grad (n). step is 1-based.
 template <typename T>

@@ -2,13 +2,11 @@
 
 #include <cstring>
 
+#include "backends/cpu/parallel.h"
+#include "backends/cpu/tensor_data.h"
+#include "core/rng.h"
+
 namespace moe::cpu {
-namespace {
-
-// Below this many elements a loop runs on one thread: starting a team costs more than it saves.
-constexpr int64_t kParallelMin = int64_t{1} << 15;
-
-}  // namespace
 
 template <typename T>
 void dropout_forward(T* out, const T* x, int64_t n, float p, uint64_t key) {
@@ -29,6 +27,17 @@ void dropout_forward(T* out, const T* x, int64_t n, float p, uint64_t key) {
 template <typename T>
 void dropout_backward(T* dx, const T* dout, int64_t n, float p, uint64_t key) {
   dropout_forward(dx, dout, n, p, key);
+}
+
+void dropout_forward(Tensor out, const Tensor& x, float p, uint64_t key) {
+  for_dtype(x.dtype,
+            [&]<typename T>(T) { dropout_forward(data<T>(out), data<T>(x), x.numel(), p, key); });
+}
+
+void dropout_backward(Tensor dx, const Tensor& dout, float p, uint64_t key) {
+  for_dtype(dout.dtype, [&]<typename T>(T) {
+    dropout_backward(data<T>(dx), data<T>(dout), dout.numel(), p, key);
+  });
 }
 
 template void dropout_forward<float>(float*, const float*, int64_t, float, uint64_t);

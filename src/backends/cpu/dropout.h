@@ -3,14 +3,16 @@
 #pragma once
 #include <cstdint>
 
-#include "core/rng.h"
+#include "core/tensor.h"
 
 namespace moe::cpu {
 
-// Element `index` is kept with probability 1 - p (16-bit resolution, core/rng.h rng_keep).
-inline bool dropout_keep(uint64_t key, int64_t index, float p) {
-  return rng_keep(key, static_cast<uint64_t>(index), dropout_threshold(p));
-}
+// Table entries (backends/backend.h), F32 or F64.
+void dropout_forward(Tensor out, const Tensor& x, float p, uint64_t key);
+void dropout_backward(Tensor dx, const Tensor& dout, float p, uint64_t key);
+
+// The kernels, templated on the scalar type. Element i is kept when
+// rng_keep(key, i, dropout_threshold(p)) (core/rng.h), with probability 1 - p.
 
 // out (n) = x (n) * mask / (1 - p); out may alias x. 0 <= p < 1.
 template <typename T>

@@ -2,16 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
+#include "backends/cpu/memory.h"
+#include "backends/cpu/parallel.h"
+#include "backends/cpu/tensor_data.h"
 #include "core/rng.h"
-#include "core/threads.h"
 
 namespace moe::cpu {
 namespace {
-
-// Below this many elements a loop runs on one thread: starting a team costs more than it saves.
-constexpr int64_t kParallelMin = int64_t{1} << 15;
 
 // sum_squares splits the buffer into this many equal chunks whatever the thread count and adds
 // the chunk sums in order, so the result is reproducible.
@@ -22,14 +20,7 @@ constexpr int64_t kSumChunks = 64;
 template <typename T>
 void fill(T* t, int64_t n, T value) {
   if (value == T(0)) {
-    // Zeroing (the gradients at every step) goes through memset, which writes large buffers with
-    // streaming stores that skip reading the old contents; each thread clears one slice.
-    const int64_t slices = n > kParallelMin ? num_threads() : 1;
-#pragma omp parallel for if (slices > 1)
-    for (int64_t k = 0; k < slices; ++k) {
-      const int64_t begin = n * k / slices, end = n * (k + 1) / slices;
-      std::memset(t + begin, 0, static_cast<size_t>(end - begin) * sizeof(T));
-    }
+    zero_memory(t, static_cast<size_t>(n) * sizeof(T));
     return;
   }
 #pragma omp parallel for if (n > kParallelMin)
@@ -38,21 +29,10 @@ void fill(T* t, int64_t n, T value) {
 }
 
 template <typename T>
-void copy(T* dst, const T* src, int64_t n) {
-  if (dst == src || n == 0) return;
-  std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(T));
-}
-
-template <typename T>
 void add(T* out, const T* a, const T* b, int64_t n) {
 #pragma omp parallel for if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i)
     out[i] = a[i] + b[i];
-}
-
-template <typename T>
-void add_inplace(T* a, const T* b, int64_t n) {
-  add(a, a, b, n);
 }
 
 template <typename T>
@@ -115,11 +95,40 @@ void fill_uniform(T* t, int64_t n, float lo, float hi, uint64_t key) {
                                     static_cast<T>(rng_uniform(key, static_cast<uint64_t>(i)));
 }
 
+void fill(Tensor t, float value) {
+  for_dtype(t.dtype, [&]<typename T>(T) { fill(data<T>(t), t.numel(), static_cast<T>(value)); });
+}
+
+void add(Tensor out, const Tensor& a, const Tensor& b) {
+  for_dtype(a.dtype, [&]<typename T>(T) { add(data<T>(out), data<T>(a), data<T>(b), a.numel()); });
+}
+
+void scale_inplace(Tensor t, float s) {
+  for_dtype(t.dtype,
+            [&]<typename T>(T) { scale_inplace(data<T>(t), t.numel(), static_cast<T>(s)); });
+}
+
+void sum_squares(Tensor sum, const Tensor& t) {
+  for_dtype(t.dtype,
+            [&]<typename T>(T) { *data<double>(sum) = sum_squares(data<T>(t), t.numel()); });
+}
+
+void all_finite(Tensor finite, const Tensor& t) {
+  for_dtype(t.dtype,
+            [&]<typename T>(T) { *data<int32_t>(finite) = all_finite(data<T>(t), t.numel()); });
+}
+
+void fill_normal(Tensor t, float mean, float std, uint64_t key) {
+  for_dtype(t.dtype, [&]<typename T>(T) { fill_normal(data<T>(t), t.numel(), mean, std, key); });
+}
+
+void fill_uniform(Tensor t, float lo, float hi, uint64_t key) {
+  for_dtype(t.dtype, [&]<typename T>(T) { fill_uniform(data<T>(t), t.numel(), lo, hi, key); });
+}
+
 #define MOE_INSTANTIATE(T)                                           \
   template void fill<T>(T*, int64_t, T);                             \
-  template void copy<T>(T*, const T*, int64_t);                      \
   template void add<T>(T*, const T*, const T*, int64_t);             \
-  template void add_inplace<T>(T*, const T*, int64_t);               \
   template void scale_inplace<T>(T*, int64_t, T);                    \
   template double sum_squares<T>(const T*, int64_t);                 \
   template bool all_finite<T>(const T*, int64_t);                    \
@@ -128,8 +137,5 @@ void fill_uniform(T* t, int64_t n, float lo, float hi, uint64_t key) {
 MOE_INSTANTIATE(float)
 MOE_INSTANTIATE(double)
 #undef MOE_INSTANTIATE
-
-// Token buffers (I32) are copied too.
-template void copy<int32_t>(int32_t*, const int32_t*, int64_t);
 
 }  // namespace moe::cpu

@@ -3,20 +3,26 @@
 #pragma once
 #include <cstdint>
 
+#include "core/tensor.h"
+
 namespace moe::cpu {
 
+// Table entries (backends/backend.h), F32 or F64.
+void fill(Tensor t, float value);
+void add(Tensor out, const Tensor& a, const Tensor& b);
+void scale_inplace(Tensor t, float s);
+void sum_squares(Tensor sum, const Tensor& t);
+void all_finite(Tensor finite, const Tensor& t);
+void fill_normal(Tensor t, float mean, float std, uint64_t key);
+void fill_uniform(Tensor t, float lo, float hi, uint64_t key);
+
+// The kernels, templated on the scalar type.
 // t (n) = value
 template <typename T>
 void fill(T* t, int64_t n, T value);
-// dst (n) = src (n)
-template <typename T>
-void copy(T* dst, const T* src, int64_t n);
 // out (n) = a (n) + b (n); out may alias a or b.
 template <typename T>
 void add(T* out, const T* a, const T* b, int64_t n);
-// a (n) += b (n)
-template <typename T>
-void add_inplace(T* a, const T* b, int64_t n);
 // t (n) *= s
 template <typename T>
 void scale_inplace(T* t, int64_t n, T s);

@@ -2,11 +2,11 @@
 
 #include <algorithm>
 
+#include "backends/cpu/parallel.h"
+#include "backends/cpu/tensor_data.h"
+
 namespace moe::cpu {
 namespace {
-
-// Below this many elements a loop runs on one thread: starting a team costs more than it saves.
-constexpr int64_t kParallelMin = int64_t{1} << 15;
 
 // Channels per task in the backward: a task owns its channels of every row of dwte and dwpe and
 // adds the tokens in order, so repeated tokens need no atomics and the sums do not depend on the
@@ -50,6 +50,21 @@ void embedding_backward(T* dwte, T* dwpe, const T* dout, const int32_t* tokens, 
       }
     }
   }
+}
+
+void embedding_forward(Tensor out, const Tensor& tokens, const Tensor& wte, const Tensor& wpe,
+                       int64_t pos_offset) {
+  for_dtype(wte.dtype, [&]<typename T>(T) {
+    embedding_forward(data<T>(out), data<int32_t>(tokens), data<T>(wte), data_or_null<T>(wpe),
+                      tokens.size(0), tokens.size(1), wte.size(1), pos_offset);
+  });
+}
+
+void embedding_backward(Tensor dwte, Tensor dwpe, const Tensor& dout, const Tensor& tokens) {
+  for_dtype(dwte.dtype, [&]<typename T>(T) {
+    embedding_backward(data<T>(dwte), data_or_null<T>(dwpe), data<T>(dout), data<int32_t>(tokens),
+                       tokens.size(0), tokens.size(1), dwte.size(1));
+  });
 }
 
 template void embedding_forward<float>(float*, const int32_t*, const float*, const float*, int64_t,

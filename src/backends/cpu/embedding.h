@@ -3,7 +3,16 @@
 #pragma once
 #include <cstdint>
 
+#include "core/tensor.h"
+
 namespace moe::cpu {
+
+// Table entries (backends/backend.h), F32 or F64.
+void embedding_forward(Tensor out, const Tensor& tokens, const Tensor& wte, const Tensor& wpe,
+                       int64_t pos_offset);
+void embedding_backward(Tensor dwte, Tensor dwpe, const Tensor& dout, const Tensor& tokens);
+
+// The kernels, templated on the scalar type.
 
 // out (B, T, C) = wte[tokens[b, t]] + wpe[pos_offset + t]; tokens (B, T); wte (V, C);
 // wpe (>= pos_offset + T, C) or nullptr.

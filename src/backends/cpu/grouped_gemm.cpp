@@ -1,37 +1,14 @@
 #include "backends/cpu/grouped_gemm.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <vector>
 
-#include "core/check.h"
+#include "backends/cpu/blas.h"
+#include "backends/cpu/tensor_data.h"
 
 namespace moe::cpu {
 
 namespace {
-
-void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m, int64_t n, int64_t k, float alpha,
-          const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
-          int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-}
-
-void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m, int64_t n, int64_t k, double alpha,
-          const double* a, int64_t lda, const double* b, int64_t ldb, double beta, double* c,
-          int64_t ldc) {
-  cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-}
-
-// The offsets decide which memory each GEMM touches, so they must be a non-decreasing
-// partition inside the buffer.
-void check_offsets(const char* op, const int32_t* off, int64_t E, int64_t M) {
-  MOE_CHECK(off[0] >= 0, op, ": expert_offsets[0] = ", off[0], " is negative");
-  for (int64_t e = 0; e < E; ++e)
-    MOE_CHECK(off[e] <= off[e + 1], op, ": expert_offsets decrease at expert ", e, " (", off[e],
-              " > ", off[e + 1], ")");
-  MOE_CHECK(off[E] <= M, op, ": expert_offsets[E] = ", off[E], " exceeds the ", M, " buffer rows");
-}
 
 // Runs task(0) .. task(n - 1). Several tasks are spread over the threads, each running whole
 // GEMMs (OpenBLAS runs single-threaded inside a parallel region), which avoids a thread barrier
@@ -128,9 +105,7 @@ void run_backward_piece(const GemmPiece& p, T* dx, T* dw, T* db, const T* dout, 
 
 template <typename T>
 void grouped_linear_forward(T* out, const T* x, const T* w, const T* b,
-                            const int32_t* expert_offsets, int64_t M, int64_t I, int64_t O,
-                            int64_t E) {
-  check_offsets("grouped_linear_forward", expert_offsets, E, M);
+                            const int32_t* expert_offsets, int64_t I, int64_t O, int64_t E) {
   const int64_t routed = expert_offsets[E] - expert_offsets[0];
   std::vector<GemmPiece>& pieces = piece_buffer();
   for (int64_t e = 0; e < E; ++e) {
@@ -154,9 +129,7 @@ void grouped_linear_forward(T* out, const T* x, const T* w, const T* b,
 
 template <typename T>
 void grouped_linear_backward(T* dx, T* dw, T* db, const T* dout, const T* x, const T* w,
-                             const int32_t* expert_offsets, int64_t M, int64_t I, int64_t O,
-                             int64_t E) {
-  check_offsets("grouped_linear_backward", expert_offsets, E, M);
+                             const int32_t* expert_offsets, int64_t I, int64_t O, int64_t E) {
   // Input gradient and weight (and bias) gradient of an expert are separate pieces, each cut like
   // the forward GEMM: the input gradient by token rows, the weight gradient by output features.
   // Each piece writes memory no other piece touches.
@@ -179,11 +152,28 @@ void grouped_linear_backward(T* dx, T* dw, T* db, const T* dout, const T* x, con
   });
 }
 
+void grouped_linear_forward(Tensor out, const Tensor& x, const Tensor& w, const Tensor& b,
+                            const Tensor& expert_offsets) {
+  for_dtype(x.dtype, [&]<typename T>(T) {
+    grouped_linear_forward(data<T>(out), data<T>(x), data<T>(w), data_or_null<T>(b),
+                           data<int32_t>(expert_offsets), x.size(1), w.size(1), w.size(0));
+  });
+}
+
+void grouped_linear_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout, const Tensor& x,
+                             const Tensor& w, const Tensor& expert_offsets) {
+  for_dtype(x.dtype, [&]<typename T>(T) {
+    grouped_linear_backward(data_or_null<T>(dx), data<T>(dw), data_or_null<T>(db), data<T>(dout),
+                            data<T>(x), data<T>(w), data<int32_t>(expert_offsets), x.size(1),
+                            w.size(1), w.size(0));
+  });
+}
+
 #define MOE_INSTANTIATE(T)                                                                  \
   template void grouped_linear_forward<T>(T*, const T*, const T*, const T*, const int32_t*, \
-                                          int64_t, int64_t, int64_t, int64_t);              \
+                                          int64_t, int64_t, int64_t);                       \
   template void grouped_linear_backward<T>(T*, T*, T*, const T*, const T*, const T*,        \
-                                           const int32_t*, int64_t, int64_t, int64_t, int64_t);
+                                           const int32_t*, int64_t, int64_t, int64_t);
 MOE_INSTANTIATE(float)
 MOE_INSTANTIATE(double)
 #undef MOE_INSTANTIATE

@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include "backends/cpu/parallel.h"
+#include "backends/cpu/tensor_data.h"
+
 namespace moe::cpu {
 namespace {
-
-// Below this many elements a loop runs on one thread: starting a team costs more than it saves.
-constexpr int64_t kParallelMin = int64_t{1} << 15;
 
 // Channels per task for the parameter gradients: a task owns its channels and adds the rows in
 // order, so dw and db do not depend on the thread count.
@@ -78,6 +78,22 @@ void layernorm_backward(T* dx, T* dw, T* db, const T* dout, const T* x, const T*
           db[c] += gr[c];
     }
   }
+}
+
+void layernorm_forward(Tensor out, Tensor mean, Tensor rstd, const Tensor& x, const Tensor& w,
+                       const Tensor& b, float eps) {
+  for_dtype(x.dtype, [&]<typename T>(T) {
+    layernorm_forward(data<T>(out), data<T>(mean), data<T>(rstd), data<T>(x), data<T>(w),
+                      data_or_null<T>(b), x.size(0), x.size(1), eps);
+  });
+}
+
+void layernorm_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout, const Tensor& x,
+                        const Tensor& w, const Tensor& mean, const Tensor& rstd) {
+  for_dtype(x.dtype, [&]<typename T>(T) {
+    layernorm_backward(data<T>(dx), data<T>(dw), data_or_null<T>(db), data<T>(dout), data<T>(x),
+                       data<T>(w), data<T>(mean), data<T>(rstd), x.size(0), x.size(1));
+  });
 }
 
 template void layernorm_forward<float>(float*, float*, float*, const float*, const float*,

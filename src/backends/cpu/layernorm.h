@@ -3,7 +3,17 @@
 #pragma once
 #include <cstdint>
 
+#include "core/tensor.h"
+
 namespace moe::cpu {
+
+// Table entries (backends/backend.h), F32 or F64.
+void layernorm_forward(Tensor out, Tensor mean, Tensor rstd, const Tensor& x, const Tensor& w,
+                       const Tensor& b, float eps);
+void layernorm_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout, const Tensor& x,
+                        const Tensor& w, const Tensor& mean, const Tensor& rstd);
+
+// The kernels, templated on the scalar type.
 
 // out (N, C); mean (N), rstd (N) saved for the backward; x (N, C); w (C); b (C) or nullptr.
 template <typename T>

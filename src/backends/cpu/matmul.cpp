@@ -1,28 +1,13 @@
 #include "backends/cpu/matmul.h"
 
-#include <cblas.h>
-
 #include <algorithm>
+
+#include "backends/cpu/blas.h"
+#include "backends/cpu/parallel.h"
+#include "backends/cpu/tensor_data.h"
 
 namespace moe::cpu {
 namespace {
-
-// Below this many elements a loop runs on one thread: starting a team costs more than it saves.
-constexpr int64_t kParallelMin = int64_t{1} << 15;
-
-// Row-major C (M, N) = alpha op(A) op(B) + beta C, op(A) (M, K), op(B) (K, N); the overload
-// picks single or double precision BLAS.
-void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, float alpha,
-          const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-          int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
-
-void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, double alpha,
-          const double* A, int64_t lda, const double* B, int64_t ldb, double beta, double* C,
-          int64_t ldc) {
-  cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
 
 // BLAS requires leading dimensions >= 1 even when the matrix has no columns.
 int64_t ld(int64_t cols) {
@@ -70,6 +55,21 @@ void linear_backward(T* dx, T* dw, T* db, const T* dout, const T* x, const T* w,
       }
     }
   }
+}
+
+void linear_forward(Tensor out, const Tensor& x, const Tensor& w, const Tensor& b) {
+  for_dtype(x.dtype, [&]<typename T>(T) {
+    linear_forward(data<T>(out), data<T>(x), data<T>(w), data_or_null<T>(b), x.size(0), x.size(1),
+                   w.size(0));
+  });
+}
+
+void linear_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout, const Tensor& x,
+                     const Tensor& w) {
+  for_dtype(x.dtype, [&]<typename T>(T) {
+    linear_backward(data_or_null<T>(dx), data<T>(dw), data_or_null<T>(db), data<T>(dout),
+                    data<T>(x), data<T>(w), x.size(0), x.size(1), w.size(0));
+  });
 }
 
 template void linear_forward<float>(float*, const float*, const float*, const float*, int64_t,

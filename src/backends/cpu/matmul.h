@@ -3,7 +3,16 @@
 #pragma once
 #include <cstdint>
 
+#include "core/tensor.h"
+
 namespace moe::cpu {
+
+// Table entries (backends/backend.h), F32 or F64.
+void linear_forward(Tensor out, const Tensor& x, const Tensor& w, const Tensor& b);
+void linear_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout, const Tensor& x,
+                     const Tensor& w);
+
+// The kernels, templated on the scalar type.
 
 // out (N, O), x (N, I), w (O, I), b (O) or nullptr.
 template <typename T>

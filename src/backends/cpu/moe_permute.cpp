@@ -2,37 +2,10 @@
 
 #include <algorithm>
 
-#include "core/check.h"
+#include "backends/cpu/parallel.h"
+#include "backends/cpu/tensor_data.h"
 
 namespace moe::cpu {
-
-namespace {
-
-// Below this many elements of work a parallel region costs more than it saves.
-constexpr int64_t kMinParallelWork = int64_t{1} << 14;
-
-// The index buffers normally come from moe_dispatch_plan; a corrupt one would read or write out
-// of bounds, so each kernel validates what it uses before any parallel work starts. The checks
-// are O(N*k), far below the O(N*k*C) row copies they guard.
-int64_t used_rows(const char* op, const int32_t* expert_offsets, int64_t E, int64_t rows) {
-  const int64_t M = expert_offsets[E];
-  MOE_CHECK(M >= 0 && M <= rows, op, ": expert_offsets[E] = ", M, " is outside [0, ", rows, "]");
-  return M;
-}
-
-void check_sorted_slots(const char* op, const int32_t* sorted_slots, int64_t M, int64_t slots) {
-  for (int64_t r = 0; r < M; ++r)
-    MOE_CHECK(sorted_slots[r] >= 0 && sorted_slots[r] < slots, op, ": sorted_slots[", r,
-              "] = ", sorted_slots[r], " is not a slot in [0, ", slots, ")");
-}
-
-void check_slot_rows(const char* op, const int32_t* slot_rows, int64_t slots) {
-  for (int64_t s = 0; s < slots; ++s)
-    MOE_CHECK(slot_rows[s] >= -1 && slot_rows[s] < slots, op, ": slot_rows[", s,
-              "] = ", slot_rows[s], " is neither -1 nor a row in [0, ", slots, ")");
-}
-
-}  // namespace
 
 int64_t moe_dispatch_plan(int32_t* expert_offsets, int32_t* sorted_slots, int32_t* slot_rows,
                           const int32_t* topk_idx, int64_t N, int64_t k, int64_t E,
@@ -45,8 +18,6 @@ int64_t moe_dispatch_plan(int32_t* expert_offsets, int32_t* sorted_slots, int32_
   int64_t dropped = 0;
   for (int64_t s = 0; s < slots; ++s) {
     const int32_t e = topk_idx[s];
-    MOE_CHECK(e >= 0 && e < E, "moe_dispatch_plan: topk_idx[", s, "] = ", e,
-              " is not an expert index in [0, ", E, ")");
     if (capacity > 0 && expert_offsets[e + 1] >= capacity) {
       slot_rows[s] = -1;
       ++dropped;
@@ -68,10 +39,9 @@ int64_t moe_dispatch_plan(int32_t* expert_offsets, int32_t* sorted_slots, int32_
 
 template <typename T>
 void moe_gather(T* xs, const T* x, const int32_t* sorted_slots, const int32_t* expert_offsets,
-                int64_t N, int64_t C, int64_t k, int64_t E) {
-  const int64_t M = used_rows("moe_gather", expert_offsets, E, N * k);
-  check_sorted_slots("moe_gather", sorted_slots, M, N * k);
-#pragma omp parallel for schedule(static) if (M * C >= kMinParallelWork)
+                int64_t C, int64_t k, int64_t E) {
+  const int64_t M = expert_offsets[E];
+#pragma omp parallel for schedule(static) if (M * C > kParallelMin)
   for (int64_t r = 0; r < M; ++r) {
     const T* src = x + (sorted_slots[r] / k) * C;
     std::copy(src, src + C, xs + r * C);
@@ -81,10 +51,9 @@ void moe_gather(T* xs, const T* x, const int32_t* sorted_slots, const int32_t* e
 template <typename T>
 void moe_gather_backward(T* dx, const T* dxs, const int32_t* slot_rows, int64_t N, int64_t C,
                          int64_t k) {
-  check_slot_rows("moe_gather_backward", slot_rows, N * k);
   // One token per iteration, its slots summed in order j = 0..k-1: no shared writes, and the
   // same result for any thread count.
-#pragma omp parallel for schedule(static) if (N * k * C >= kMinParallelWork)
+#pragma omp parallel for schedule(static) if (N * k * C > kParallelMin)
   for (int64_t n = 0; n < N; ++n) {
     T* d = dx + n * C;
     std::fill(d, d + C, T(0));
@@ -101,8 +70,7 @@ void moe_gather_backward(T* dx, const T* dxs, const int32_t* slot_rows, int64_t 
 template <typename T>
 void moe_scatter(T* y, const T* ys, const T* gates, const int32_t* slot_rows, int64_t N, int64_t C,
                  int64_t k) {
-  check_slot_rows("moe_scatter", slot_rows, N * k);
-#pragma omp parallel for schedule(static) if (N * k * C >= kMinParallelWork)
+#pragma omp parallel for schedule(static) if (N * k * C > kParallelMin)
   for (int64_t n = 0; n < N; ++n) {
     T* out = y + n * C;
     std::fill(out, out + C, T(0));
@@ -122,10 +90,8 @@ void moe_scatter_backward(T* dys, T* dgates, const T* dy, const T* ys, const T* 
                           const int32_t* slot_rows, const int32_t* sorted_slots,
                           const int32_t* expert_offsets, int64_t N, int64_t C, int64_t k,
                           int64_t E) {
-  const int64_t M = used_rows("moe_scatter_backward", expert_offsets, E, N * k);
-  check_sorted_slots("moe_scatter_backward", sorted_slots, M, N * k);
-  check_slot_rows("moe_scatter_backward", slot_rows, N * k);
-#pragma omp parallel for schedule(static) if (M * C >= kMinParallelWork)
+  const int64_t M = expert_offsets[E];
+#pragma omp parallel for schedule(static) if (M * C > kParallelMin)
   for (int64_t r = 0; r < M; ++r) {
     const int32_t s = sorted_slots[r];
     const T g = gates[s];
@@ -134,7 +100,7 @@ void moe_scatter_backward(T* dys, T* dgates, const T* dy, const T* ys, const T* 
     for (int64_t c = 0; c < C; ++c)
       d[c] = g * src[c];
   }
-#pragma omp parallel for schedule(static) if (N * k * C >= kMinParallelWork)
+#pragma omp parallel for schedule(static) if (N * k * C > kParallelMin)
   for (int64_t n = 0; n < N; ++n) {
     const T* d = dy + n * C;
     for (int64_t j = 0; j < k; ++j) {
@@ -150,9 +116,50 @@ void moe_scatter_backward(T* dys, T* dgates, const T* dy, const T* ys, const T* 
   }
 }
 
+void moe_dispatch_plan(Tensor expert_offsets, Tensor sorted_slots, Tensor slot_rows, Tensor dropped,
+                       const Tensor& topk_idx, int64_t capacity) {
+  *data<int32_t>(dropped) = static_cast<int32_t>(
+      moe_dispatch_plan(data<int32_t>(expert_offsets), data<int32_t>(sorted_slots),
+                        data<int32_t>(slot_rows), data<int32_t>(topk_idx), topk_idx.size(0),
+                        topk_idx.size(1), expert_offsets.size(0) - 1, capacity));
+}
+
+void moe_gather(Tensor xs, const Tensor& x, const Tensor& sorted_slots,
+                const Tensor& expert_offsets, int64_t top_k) {
+  for_dtype(x.dtype, [&]<typename T>(T) {
+    moe_gather(data<T>(xs), data<T>(x), data<int32_t>(sorted_slots), data<int32_t>(expert_offsets),
+               x.size(1), top_k, expert_offsets.size(0) - 1);
+  });
+}
+
+void moe_gather_backward(Tensor dx, const Tensor& dxs, const Tensor& slot_rows, int64_t top_k) {
+  for_dtype(dx.dtype, [&]<typename T>(T) {
+    moe_gather_backward(data<T>(dx), data<T>(dxs), data<int32_t>(slot_rows), dx.size(0), dx.size(1),
+                        top_k);
+  });
+}
+
+void moe_scatter(Tensor y, const Tensor& ys, const Tensor& gates, const Tensor& slot_rows) {
+  for_dtype(y.dtype, [&]<typename T>(T) {
+    moe_scatter(data<T>(y), data<T>(ys), data<T>(gates), data<int32_t>(slot_rows), y.size(0),
+                y.size(1), gates.size(1));
+  });
+}
+
+void moe_scatter_backward(Tensor dys, Tensor dgates, const Tensor& dy, const Tensor& ys,
+                          const Tensor& gates, const Tensor& slot_rows, const Tensor& sorted_slots,
+                          const Tensor& expert_offsets) {
+  for_dtype(dy.dtype, [&]<typename T>(T) {
+    moe_scatter_backward(data<T>(dys), data<T>(dgates), data<T>(dy), data<T>(ys), data<T>(gates),
+                         data<int32_t>(slot_rows), data<int32_t>(sorted_slots),
+                         data<int32_t>(expert_offsets), dy.size(0), dy.size(1), gates.size(1),
+                         expert_offsets.size(0) - 1);
+  });
+}
+
 #define MOE_INSTANTIATE(T)                                                                         \
   template void moe_gather<T>(T*, const T*, const int32_t*, const int32_t*, int64_t, int64_t,      \
-                              int64_t, int64_t);                                                   \
+                              int64_t);                                                            \
   template void moe_gather_backward<T>(T*, const T*, const int32_t*, int64_t, int64_t, int64_t);   \
   template void moe_scatter<T>(T*, const T*, const T*, const int32_t*, int64_t, int64_t, int64_t); \
   template void moe_scatter_backward<T>(T*, T*, const T*, const T*, const T*, const int32_t*,      \

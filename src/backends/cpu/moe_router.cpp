@@ -3,14 +3,12 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/check.h"
+#include "backends/cpu/parallel.h"
+#include "backends/cpu/tensor_data.h"
 
 namespace moe::cpu {
 
 namespace {
-
-// Below this many elements of work a parallel region costs more than it saves.
-constexpr int64_t kMinParallelWork = int64_t{1} << 14;
 
 // softplus(x) = log(1 + e^x) written as max(x, 0) + log1p(e^-|x|), which neither overflows for
 // large x nor loses the tail for very negative x.
@@ -27,21 +25,13 @@ T sigmoid(T x) {
   return e / (T(1) + e);
 }
 
-// Indices come from the caller; a bad one would read or write out of bounds, so it is rejected
-// before any parallel work starts.
-void check_expert_indices(const char* op, const int32_t* idx, int64_t count, int64_t E) {
-  for (int64_t i = 0; i < count; ++i)
-    MOE_CHECK(idx[i] >= 0 && idx[i] < E, op, ": topk_idx[", i, "] = ", idx[i],
-              " is not an expert index in [0, ", E, ")");
-}
-
 }  // namespace
 
 template <typename T>
 void router_forward(int32_t* topk_idx, T* gates, const T* logits, const T* noise_logits,
                     const T* noise_eps, int64_t N, int64_t E, int64_t k, T temperature) {
   const T inv_tau = T(1) / temperature;
-#pragma omp parallel for schedule(static) if (N * E * k >= kMinParallelWork)
+#pragma omp parallel for schedule(static) if (N * E * k > kParallelMin)
   for (int64_t n = 0; n < N; ++n) {
     const T* l = logits + n * E;
     const T* nl = noise_logits ? noise_logits + n * E : nullptr;
@@ -81,9 +71,8 @@ template <typename T>
 void router_backward(T* dlogits, T* dnoise_logits, const T* dgates, const int32_t* topk_idx,
                      const T* gates, const T* noise_logits, const T* noise_eps, int64_t N,
                      int64_t E, int64_t k, T temperature) {
-  check_expert_indices("router_backward", topk_idx, N * k, E);
   const T inv_tau = T(1) / temperature;
-#pragma omp parallel for schedule(static) if (N * E >= kMinParallelWork)
+#pragma omp parallel for schedule(static) if (N * E > kParallelMin)
   for (int64_t n = 0; n < N; ++n) {
     const T* g = gates + n * k;
     const T* dg = dgates + n * k;
@@ -107,9 +96,9 @@ void router_backward(T* dlogits, T* dnoise_logits, const T* dgates, const int32_
 }
 
 template <typename T>
-void router_losses_forward(T* losses, T* expert_fraction, const T* logits, const int32_t* topk_idx,
-                           int64_t N, int64_t E, int64_t k, T temperature) {
-  check_expert_indices("router_losses_forward", topk_idx, N * k, E);
+void router_losses_forward(double* stats, T* expert_fraction, const T* logits,
+                           const int32_t* topk_idx, int64_t N, int64_t E, int64_t k,
+                           T temperature) {
   std::fill(expert_fraction, expert_fraction + E, T(0));
   for (int64_t i = 0; i < N * k; ++i)
     expert_fraction[topk_idx[i]] += T(1);
@@ -144,9 +133,9 @@ void router_losses_forward(T* losses, T* expert_fraction, const T* logits, const
     }
     entropy += h;
   }
-  losses[0] = static_cast<T>(static_cast<double>(E) * aux / static_cast<double>(N));
-  losses[1] = static_cast<T>(z / static_cast<double>(N));
-  losses[2] = static_cast<T>(entropy / static_cast<double>(N));
+  stats[0] = static_cast<double>(E) * aux / static_cast<double>(N);
+  stats[1] = z / static_cast<double>(N);
+  stats[2] = entropy / static_cast<double>(N);
 }
 
 template <typename T>
@@ -157,7 +146,7 @@ void router_losses_backward(T* dlogits, const T* logits, const T* expert_fractio
   // so dP[n,e] = aux_coef * E * f_e / N for every token.
   const T aux_scale = aux_coef * static_cast<T>(E) / static_cast<T>(N);
   const T z_scale = z_coef * T(2) / static_cast<T>(N);
-#pragma omp parallel for schedule(static) if (N * E >= kMinParallelWork)
+#pragma omp parallel for schedule(static) if (N * E > kParallelMin)
   for (int64_t n = 0; n < N; ++n) {
     const T* l = logits + n * E;
     T* dl = dlogits + n * E;
@@ -180,12 +169,50 @@ void router_losses_backward(T* dlogits, const T* logits, const T* expert_fractio
   }
 }
 
+void router_forward(Tensor topk_idx, Tensor gates, const Tensor& logits, const Tensor& noise_logits,
+                    const Tensor& noise_eps, const RouterArgs& args) {
+  for_dtype(logits.dtype, [&]<typename T>(T) {
+    router_forward(data<int32_t>(topk_idx), data<T>(gates), data<T>(logits),
+                   data_or_null<T>(noise_logits), data_or_null<T>(noise_eps), logits.size(0),
+                   logits.size(1), int64_t{args.top_k}, static_cast<T>(args.temperature));
+  });
+}
+
+void router_backward(Tensor dlogits, Tensor dnoise_logits, const Tensor& dgates,
+                     const Tensor& topk_idx, const Tensor& gates, const Tensor& noise_logits,
+                     const Tensor& noise_eps, const RouterArgs& args) {
+  for_dtype(dlogits.dtype, [&]<typename T>(T) {
+    router_backward(data<T>(dlogits), data_or_null<T>(dnoise_logits), data<T>(dgates),
+                    data<int32_t>(topk_idx), data<T>(gates), data_or_null<T>(noise_logits),
+                    data_or_null<T>(noise_eps), dlogits.size(0), dlogits.size(1),
+                    int64_t{args.top_k}, static_cast<T>(args.temperature));
+  });
+}
+
+void router_losses_forward(Tensor stats, Tensor expert_fraction, const Tensor& logits,
+                           const Tensor& topk_idx, float temperature) {
+  for_dtype(logits.dtype, [&]<typename T>(T) {
+    router_losses_forward(data<double>(stats), data<T>(expert_fraction), data<T>(logits),
+                          data<int32_t>(topk_idx), logits.size(0), logits.size(1), topk_idx.size(1),
+                          static_cast<T>(temperature));
+  });
+}
+
+void router_losses_backward(Tensor dlogits, const Tensor& logits, const Tensor& expert_fraction,
+                            float temperature, float aux_coef, float z_coef) {
+  for_dtype(logits.dtype, [&]<typename T>(T) {
+    router_losses_backward(data<T>(dlogits), data<T>(logits), data<T>(expert_fraction),
+                           logits.size(0), logits.size(1), static_cast<T>(temperature),
+                           static_cast<T>(aux_coef), static_cast<T>(z_coef));
+  });
+}
+
 #define MOE_INSTANTIATE(T)                                                                         \
   template void router_forward<T>(int32_t*, T*, const T*, const T*, const T*, int64_t, int64_t,    \
                                   int64_t, T);                                                     \
   template void router_backward<T>(T*, T*, const T*, const int32_t*, const T*, const T*, const T*, \
                                    int64_t, int64_t, int64_t, T);                                  \
-  template void router_losses_forward<T>(T*, T*, const T*, const int32_t*, int64_t, int64_t,       \
+  template void router_losses_forward<T>(double*, T*, const T*, const int32_t*, int64_t, int64_t,  \
                                          int64_t, T);                                              \
   template void router_losses_backward<T>(T*, const T*, const T*, int64_t, int64_t, T, T, T);
 MOE_INSTANTIATE(float)

@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include "backends/cpu/parallel.h"
+#include "backends/cpu/tensor_data.h"
+
 namespace moe::cpu {
 namespace {
-
-// Below this many elements a loop runs on one thread: starting a team costs more than it saves.
-constexpr int64_t kParallelMin = int64_t{1} << 15;
 
 // Channels per task for dw: a task owns its channels and adds the rows in order, so dw does not
 // depend on the thread count.
@@ -61,6 +61,20 @@ void rmsnorm_backward(T* dx, T* dw, const T* dout, const T* x, const T* w, const
         dw[c] += gr[c] * xr[c] * r;
     }
   }
+}
+
+void rmsnorm_forward(Tensor out, Tensor rstd, const Tensor& x, const Tensor& w, float eps) {
+  for_dtype(x.dtype, [&]<typename T>(T) {
+    rmsnorm_forward(data<T>(out), data<T>(rstd), data<T>(x), data<T>(w), x.size(0), x.size(1), eps);
+  });
+}
+
+void rmsnorm_backward(Tensor dx, Tensor dw, const Tensor& dout, const Tensor& x, const Tensor& w,
+                      const Tensor& rstd) {
+  for_dtype(x.dtype, [&]<typename T>(T) {
+    rmsnorm_backward(data<T>(dx), data<T>(dw), data<T>(dout), data<T>(x), data<T>(w), data<T>(rstd),
+                     x.size(0), x.size(1));
+  });
 }
 
 template void rmsnorm_forward<float>(float*, float*, const float*, const float*, int64_t, int64_t,

@@ -3,7 +3,16 @@
 #pragma once
 #include <cstdint>
 
+#include "core/tensor.h"
+
 namespace moe::cpu {
+
+// Table entries (backends/backend.h), F32 or F64.
+void rmsnorm_forward(Tensor out, Tensor rstd, const Tensor& x, const Tensor& w, float eps);
+void rmsnorm_backward(Tensor dx, Tensor dw, const Tensor& dout, const Tensor& x, const Tensor& w,
+                      const Tensor& rstd);
+
+// The kernels, templated on the scalar type.
 
 // out (N, C); rstd (N) saved for the backward; x (N, C); w (C).
 template <typename T>

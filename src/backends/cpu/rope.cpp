@@ -3,6 +3,8 @@
 #include <cmath>
 #include <vector>
 
+#include "backends/cpu/tensor_data.h"
+
 namespace moe::cpu {
 namespace {
 
@@ -50,6 +52,20 @@ template <typename T>
 void rope_backward(T* dx, const T* dout, int64_t B, int64_t Tn, int64_t H, int64_t D,
                    int64_t pos_offset, float theta) {
   rotate(dx, dout, B, Tn, H, D, pos_offset, theta, -1.0);
+}
+
+void rope_forward(Tensor out, const Tensor& x, int64_t pos_offset, float theta) {
+  for_dtype(x.dtype, [&]<typename T>(T) {
+    rope_forward(data<T>(out), data<T>(x), x.size(0), x.size(1), x.size(2), x.size(3), pos_offset,
+                 theta);
+  });
+}
+
+void rope_backward(Tensor dx, const Tensor& dout, int64_t pos_offset, float theta) {
+  for_dtype(dout.dtype, [&]<typename T>(T) {
+    rope_backward(data<T>(dx), data<T>(dout), dout.size(0), dout.size(1), dout.size(2),
+                  dout.size(3), pos_offset, theta);
+  });
 }
 
 template void rope_forward<float>(float*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t,

@@ -3,7 +3,15 @@
 #pragma once
 #include <cstdint>
 
+#include "core/tensor.h"
+
 namespace moe::cpu {
+
+// Table entries (backends/backend.h), F32 or F64.
+void rope_forward(Tensor out, const Tensor& x, int64_t pos_offset, float theta);
+void rope_backward(Tensor dx, const Tensor& dout, int64_t pos_offset, float theta);
+
+// The kernels, templated on the scalar type.
 
 // out (B, T, H, D), x (B, T, H, D). out may alias x. D must be even.
 template <typename T>

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "backends/cpu/tensor_data.h"
+
 namespace moe::cpu {
 namespace {
 
@@ -64,6 +66,35 @@ void softmax_forward(T* probs, const T* logits, T temperature, int64_t N, int64_
     for (int64_t j = 0; j < V; ++j)
       prow[j] = std::exp(row[j] * inv_temperature - max) * inv_sum;
   }
+}
+
+void softmax_xent_forward(Tensor losses, Tensor mean, const Tensor& logits, const Tensor& targets) {
+  const int64_t N = logits.size(0);
+  for_dtype(logits.dtype, [&]<typename T>(T) {
+    const T* row_losses = data<T>(losses);
+    softmax_xent_forward(data<T>(losses), data<T>(logits), data<int32_t>(targets), N,
+                         logits.size(1));
+    // The mean in double, in row order: independent of the thread count.
+    double total = 0.0;
+    for (int64_t i = 0; i < N; ++i)
+      total += row_losses[i];
+    *data<double>(mean) = N > 0 ? total / static_cast<double>(N) : 0.0;
+  });
+}
+
+void softmax_xent_backward(Tensor dlogits, const Tensor& logits, const Tensor& targets,
+                           float dloss) {
+  for_dtype(logits.dtype, [&]<typename T>(T) {
+    softmax_xent_backward(data<T>(dlogits), data<T>(logits), data<int32_t>(targets),
+                          static_cast<T>(dloss), logits.size(0), logits.size(1));
+  });
+}
+
+void softmax_forward(Tensor probs, const Tensor& logits, float temperature) {
+  for_dtype(logits.dtype, [&]<typename T>(T) {
+    softmax_forward(data<T>(probs), data<T>(logits), static_cast<T>(temperature), logits.size(0),
+                    logits.size(1));
+  });
 }
 
 template void softmax_xent_forward<float>(float*, const float*, const int32_t*, int64_t, int64_t);

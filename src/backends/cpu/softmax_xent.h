@@ -3,7 +3,17 @@
 #pragma once
 #include <cstdint>
 
+#include "core/tensor.h"
+
 namespace moe::cpu {
+
+// Table entries (backends/backend.h), F32 or F64.
+void softmax_xent_forward(Tensor losses, Tensor mean, const Tensor& logits, const Tensor& targets);
+void softmax_xent_backward(Tensor dlogits, const Tensor& logits, const Tensor& targets,
+                           float dloss);
+void softmax_forward(Tensor probs, const Tensor& logits, float temperature);
+
+// The kernels, templated on the scalar type.
 
 // losses (N) = logsumexp(logits[i]) - logits[i, targets[i]]; logits (N, V); targets (N).
 template <typename T>

@@ -1,0 +1,16 @@
+// What the layers above ops need to know of a device: its memory, for Arenas, and the name of the
+// kernel library its backend runs, for run records.
+#pragma once
+#include "core/device_memory.h"
+#include "core/tensor.h"
+
+namespace moe::ops {
+
+// The backend's memory for `device` (Arena arena{ops::device_memory(Device::CPU)}); throws when
+// this build or machine has no backend for it.
+const DeviceMemory& device_memory(Device device);
+
+// The kernel library of `device`'s backend (the OpenBLAS kernel family on the CPU).
+const char* kernel_library(Device device);
+
+}  // namespace moe::ops
