@@ -1,0 +1,132 @@
+// Elementwise helpers, activations and dropout.
+#include <limits>
+
+#include "harness.h"
+#include "ops/activation.h"
+#include "ops/dropout.h"
+#include "ops/elementwise.h"
+
+namespace moe::backend_ops {
+
+namespace {
+
+OpCase elementwise() {
+  OpCase c{"fill, copy, add, scale, sum_squares, all_finite",
+           {"fill", "copy", "add", "add_inplace", "scale_inplace", "sum_squares", "all_finite"}};
+  const int64_t n = 257;
+  Values v(1);
+  c.input("a", {n}, v.uniform(n));
+  c.input("b", {n}, v.uniform(n));
+  std::vector<double> with_inf = v.uniform(n);
+  with_inf[100] = std::numeric_limits<double>::infinity();
+  c.input("with_inf", {n}, with_inf);
+  c.output("filled", {n});
+  c.output("copied", {n});
+  c.output("sum", {n});
+  c.output("acc", {n}, v.uniform(n));
+  c.index("ids", {5}, {3, 1, 4, 1, 5});
+  c.index_output("ids_copied", {5});
+  c.forward = [](const Tensors& t) {
+    ops::fill(t["filled"], 0.25f);
+    ops::copy(t["copied"], t["a"]);
+    ops::copy(t["ids_copied"], t["ids"]);
+    ops::add(t["sum"], t["a"], t["b"]);
+    ops::add_inplace(t["acc"], t["b"]);
+    ops::scale_inplace(t["acc"], -1.5f);
+    return Returned{ops::sum_squares(t["a"]), double(ops::all_finite(t["a"])),
+                    double(ops::all_finite(t["with_inf"]))};
+  };
+  return c;
+}
+
+OpCase random_fills() {
+  OpCase c{"fill_normal, fill_uniform", {"fill_normal", "fill_uniform"}};
+  c.output("normal", {1000});
+  c.output("uniform", {1000});
+  c.forward = [](const Tensors& t) {
+    ops::fill_normal(t["normal"], 0.5f, 0.02f, 77);
+    ops::fill_uniform(t["uniform"], -0.3f, 0.7f, 78);
+    return Returned{};
+  };
+  return c;
+}
+
+// Forward and backward of an elementwise activation on (rows, cols) values; the weights of the
+// objective are the output gradient.
+OpCase relu() {
+  OpCase c{"relu", {"relu_forward", "relu_backward"}};
+  const Shape s{6, 40};
+  Values v(2);
+  c.input("x", s, v.uniform(s.numel(), -2.0, 2.0));
+  c.input("dout", s, v.uniform(s.numel()));
+  c.output("out", s);
+  c.output("dx", s);
+  c.forward = [](const Tensors& t) {
+    ops::relu_forward(t["out"], t["x"]);
+    return Returned{};
+  };
+  c.backward = [](const Tensors& t) {
+    ops::relu_backward(t["dx"], t["dout"], t["out"]);
+    return Returned{};
+  };
+  c.objective = {{"out", "dout"}};
+  c.gradients = {{"x", "dx"}};
+  return c;
+}
+
+OpCase swiglu() {
+  OpCase c{"swiglu", {"swiglu_forward", "swiglu_backward"}};
+  const Shape s{6, 40};
+  Values v(3);
+  // Large |gate| too: sigmoid saturates (exp overflows to inf for very negative inputs).
+  std::vector<double> gate = v.uniform(s.numel(), -4.0, 4.0);
+  gate[0] = -90.0;
+  gate[1] = 90.0;
+  c.input("gate", s, gate);
+  c.input("up", s, v.uniform(s.numel()));
+  c.input("dout", s, v.uniform(s.numel()));
+  c.output("out", s);
+  c.output("dgate", s);
+  c.output("dup", s);
+  c.forward = [](const Tensors& t) {
+    ops::swiglu_forward(t["out"], t["gate"], t["up"]);
+    return Returned{};
+  };
+  c.backward = [](const Tensors& t) {
+    ops::swiglu_backward(t["dgate"], t["dup"], t["dout"], t["gate"], t["up"]);
+    return Returned{};
+  };
+  c.objective = {{"out", "dout"}};
+  c.gradients = {{"gate", "dgate"}, {"up", "dup"}};
+  return c;
+}
+
+OpCase dropout(float p) {
+  OpCase c{p > 0 ? "dropout (p = 0.3)" : "dropout (p = 0: a copy)",
+           {"dropout_forward", "dropout_backward"}};
+  const Shape s{5, 300};
+  Values v(4);
+  c.input("x", s, v.uniform(s.numel()));
+  c.input("dout", s, v.uniform(s.numel()));
+  c.output("out", s);
+  c.output("dx", s);
+  c.forward = [p](const Tensors& t) {
+    ops::dropout_forward(t["out"], t["x"], p, 1234);
+    return Returned{};
+  };
+  c.backward = [p](const Tensors& t) {
+    ops::dropout_backward(t["dx"], t["dout"], p, 1234);
+    return Returned{};
+  };
+  c.objective = {{"out", "dout"}};
+  c.gradients = {{"x", "dx"}};
+  return c;
+}
+
+}  // namespace
+
+std::vector<OpCase> elementwise_cases() {
+  return {elementwise(), random_fills(), relu(), swiglu(), dropout(0.3f), dropout(0.0f)};
+}
+
+}  // namespace moe::backend_ops

@@ -1,0 +1,153 @@
+// The router, its losses, and sparse dispatch through the grouped GEMM (an MoE layer's core).
+#include <string>
+
+#include "harness.h"
+#include "ops/grouped_gemm.h"
+#include "ops/moe_permute.h"
+#include "ops/moe_router.h"
+
+namespace moe::backend_ops {
+
+namespace {
+
+constexpr int64_t kTokens = 12, kExperts = 4;
+
+// Top-k gating, clean or noisy (eps * softplus(noise_logits) added) with a temperature.
+OpCase router(bool noisy) {
+  OpCase c{noisy ? "router (noisy, temperature 0.8)" : "router (clean)",
+           {"router_forward", "router_backward"}};
+  const int64_t N = kTokens, E = kExperts, k = 2;
+  Values v(noisy ? 30 : 31);
+  c.input("logits", {N, E}, v.uniform(N * E, -2.0, 2.0));
+  c.input("noise_logits", {N, E}, v.uniform(N * E));
+  c.input("noise_eps", {N, E}, v.uniform(N * E, -2.0, 2.0));
+  c.input("dgates", {N, k}, v.uniform(N * k));
+  c.index_output("topk", {N, k});
+  c.output("gates", {N, k});
+  c.output("dlogits", {N, E});
+  c.output("dnoise_logits", {N, E});
+  ops::RouterArgs args;
+  args.top_k = static_cast<int>(k);
+  args.temperature = noisy ? 0.8f : 1.0f;
+  c.forward = [noisy, args](const Tensors& t) {
+    ops::router_forward(t["topk"], t["gates"], t["logits"], noisy ? t["noise_logits"] : Tensor{},
+                        noisy ? t["noise_eps"] : Tensor{}, args);
+    return Returned{};
+  };
+  c.backward = [noisy, args](const Tensors& t) {
+    ops::router_backward(t["dlogits"], noisy ? t["dnoise_logits"] : Tensor{}, t["dgates"],
+                         t["topk"], t["gates"], noisy ? t["noise_logits"] : Tensor{},
+                         noisy ? t["noise_eps"] : Tensor{}, args);
+    return Returned{};
+  };
+  c.objective = {{"gates", "dgates"}};
+  c.gradients = {{"logits", "dlogits"}};
+  if (noisy) c.gradients.push_back({"noise_logits", "dnoise_logits"});
+  return c;
+}
+
+// Rows of equal logits: ties go to the lower expert index, in every dtype. (No gradient check:
+// the selection is not differentiable at a tie.)
+OpCase router_ties() {
+  OpCase c{"router (top-k ties)", {"router_forward", "router_backward"}};
+  const int64_t N = 4, E = kExperts, k = 2;
+  c.input("logits", {N, E},
+          {0.5, 0.5, 0.5, 0.1, 0.2, 0.9, 0.9, 0.9, 0.0, 0.0, 0.0, 0.0, -1.0, 2.0, -1.0, 2.0});
+  c.input("dgates", {N, k}, Values(32).uniform(N * k));
+  c.index_output("topk", {N, k});
+  c.output("gates", {N, k});
+  c.output("dlogits", {N, E});
+  ops::RouterArgs args;
+  args.top_k = static_cast<int>(k);
+  c.forward = [args](const Tensors& t) {
+    ops::router_forward(t["topk"], t["gates"], t["logits"], Tensor{}, Tensor{}, args);
+    return Returned{};
+  };
+  c.backward = [args](const Tensors& t) {
+    ops::router_backward(t["dlogits"], Tensor{}, t["dgates"], t["topk"], t["gates"], Tensor{},
+                         Tensor{}, args);
+    return Returned{};
+  };
+  return c;
+}
+
+// The load-balancing and z losses (returned), expert fractions, and their gradient added onto
+// what dlogits held.
+OpCase router_losses() {
+  OpCase c{"router losses (an idle expert)", {"router_losses_forward", "router_losses_backward"}};
+  const int64_t N = kTokens, E = kExperts, k = 2;
+  Values v(33);
+  c.input("logits", {N, E}, v.uniform(N * E, -2.0, 2.0));
+  c.index("topk", {N, k}, v.topk(N, k, {0, 1, 3}));
+  c.output("fraction", {E});
+  c.output("dlogits", {N, E}, v.uniform(N * E));
+  c.forward = [](const Tensors& t) {
+    const ops::RouterStats s =
+        ops::router_losses_forward(t["fraction"], t["logits"], t["topk"], 0.9f);
+    return Returned{s.aux_loss, s.z_loss, s.entropy};
+  };
+  c.backward = [](const Tensors& t) {
+    ops::router_losses_backward(t["dlogits"], t["logits"], t["fraction"], 0.9f, 0.01f, 0.001f);
+    return Returned{};
+  };
+  return c;
+}
+
+// Plan, gather, per-expert GEMM, gate-weighted scatter, and the backward of all four: the MoE
+// layer's dispatch. Rows of the expert-ordered buffers past the routed ones keep their contents.
+OpCase dispatch(std::string name, std::vector<int32_t> experts_used, int64_t capacity) {
+  OpCase c{std::move(name),
+           {"moe_dispatch_plan", "moe_gather", "moe_scatter", "moe_scatter_backward",
+            "moe_gather_backward", "grouped_linear_forward", "grouped_linear_backward"}};
+  const int64_t N = kTokens, E = kExperts, k = 2, C = 8, O = 6, slots = N * k;
+  Values v(34 + static_cast<uint32_t>(capacity));
+  c.index("topk", {N, k}, v.topk(N, k, experts_used));
+  c.input("x", {N, C}, v.uniform(N * C));
+  c.input("w", {E, O, C}, v.uniform(E * O * C));
+  c.input("gates", {N, k}, v.uniform(N * k, 0.0, 1.0));
+  c.input("dy", {N, O}, v.uniform(N * O));
+  c.index_output("offsets", {E + 1});
+  c.index_output("sorted_slots", {slots});
+  c.index_output("slot_rows", {slots});
+  const std::vector<double> sentinel(static_cast<size_t>(slots * C), 7.0);
+  c.output("xs", {slots, C}, sentinel);
+  c.output("ys", {slots, O}, std::vector<double>(slots * O, 7.0));
+  c.output("y", {N, O});
+  c.output("dys", {slots, O}, std::vector<double>(slots * O, 7.0));
+  c.output("dgates", {N, k});
+  c.output("dxs", {slots, C}, sentinel);
+  c.output("dw", {E, O, C}, v.uniform(E * O * C));
+  c.output("dx", {N, C});
+  c.forward = [capacity](const Tensors& t) {
+    const int64_t dropped = ops::moe_dispatch_plan(t["offsets"], t["sorted_slots"], t["slot_rows"],
+                                                   t["topk"], kExperts, capacity);
+    ops::moe_gather(t["xs"], t["x"], t["sorted_slots"], t["offsets"], 2);
+    ops::grouped_linear_forward(t["ys"], t["xs"], t["w"], Tensor{}, t["offsets"]);
+    ops::moe_scatter(t["y"], t["ys"], t["gates"], t["slot_rows"]);
+    return Returned{static_cast<double>(dropped)};
+  };
+  c.backward = [](const Tensors& t) {
+    ops::moe_scatter_backward(t["dys"], t["dgates"], t["dy"], t["ys"], t["gates"], t["slot_rows"],
+                              t["sorted_slots"], t["offsets"]);
+    ops::grouped_linear_backward(t["dxs"], t["dw"], Tensor{}, t["dys"], t["xs"], t["w"],
+                                 t["offsets"]);
+    ops::moe_gather_backward(t["dx"], t["dxs"], t["slot_rows"], 2);
+    return Returned{};
+  };
+  c.objective = {{"y", "dy"}};
+  c.gradients = {{"x", "dx"}, {"w", "dw", true}, {"gates", "dgates"}};
+  return c;
+}
+
+}  // namespace
+
+std::vector<OpCase> moe_cases() {
+  return {router(false),
+          router(true),
+          router_ties(),
+          router_losses(),
+          dispatch("moe dispatch (dropless, expert 2 idle)", {0, 1, 3}, 0),
+          dispatch("moe dispatch (capacity 6 drops, expert 3 idle)", {0, 1, 2}, 6)};
+}
+
+}  // namespace moe::backend_ops
