@@ -45,7 +45,8 @@ void check_slot_rows(const char* op, const Backend& backend, const Tensor& slot_
                      int64_t slots) {
   check_shape(op, "slot_rows", slot_rows, {slots});
   check_dtype(op, "slot_rows", slot_rows, DType::I32);
-  check_index_range(op, backend, "slot_rows", slot_rows, -1, slots, "-1 or a row");
+  check_index_range(op, backend, "slot_rows", slot_rows, -1, slots,
+                    "a row, or -1 for a dropped slot,");
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include "backends/cpu/moe_permute.h"
 #include "core/check.h"
 #include "ops/moe_permute.h"
+#include "scratch.h"
 #include "test_util.h"
 
 namespace moe {
@@ -247,6 +248,30 @@ TEST(MoePermute, RejectsBadArguments) {
   EXPECT_THROW(ops::moe_gather(cpu_tensor(xs.data(), {N * k, C}), cpu_tensor(x.data(), {N, C}),
                                tsorted, toff, k),
                Error);
+}
+
+// Slots and rows index the buffers; the op checks them before any kernel reads through them.
+TEST(MoePermute, RejectsSlotsAndRowsOutOfRange) {
+  const int64_t N = 3, k = 2, E = 2, C = 2, slots = N * k;
+  std::vector<int32_t> off = {0, 3, 6}, sorted = {0, 1, 2, 3, 4, 5}, rows = {0, 1, 2, 3, 4, -1};
+  std::vector<float> x(N * C), xs(slots * C), gates(N * k);
+  auto gather = [&] {
+    ops::moe_gather(cpu_tensor(xs.data(), {slots, C}), cpu_tensor(x.data(), {N, C}),
+                    cpu_tensor(sorted.data(), {slots}), cpu_tensor(off.data(), {E + 1}), k);
+  };
+  auto scatter = [&] {
+    ops::moe_scatter(cpu_tensor(x.data(), {N, C}), cpu_tensor(xs.data(), {slots, C}),
+                     cpu_tensor(gates.data(), {N, k}), cpu_tensor(rows.data(), {slots}));
+  };
+  gather();
+  scatter();
+  sorted[4] = static_cast<int32_t>(slots);
+  EXPECT_EQ(testing::error_of(gather), "moe_gather: sorted_slots[4] = 6 is not a slot in [0, 6)");
+  rows[2] = -2;
+  EXPECT_EQ(testing::error_of(scatter),
+            "moe_scatter: slot_rows[2] = -2 is not a row, or -1 for a dropped slot, in [-1, 6)");
+  off = {0, 4, 3};
+  EXPECT_EQ(testing::error_of(gather), "moe_gather: expert_offsets decrease at expert 1 (4 > 3)");
 }
 
 TEST(MoePermute, RejectsExpertIndexOutOfRange) {
