@@ -1,4 +1,5 @@
-// Fused softmax + cross-entropy over the vocabulary, fp32 statistics (max-subtracted logsumexp).
+// Fused softmax + cross-entropy over the vocabulary, statistics in the logits' dtype
+// (max-subtracted logsumexp).
 #pragma once
 #include "core/tensor.h"
 

@@ -66,6 +66,12 @@ std::vector<int32_t> Values::ids(int64_t n, int32_t vocab) {
   return v;
 }
 
+std::string sci(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1e", x);
+  return buf;
+}
+
 double tolerance(DType dtype) {
   return dtype == DType::F64 ? 1e-10 : 1e-5;
 }
@@ -142,12 +148,6 @@ Returned run_ops(const OpCase& c, const Tensors& t) {
     r.insert(r.end(), more.begin(), more.end());
   }
   return r;
-}
-
-std::string sci(double x) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2e", x);
-  return buf;
 }
 
 // ||a - b|| / ||b|| (0 when both are 0).

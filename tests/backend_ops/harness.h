@@ -102,6 +102,9 @@ std::vector<OpCase> attention_cases();
 // output): fp32 rounding of ~1e-7 per operation, grown by reductions over up to a few hundred
 // terms; for F64, a device's different reduction order.
 double tolerance(DType dtype);
+// x in scientific notation with two digits ("3.2e-08"), for messages.
+std::string sci(double x);
+
 // Finite differences (central, step 1e-6) against analytic fp64 gradients.
 inline constexpr double kGradientTolerance = 1e-6;
 
