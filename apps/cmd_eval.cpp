@@ -64,6 +64,9 @@ void run_eval(const EvalFlags& f) {
                                    : evaluator.random_windows(
                                          sampler, f.batches > 0 ? f.batches : 50,
                                          moe::rng_key(static_cast<uint64_t>(f.seed), 0xE7A1), tau);
+  // Weights are finite (checked on load), but activations can still overflow.
+  MOE_CHECK(std::isfinite(r.loss), "the loss of checkpoint ", ckpt.dir, " is ", r.loss, " over ",
+            r.tokens, " tokens: the model's outputs are not finite, so there is no loss to report");
   nlohmann::json out = {{"loss", r.loss}, {"ppl", std::exp(r.loss)}, {"tokens", r.tokens}};
   std::cout << out.dump() << std::endl;
 }

@@ -14,7 +14,8 @@ size_t round_up(size_t n) {
 }
 }  // namespace
 
-Arena::Arena(Device device, size_t block_bytes) : device_(device), block_bytes_(block_bytes) {
+Arena::Arena(Device device, size_t block_bytes, ArenaMode mode)
+    : device_(device), block_bytes_(block_bytes), mode_(mode) {
   MOE_CHECK(device == Device::CPU, "this build has no CUDA backend: ", device_name(device),
             " memory is not available");
 }
@@ -26,10 +27,14 @@ Arena::~Arena() {
 
 void Arena::add_block(size_t bytes) {
   bytes = round_up(bytes);
-  char* base = static_cast<char*>(std::aligned_alloc(kAlign, bytes));
-  MOE_CHECK(base != nullptr, "out of memory allocating ", bytes, " bytes");
-  std::memset(base, 0, bytes);
+  char* base = nullptr;
+  if (mode_ == ArenaMode::Allocate) {
+    base = static_cast<char*>(std::aligned_alloc(kAlign, bytes));
+    MOE_CHECK(base != nullptr, "out of memory allocating ", bytes, " bytes");
+    std::memset(base, 0, bytes);
+  }
   blocks_.push_back({base, bytes, 0});
+  reserved_total_ += bytes;
 }
 
 void Arena::reserve_contiguous(size_t bytes) {
@@ -42,7 +47,7 @@ Tensor Arena::alloc(Shape shape, DType dtype) {
   if (blocks_.empty() || blocks_.back().size - blocks_.back().used < bytes)
     add_block(std::max(bytes, block_bytes_));
   Block& b = blocks_.back();
-  Tensor t{b.base + b.used, shape, dtype, device_};
+  Tensor t{b.base ? b.base + b.used : nullptr, shape, dtype, device_};
   b.used += bytes;
   used_total_ += bytes;
   return t;

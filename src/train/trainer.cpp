@@ -108,6 +108,7 @@ class Trainer {
   bool early_stop_due();
   bool checkpoint_due(bool last_step) const;
   void save();
+  std::string usable_checkpoint() const;
   TrainResult finish();
 
   const TrainConfig& tc() const { return config_.train; }
@@ -117,7 +118,8 @@ class Trainer {
   const Clock::time_point wall_start_ = Clock::now();
   TrainOptions options_;
   RunConfig config_;
-  std::string resume_dir_;  // the checkpoint directory a resumed run was read from
+  std::string resume_dir_;             // the checkpoint directory a resumed run was read from
+  std::optional<int64_t> saved_step_;  // step of this run's last checkpoint on disk
   std::unique_ptr<Model> model_;
   TrainData data_;
   int64_t batch_ = 0, seq_ = 0;
@@ -157,7 +159,7 @@ void Trainer::open_model_and_data(const RunConfig& config_in) {
   config_ = config_in;
   std::unique_ptr<Tokenizer> tokenizer;
   if (options_.resume) {
-    LoadedCheckpoint ckpt = load_checkpoint(options_.out_dir);
+    LoadedCheckpoint ckpt = load_checkpoint(open_checkpoint(options_.out_dir));
     config_ = ckpt.config;
     model_ = std::move(ckpt.model);
     tokenizer = std::move(ckpt.tokenizer);
@@ -191,7 +193,10 @@ void Trainer::allocate_training_buffers() {
   optimizer_ = std::make_unique<AdamW>(model_->params(), tc());
   state_.adam_m = optimizer_->m();
   state_.adam_v = optimizer_->v();
-  if (options_.resume) load_train_state(resume_dir_, *model_, state_);
+  if (options_.resume) {
+    load_train_state(resume_dir_, *model_, state_);
+    saved_step_ = state_.step;
+  }
   MOE_CHECK(!options_.resume || state_.step < tc().steps, "the run in ", options_.out_dir,
             " has already done ", state_.step, " steps; ask for more with --steps N (N > ",
             state_.step, ")");
@@ -265,8 +270,7 @@ StepRecord Trainer::train_step() {
   const auto t_opt = Clock::now();
   r.grad_norm = clip_grad_norm(model_->params(), tc().grad_clip);
   MOE_CHECK(std::isfinite(r.grad_norm), "gradient norm is ", r.grad_norm, " at step ", step + 1,
-            "; training stopped, the last checkpoint in ", options_.out_dir,
-            "/checkpoint is intact");
+            "; training stopped; ", usable_checkpoint());
   optimizer_->step(r.lr, step + 1);
   r.optimizer_ms = ms_since(t_opt);
   const double step_s = ms_since(t0) / 1000.0;
@@ -291,8 +295,8 @@ LossInfo Trainer::micro_batch(int64_t step, int64_t micro, StepRecord& record) {
   const LossInfo info = model_->forward(ctx_, tokens_, targets_);
   record.forward_ms += ms_since(t_fwd);
   MOE_CHECK(std::isfinite(info.objective), "loss is ", info.objective, " at step ", step + 1,
-            " (lr ", record.lr, "); training stopped, the last checkpoint in ", options_.out_dir,
-            "/checkpoint is intact; lower train.lr or enable train.grad_clip");
+            " (lr ", record.lr, "); training stopped; ", usable_checkpoint(),
+            "; lower train.lr or enable train.grad_clip");
   const auto t_bwd = Clock::now();
   model_->backward(ctx_);
   record.backward_ms += ms_since(t_bwd);
@@ -369,9 +373,23 @@ bool Trainer::checkpoint_due(bool last_step) const {
   return (tc().ckpt_every > 0 && state_.step % tc().ckpt_every == 0) || last_step;
 }
 
+// A save that fails (non-finite weights or optimizer state, a full disk) changes nothing on disk,
+// so the message can say which checkpoint is still there.
 void Trainer::save() {
-  save_checkpoint(options_.out_dir, config_, *model_, data_.tokenizer.get(), state_.step,
-                  [&](const std::string& dir) { save_train_state(dir, config_, state_); });
+  try {
+    save_checkpoint(
+        options_.out_dir, config_, *model_, data_.tokenizer.get(), state_.step,
+        [&](const std::string& dir) { save_train_state(dir, config_, *model_, state_); });
+  } catch (const Error& e) {
+    fail(e.what(), "; training stopped; ", usable_checkpoint());
+  }
+  saved_step_ = state_.step;
+}
+
+std::string Trainer::usable_checkpoint() const {
+  if (!saved_step_) return "no checkpoint of this run has been saved yet";
+  return str_cat("the last checkpoint (step ", *saved_step_, ") in ", options_.out_dir,
+                 " is intact: continue with moe train --resume ", options_.out_dir);
 }
 
 // A run stopped before its first eval still reports losses, and one that did no step (nothing
