@@ -22,6 +22,7 @@
 #include "train/metrics_log.h"
 #include "train/optimizer.h"
 #include "train/progress.h"
+#include "train/stop_signal.h"
 #include "train/train_data.h"
 #include "train/train_state.h"
 
@@ -245,8 +246,9 @@ TrainResult Trainer::run() {
       evaluate();
       stop = early_stop_due();
     }
-    if (checkpoint_due(last) || stop) save();
-    if (stop) break;
+    result_.stop_signal = last ? 0 : stop_requested();
+    if (checkpoint_due(last) || stop || result_.stop_signal) save();
+    if (stop || result_.stop_signal) break;
   }
   return finish();
 }
@@ -392,10 +394,10 @@ std::string Trainer::usable_checkpoint() const {
                  " is intact: continue with moe train --resume ", options_.out_dir);
 }
 
-// A run stopped before its first eval still reports losses, and one that did no step (nothing
-// left to do) still leaves a checkpoint.
+// A run that ends before its first eval still reports losses (unless a signal asked it to stop
+// now), and one that did no step (nothing left to do) still leaves a checkpoint.
 TrainResult Trainer::finish() {
-  if (!have_eval_) evaluate();
+  if (!have_eval_ && !result_.stop_signal) evaluate();
   if (state_.step == first_step_) save();
   if (!options_.quiet) progress_->finish();
   result_.steps = state_.step;

@@ -20,6 +20,9 @@ struct TrainResult {
   double best_val_loss = 0.0;
   double seconds = 0.0;  // wall time of this invocation
   bool stopped_early = false;
+  // The signal (SIGINT, SIGTERM) that stopped the run after a step and a checkpoint, or 0; the
+  // run continues with --resume. Without an eval, the losses above are 0.
+  int stop_signal = 0;
 };
 
 struct TrainOptions {
@@ -30,7 +33,8 @@ struct TrainOptions {
 };
 
 // Trains `config` (ignored when resuming: the checkpoint's config is used) and returns the
-// summary that `moe train` prints as its last line.
+// summary that `moe train` prints as its last line. A stop asked for by a signal
+// (train/stop_signal.h) ends the run after the current step, with a checkpoint.
 TrainResult train(const RunConfig& config, const TrainOptions& options);
 
 }  // namespace moe
