@@ -10,6 +10,7 @@ namespace moe {
 namespace {
 constexpr size_t kAlign = 64;
 size_t round_up(size_t n) {
+  MOE_CHECK(n <= SIZE_MAX - kAlign, "a buffer of ", n, " bytes cannot be allocated");
   return (n + kAlign - 1) / kAlign * kAlign;
 }
 }  // namespace
@@ -34,7 +35,8 @@ void Arena::add_block(size_t bytes) {
     std::memset(base, 0, bytes);
   }
   blocks_.push_back({base, bytes, 0});
-  reserved_total_ += bytes;
+  MOE_CHECK(!__builtin_add_overflow(reserved_total_, bytes, &reserved_total_),
+            "an arena of more than 2^64 bytes cannot be allocated");
 }
 
 void Arena::reserve_contiguous(size_t bytes) {
@@ -42,7 +44,10 @@ void Arena::reserve_contiguous(size_t bytes) {
 }
 
 Tensor Arena::alloc(Shape shape, DType dtype) {
-  size_t bytes = round_up(static_cast<size_t>(shape.numel()) * dtype_size(dtype));
+  size_t bytes = 0;
+  MOE_CHECK(!__builtin_mul_overflow(static_cast<size_t>(shape.numel()), dtype_size(dtype), &bytes),
+            "tensor ", shape.str(), " is too large to allocate");
+  bytes = round_up(bytes);
   if (bytes == 0) bytes = kAlign;
   if (blocks_.empty() || blocks_.back().size - blocks_.back().used < bytes)
     add_block(std::max(bytes, block_bytes_));

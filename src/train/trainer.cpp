@@ -8,10 +8,10 @@
 #include <memory>
 #include <optional>
 
-#include "core/arena.h"
 #include "core/blas_kernels.h"
 #include "core/check.h"
 #include "core/fs.h"
+#include "core/memory.h"
 #include "core/rng.h"
 #include "data/batch_sampler.h"
 #include "model/checkpoint.h"
@@ -22,6 +22,7 @@
 #include "train/metrics_log.h"
 #include "train/optimizer.h"
 #include "train/progress.h"
+#include "train/run_buffers.h"
 #include "train/stop_signal.h"
 #include "train/train_data.h"
 #include "train/train_state.h"
@@ -96,6 +97,7 @@ class Trainer {
  private:
   // Set-up, in order.
   void open_model_and_data(const RunConfig& config_in);
+  void check_memory();  // refuses a run that would not fit in memory, before it allocates
   void allocate_training_buffers();
   void open_metrics_log();
   void announce_run();
@@ -125,9 +127,9 @@ class Trainer {
   TrainData data_;
   int64_t batch_ = 0, seq_ = 0;
   std::optional<BatchSampler> train_sampler_, val_sampler_;
-  Arena arena_;
-  Tensor tokens_, targets_;  // (batch, seq) I32: the current batch
-  std::unique_ptr<AdamW> optimizer_;
+  MemoryUse memory_estimate_;
+  std::unique_ptr<TrainingBuffers> buffers_;  // activations, batch, optimizer state
+  Tensor tokens_, targets_;                   // (batch, seq) I32: the current batch (in buffers_)
   TrainState state_;
   std::unique_ptr<MetricsLog> metrics_;
   std::unique_ptr<Evaluator> evaluator_;
@@ -155,45 +157,57 @@ Trainer::Trainer(const RunConfig& config, const TrainOptions& options) : options
 }
 
 // A resumed run takes config, weights and tokenizer from its checkpoint; a fresh one builds the
-// model from `config_in` and its vocabulary from the data.
+// model from `config_in` and its vocabulary from the data. Either is refused before the model is
+// allocated when the run would not fit in memory.
 void Trainer::open_model_and_data(const RunConfig& config_in) {
   config_ = config_in;
+  std::optional<CheckpointFiles> checkpoint;
   std::unique_ptr<Tokenizer> tokenizer;
   if (options_.resume) {
-    LoadedCheckpoint ckpt = load_checkpoint(open_checkpoint(options_.out_dir));
-    config_ = ckpt.config;
-    model_ = std::move(ckpt.model);
-    tokenizer = std::move(ckpt.tokenizer);
-    resume_dir_ = ckpt.dir;
+    checkpoint = open_checkpoint(options_.out_dir);
+    config_ = checkpoint->config;
+    tokenizer = std::move(checkpoint->tokenizer);
   }
   if (options_.steps) config_.train.steps = *options_.steps;
   config_.validate();
+  if (checkpoint) check_memory();  // the model is known: before reading the data
 
   data_ = load_train_data(config_.data, config_.model.vocab_size, std::move(tokenizer), seed());
   if (data_.tokenizer) {
-    if (!model_) config_.model.vocab_size = data_.tokenizer->vocab_size();
+    if (!checkpoint) config_.model.vocab_size = data_.tokenizer->vocab_size();
     MOE_CHECK(data_.tokenizer->vocab_size() <= config_.model.vocab_size, "tokenizer has ",
               data_.tokenizer->vocab_size(), " tokens but model.vocab_size is ",
               config_.model.vocab_size);
   }
-  if (!model_) {
+  if (checkpoint) {
+    LoadedCheckpoint loaded = load_checkpoint(std::move(*checkpoint));
+    model_ = std::move(loaded.model);
+    resume_dir_ = loaded.dir;
+  } else {
+    check_memory();  // the vocabulary comes from the data
     model_ = std::make_unique<Model>(config_.model);
     model_->init_parameters(rng_key(seed(), kStreamInit));
   }
+}
+
+void Trainer::check_memory() {
+  memory_estimate_ = training_memory(config_);
+  require_memory(memory_estimate_, available_memory(), "this run",
+                 "use a smaller model or a smaller train.batch_size");
 }
 
 // Activations, batch buffers, optimizer state (restored when resuming) and the samplers.
 void Trainer::allocate_training_buffers() {
   batch_ = tc().batch_size;
   seq_ = config_.model.block_size;
-  model_->allocate(batch_, seq_);
+  buffers_ = std::make_unique<TrainingBuffers>(*model_, tc());
+  result_.memory = buffers_->memory_use(*model_);
   train_sampler_.emplace(data_.train, batch_, seq_);
   val_sampler_.emplace(data_.val, batch_, seq_);
-  tokens_ = arena_.alloc(Shape{batch_, seq_}, DType::I32);
-  targets_ = arena_.alloc(Shape{batch_, seq_}, DType::I32);
-  optimizer_ = std::make_unique<AdamW>(model_->params(), tc());
-  state_.adam_m = optimizer_->m();
-  state_.adam_v = optimizer_->v();
+  tokens_ = buffers_->batch.tokens();
+  targets_ = buffers_->batch.targets();
+  state_.adam_m = buffers_->optimizer.m();
+  state_.adam_v = buffers_->optimizer.v();
   if (options_.resume) {
     load_train_state(resume_dir_, *model_, state_);
     saved_step_ = state_.step;
@@ -220,6 +234,7 @@ void Trainer::announce_run() {
                      {"params", result_.params},
                      {"active_params", result_.active_params},
                      {"flops_per_token", result_.flops_per_token},
+                     {"memory_bytes", result_.memory.total()},
                      {"blas", blas_kernels()},
                      {"data", data_.description},
                      {"train_tokens", data_.train.size},
@@ -234,6 +249,10 @@ void Trainer::announce_run() {
               static_cast<long long>(state_.step), static_cast<long long>(tc().steps),
               static_cast<long long>(batch_), static_cast<long long>(seq_),
               static_cast<long long>(tc().grad_accum));
+  std::string memory = memory_estimate_.str();
+  if (const auto available = available_memory())
+    memory += ", of " + format_bytes(static_cast<double>(available->bytes)) + " available";
+  std::printf("moe train: memory %s\n", memory.c_str());
   std::fflush(stdout);
 }
 
@@ -273,7 +292,7 @@ StepRecord Trainer::train_step() {
   r.grad_norm = clip_grad_norm(model_->params(), tc().grad_clip);
   MOE_CHECK(std::isfinite(r.grad_norm), "gradient norm is ", r.grad_norm, " at step ", step + 1,
             "; training stopped; ", usable_checkpoint());
-  optimizer_->step(r.lr, step + 1);
+  buffers_->optimizer.step(r.lr, step + 1);
   r.optimizer_ms = ms_since(t_opt);
   const double step_s = ms_since(t0) / 1000.0;
   train_seconds_ += step_s;
@@ -382,7 +401,7 @@ void Trainer::save() {
     save_checkpoint(
         options_.out_dir, config_, *model_, data_.tokenizer.get(), state_.step,
         [&](const std::string& dir) { save_train_state(dir, config_, *model_, state_); });
-  } catch (const Error& e) {
+  } catch (const std::exception& e) {
     fail(e.what(), "; training stopped; ", usable_checkpoint());
   }
   saved_step_ = state_.step;
@@ -391,7 +410,7 @@ void Trainer::save() {
 std::string Trainer::usable_checkpoint() const {
   if (!saved_step_) return "no checkpoint of this run has been saved yet";
   return str_cat("the last checkpoint (step ", *saved_step_, ") in ", options_.out_dir,
-                 " is intact: continue with moe train --resume ", options_.out_dir);
+                 " is intact");
 }
 
 // A run that ends before its first eval still reports losses (unless a signal asked it to stop

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "config/config.h"
+#include "core/memory.h"
 
 namespace moe {
 
@@ -13,6 +14,7 @@ struct TrainResult {
   int64_t params = 0;
   int64_t active_params = 0;
   double flops_per_token = 0.0;  // training FLOPs per token (Model::flops_per_token)
+  MemoryUse memory;              // what the run holds in its arenas
   int64_t steps = 0;             // completed steps
   double tokens_per_s = 0.0;     // training tokens over training time (evals excluded)
   double train_loss = 0.0;       // last eval's
