@@ -127,7 +127,6 @@ class Trainer {
   TrainData data_;
   int64_t batch_ = 0, seq_ = 0;
   std::optional<BatchSampler> train_sampler_, val_sampler_;
-  MemoryUse memory_estimate_;
   std::unique_ptr<TrainingBuffers> buffers_;  // activations, batch, optimizer state
   Tensor tokens_, targets_;                   // (batch, seq) I32: the current batch (in buffers_)
   TrainState state_;
@@ -191,8 +190,7 @@ void Trainer::open_model_and_data(const RunConfig& config_in) {
 }
 
 void Trainer::check_memory() {
-  memory_estimate_ = training_memory(config_);
-  require_memory(memory_estimate_, available_memory(), "this run",
+  require_memory(training_memory(config_), available_memory(), "this run",
                  "use a smaller model or a smaller train.batch_size");
 }
 
@@ -249,7 +247,7 @@ void Trainer::announce_run() {
               static_cast<long long>(state_.step), static_cast<long long>(tc().steps),
               static_cast<long long>(batch_), static_cast<long long>(seq_),
               static_cast<long long>(tc().grad_accum));
-  std::string memory = memory_estimate_.str();
+  std::string memory = result_.memory.str();
   if (const auto available = available_memory())
     memory += ", of " + format_bytes(static_cast<double>(available->bytes)) + " available";
   std::printf("moe train: memory %s\n", memory.c_str());
