@@ -9,6 +9,7 @@
 #include "compare/compare.h"
 #include "core/check.h"
 #include "core/threads.h"
+#include "train/stop_signal.h"
 
 namespace {
 
@@ -20,10 +21,19 @@ struct CompareFlags {
 void run_compare(CompareFlags& f) {
   f.options.steps = f.steps;
   if (f.threads) moe::set_num_threads(static_cast<int>(*f.threads));
+  const moe::StopOnSignals stop_on_signals;
   const moe::CompareResult r = moe::compare_runs(f.options);
   std::cout << "\n"
             << r.summary_markdown << "\nwritten: " << f.options.out_dir << "/summary.md, "
             << f.options.out_dir << "/summary.csv, " << f.options.out_dir << "/report.html\n";
+  if (r.stop_signal) {
+    std::cout << std::flush;
+    std::cerr << "moe compare: stopped by " << moe::signal_name(r.stop_signal)
+              << "; the run it stopped has a checkpoint in " << r.stopped_run_dir
+              << " (continue it with: moe train --resume " << r.stopped_run_dir
+              << "); the configurations after it were not run\n";
+    throw ExitStatus{128 + r.stop_signal};
+  }
   if (r.failures > 0) {
     std::string failed;
     for (const moe::RunSummary& row : r.rows)

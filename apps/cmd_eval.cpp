@@ -8,16 +8,16 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
-#include "core/arena.h"
 #include "core/check.h"
+#include "core/memory.h"
 #include "core/rng.h"
 #include "core/threads.h"
 #include "data/batch_sampler.h"
 #include "data/text_source.h"
 #include "data/token_shard.h"
 #include "model/checkpoint.h"
-#include "ops/device.h"
 #include "train/evaluator.h"
+#include "train/run_buffers.h"
 
 namespace {
 
@@ -32,10 +32,15 @@ struct EvalFlags {
 
 void run_eval(const EvalFlags& f) {
   moe::set_num_threads(f.threads);
-  moe::LoadedCheckpoint ckpt = moe::load_checkpoint(f.checkpoint);
-  MOE_CHECK(ckpt.tokenizer != nullptr, "checkpoint ", ckpt.dir,
-            " has no tokenizer, so it cannot read text");
   MOE_CHECK(f.text.empty() != f.data.empty(), "give exactly one of --text FILE or --data DIR");
+  moe::CheckpointFiles files = moe::open_checkpoint(f.checkpoint);
+  MOE_CHECK(files.tokenizer != nullptr, "checkpoint ", files.dir,
+            " has no tokenizer, so it cannot read text");
+  const int64_t batch = f.batch_size > 0 ? f.batch_size : files.config.train.batch_size;
+  moe::require_memory(moe::evaluation_memory(files.config.model, batch), moe::available_memory(),
+                      "evaluating with batches of " + std::to_string(batch) + " rows",
+                      "use a smaller --batch-size");
+  moe::LoadedCheckpoint ckpt = moe::load_checkpoint(std::move(files));
   // Text is encoded here; a prepared split (moe prepare) is read as it is, memory-mapped.
   std::vector<int32_t> ids;
   std::optional<moe::TokenShard> shard;
@@ -51,13 +56,9 @@ void run_eval(const EvalFlags& f) {
     stream = shard->tokens();
   }
   const int64_t seq = ckpt.config.model.block_size;
-  const int64_t batch = f.batch_size > 0 ? f.batch_size : ckpt.config.train.batch_size;
   moe::BatchSampler sampler(stream, batch, seq);
-  ckpt.model->allocate(batch, seq);
-  moe::Arena arena{moe::ops::device_memory(moe::Device::CPU)};
-  moe::Tensor tokens = arena.alloc(moe::Shape{batch, seq}, moe::DType::I32);
-  moe::Tensor targets = arena.alloc(moe::Shape{batch, seq}, moe::DType::I32);
-  moe::Evaluator evaluator(*ckpt.model, tokens, targets);
+  const moe::BatchBuffers buffers(*ckpt.model, batch);
+  moe::Evaluator evaluator(*ckpt.model, buffers.tokens(), buffers.targets());
   const auto& mc = ckpt.config.model;
   // Evaluate with the router temperature the schedule reached at the end of training.
   const float tau = mc.temperature_at(ckpt.config.train.steps, ckpt.config.train.steps);
@@ -65,6 +66,9 @@ void run_eval(const EvalFlags& f) {
                                    : evaluator.random_windows(
                                          sampler, f.batches > 0 ? f.batches : 50,
                                          moe::rng_key(static_cast<uint64_t>(f.seed), 0xE7A1), tau);
+  // Weights are finite (checked on load), but activations can still overflow.
+  MOE_CHECK(std::isfinite(r.loss), "the loss of checkpoint ", ckpt.dir, " is ", r.loss, " over ",
+            r.tokens, " tokens: the model's outputs are not finite, so there is no loss to report");
   nlohmann::json out = {{"loss", r.loss}, {"ppl", std::exp(r.loss)}, {"tokens", r.tokens}};
   std::cout << out.dump() << std::endl;
 }

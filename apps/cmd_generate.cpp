@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "core/check.h"
+#include "core/memory.h"
 #include "generate/generator.h"
 #include "model/checkpoint.h"
 
@@ -31,7 +32,11 @@ void run_generate(const GenerateOptions& opt) {
 #ifdef _OPENMP
   if (opt.threads > 0) omp_set_num_threads(opt.threads);
 #endif
-  moe::LoadedCheckpoint ckpt = moe::load_checkpoint(opt.checkpoint);
+  moe::CheckpointFiles files = moe::open_checkpoint(opt.checkpoint);
+  moe::require_memory(moe::generation_memory(files.config.model), moe::available_memory(),
+                      "generating from checkpoint " + files.dir,
+                      "the model is too large for this machine");
+  moe::LoadedCheckpoint ckpt = moe::load_checkpoint(std::move(files));
   MOE_CHECK(ckpt.tokenizer, "checkpoint ", opt.checkpoint, " has no tokenizer");
   const moe::Tokenizer& tok = *ckpt.tokenizer;
 

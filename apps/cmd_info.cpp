@@ -1,4 +1,5 @@
-// moe info --checkpoint DIR: configuration, parameter counts and the tensor table.
+// moe info --checkpoint DIR: configuration, parameter counts and the tensor table. Reads the
+// files' headers only (checked like any load), so it works for a checkpoint of any size.
 #include <cstdio>
 #include <iostream>
 
@@ -8,8 +9,8 @@
 namespace {
 
 void run_info(const std::string& dir) {
-  moe::LoadedCheckpoint ckpt = moe::load_checkpoint(dir);
-  const moe::Model& model = *ckpt.model;
+  const moe::CheckpointFiles ckpt = moe::open_checkpoint(dir);
+  const moe::Model model(ckpt.config.model, moe::ArenaMode::Measure);  // counts, no memory
   std::cout << "checkpoint: " << ckpt.dir << "\n";
   std::cout << "config:\n" << ckpt.config.to_json().dump(2) << "\n";
   if (ckpt.tokenizer)

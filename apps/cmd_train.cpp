@@ -11,6 +11,7 @@
 #include "core/check.h"
 #include "core/threads.h"
 #include "model/checkpoint.h"
+#include "train/stop_signal.h"
 #include "train/trainer.h"
 
 namespace {
@@ -58,6 +59,7 @@ void run_train(const TrainFlags& f) {
   options.steps = f.steps;
   options.quiet = f.quiet;
   moe::set_num_threads(static_cast<int>(f.threads.value_or(config.train.threads)));
+  const moe::StopOnSignals stop_on_signals;
   moe::TrainResult r = moe::train(config, options);
   nlohmann::json summary = {{"params", r.params},
                             {"active_params", r.active_params},
@@ -70,7 +72,14 @@ void run_train(const TrainFlags& f) {
                             {"stopped_early", r.stopped_early},
                             {"seconds", r.seconds},
                             {"out", options.out_dir}};
+  if (r.stop_signal) summary["stopped_by"] = moe::signal_name(r.stop_signal);
   std::cout << summary.dump() << std::endl;
+  if (r.stop_signal) {
+    std::cerr << "moe train: stopped by " << moe::signal_name(r.stop_signal) << " after step "
+              << r.steps << "; checkpoint saved in " << options.out_dir
+              << "/checkpoint; continue with: moe train --resume " << options.out_dir << "\n";
+    throw ExitStatus{128 + r.stop_signal};
+  }
 }
 
 }  // namespace

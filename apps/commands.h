@@ -2,6 +2,12 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
+// Thrown by a command that has reported its outcome itself and must end with this exit status
+// (a run stopped by a signal: 128 + the signal, as a shell reports it).
+struct ExitStatus {
+  int code;
+};
+
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_generate_command(CLI::App& app);

@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
+  } catch (const ExitStatus& e) {
+    return e.code;
   } catch (const CLI::ParseError& e) {
     std::cerr << "error: " << e.what() << " (see moe --help)\n";
     return e.get_exit_code() != 0 ? e.get_exit_code() : 1;

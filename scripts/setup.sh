@@ -16,6 +16,7 @@ PACKAGES=(
   python3-torch python3-numpy   # the PyTorch reference (tools/reference), run with /usr/bin/python3
   chromium                 # headless browser that renders report.html in the report test
   libpcre2-dev             # Unicode regular expressions for GPT-2 pre-tokenisation
+  libssl-dev               # SHA-256 (libcrypto) for checkpoint checksums
   nodejs npm               # js-tiktoken, the reference for the GPT-2 tokenizer (tools/tiktoken)
 )
 

@@ -7,6 +7,7 @@
 #include "core/fs.h"
 #include "report/report_html.h"
 #include "report/run_log.h"
+#include "train/stop_signal.h"
 #include "train/trainer.h"
 
 namespace moe {
@@ -81,6 +82,12 @@ CompareResult compare_runs(const CompareOptions& options) {
   for (size_t i = 0; i < configs.size(); ++i) {
     const auto& [name, config] = configs[i];
     const std::string run_dir = options.out_dir + "/" + name;
+    if (result.stop_signal) {
+      ++result.failures;
+      result.rows.push_back(failed_run(name, str_cat("not run: the comparison was stopped by ",
+                                                     signal_name(result.stop_signal))));
+      continue;
+    }
     std::printf("compare: [%zu/%zu] %s -> %s\n", i + 1, configs.size(), name.c_str(),
                 run_dir.c_str());
     std::fflush(stdout);
@@ -88,7 +95,16 @@ CompareResult compare_runs(const CompareOptions& options) {
       TrainOptions train_options;
       train_options.out_dir = run_dir;
       train_options.quiet = options.quiet;
-      train(config, train_options);
+      const TrainResult trained = train(config, train_options);
+      if (trained.stop_signal) {
+        result.stop_signal = trained.stop_signal;
+        result.stopped_run_dir = run_dir;
+        ++result.failures;
+        result.rows.push_back(failed_run(
+            name, str_cat("stopped by ", signal_name(trained.stop_signal), " after step ",
+                          trained.steps, "; continue with moe train --resume ", run_dir)));
+        continue;
+      }
       RunLog log = read_run_log(run_dir);
       RunSummary row = summarize(log);
       logs.push_back(std::move(log));

@@ -22,8 +22,12 @@ struct CompareOptions {
 
 struct CompareResult {
   std::vector<RunSummary> rows;  // one per configuration, in the order given
-  int64_t failures = 0;
+  int64_t failures = 0;          // failed, stopped or not run
   std::string summary_markdown;  // what summary.md holds
+  // A signal that stopped the comparison (train/stop_signal.h), or 0: the run it stopped has a
+  // checkpoint in stopped_run_dir, and the configurations after it were not run.
+  int stop_signal = 0;
+  std::string stopped_run_dir;
 };
 
 // The settings every configuration of a comparison must share, so that the runs see the same
@@ -36,7 +40,8 @@ const std::vector<std::string>& shared_budget_keys();
 std::vector<std::pair<std::string, RunConfig>> load_compare_configs(const CompareOptions& options);
 
 // Trains every configuration in turn. A configuration whose training fails is reported in its
-// row (and on stderr) and the others still run; the outputs cover every configuration.
+// row (and on stderr) and the others still run; the outputs cover every configuration. A stop
+// asked for by a signal ends the current run after its step and checkpoint and runs no more.
 CompareResult compare_runs(const CompareOptions& options);
 
 }  // namespace moe

@@ -261,7 +261,9 @@ void TrainConfig::validate() const {
   check_range("train.weight_decay", weight_decay, 0.0f, 10.0f);
   MOE_CHECK(beta1 >= 0 && beta1 < 1, "config value train.beta1 = ", beta1, " must be in [0, 1)");
   MOE_CHECK(beta2 >= 0 && beta2 < 1, "config value train.beta2 = ", beta2, " must be in [0, 1)");
-  check_range("train.adam_eps", adam_eps, 0.0f, 1.0f);
+  // eps = 0 makes every update of a parameter whose gradient stays 0 a 0/0: NaN weights.
+  MOE_CHECK(adam_eps > 0.0f && adam_eps <= 1.0f, "config value train.adam_eps = ", adam_eps,
+            " must be in (0, 1]");
   check_range("train.grad_clip", grad_clip, 0.0f, 1e6f);
   check_range<int64_t>("train.eval_every", eval_every, 0, int64_t{1} << 40);
   check_range<int64_t>("train.eval_iters", eval_iters, 1, 1 << 20);

@@ -1,6 +1,7 @@
 #include "core/arena.h"
 
 #include <algorithm>
+#include <cstdint>
 
 #include "core/check.h"
 
@@ -9,25 +10,31 @@ namespace moe {
 namespace {
 constexpr size_t kAlign = 64;
 size_t round_up(size_t n) {
+  MOE_CHECK(n <= SIZE_MAX - kAlign, "a buffer of ", n, " bytes cannot be allocated");
   return (n + kAlign - 1) / kAlign * kAlign;
 }
 }  // namespace
 
-Arena::Arena(const DeviceMemory& memory, size_t block_bytes)
-    : memory_(&memory), block_bytes_(block_bytes) {}
+Arena::Arena(const DeviceMemory& memory, size_t block_bytes, ArenaMode mode)
+    : memory_(&memory), block_bytes_(block_bytes), mode_(mode) {}
 
 Arena::~Arena() {
   for (Block& b : blocks_)
-    memory_->free(b.base);
+    if (b.base) memory_->free(b.base);
 }
 
 void Arena::add_block(size_t bytes) {
   bytes = round_up(bytes);
-  char* base = static_cast<char*>(memory_->allocate(bytes));
-  MOE_CHECK(base != nullptr, "out of ", device_name(memory_->device), " memory allocating ", bytes,
-            " bytes");
-  memory_->zero(base, bytes);
+  char* base = nullptr;
+  if (mode_ == ArenaMode::Allocate) {
+    base = static_cast<char*>(memory_->allocate(bytes));
+    MOE_CHECK(base != nullptr, "out of ", device_name(memory_->device), " memory allocating ",
+              bytes, " bytes");
+    memory_->zero(base, bytes);
+  }
   blocks_.push_back({base, bytes, 0});
+  MOE_CHECK(!__builtin_add_overflow(reserved_total_, bytes, &reserved_total_),
+            "an arena of more than 2^64 bytes cannot be allocated");
 }
 
 void Arena::reserve_contiguous(size_t bytes) {
@@ -35,12 +42,15 @@ void Arena::reserve_contiguous(size_t bytes) {
 }
 
 Tensor Arena::alloc(Shape shape, DType dtype) {
-  size_t bytes = round_up(static_cast<size_t>(shape.numel()) * dtype_size(dtype));
+  size_t bytes = 0;
+  MOE_CHECK(!__builtin_mul_overflow(static_cast<size_t>(shape.numel()), dtype_size(dtype), &bytes),
+            "tensor ", shape.str(), " is too large to allocate");
+  bytes = round_up(bytes);
   if (bytes == 0) bytes = kAlign;
   if (blocks_.empty() || blocks_.back().size - blocks_.back().used < bytes)
     add_block(std::max(bytes, block_bytes_));
   Block& b = blocks_.back();
-  Tensor t{b.base + b.used, shape, dtype, memory_->device};
+  Tensor t{b.base ? b.base + b.used : nullptr, shape, dtype, memory_->device};
   b.used += bytes;
   used_total_ += bytes;
   return t;

@@ -1,6 +1,11 @@
 // Arena: owns one device's memory in a few large blocks and hands out tensors. All allocation
 // happens while a model or trainer is being set up; a training step allocates nothing. The memory
 // comes from the device's DeviceMemory (ops::device_memory(device) gives the backend's).
+//
+// A measuring arena (ArenaMode::Measure) holds no memory: alloc returns tensors without data
+// (empty()) and the arena only adds up the blocks it would have taken. Running the code that
+// allocates against measuring arenas is how a run's memory is estimated before anything is
+// allocated, so the estimate is the real figure and cannot drift from it.
 #pragma once
 #include <cstddef>
 #include <vector>
@@ -10,20 +15,29 @@
 
 namespace moe {
 
+enum class ArenaMode { Allocate, Measure };
+
 class Arena {
  public:
+  static constexpr size_t kDefaultBlockBytes = size_t{64} << 20;
   // A growing arena: each block is at least block_bytes.
-  explicit Arena(const DeviceMemory& memory, size_t block_bytes = size_t{64} << 20);
+  explicit Arena(const DeviceMemory& memory, size_t block_bytes = kDefaultBlockBytes,
+                 ArenaMode mode = ArenaMode::Allocate);
+  Arena(const DeviceMemory& memory, ArenaMode mode) : Arena(memory, kDefaultBlockBytes, mode) {}
   ~Arena();
   Arena(const Arena&) = delete;
   Arena& operator=(const Arena&) = delete;
 
-  // A zero-filled tensor, 64-byte aligned.
+  // A zero-filled tensor, 64-byte aligned (measuring: a tensor without data).
   Tensor alloc(Shape shape, DType dtype = DType::F32);
   // One contiguous block of exactly `bytes` up front, so later allocs that fit are contiguous.
   void reserve_contiguous(size_t bytes);
   size_t bytes_allocated() const { return used_total_; }
+  // The memory the arena holds (or, measuring, would hold): the sum of its blocks.
+  size_t bytes_reserved() const { return reserved_total_; }
   Device device() const { return memory_->device; }
+  const DeviceMemory& memory() const { return *memory_; }
+  ArenaMode mode() const { return mode_; }
 
  private:
   struct Block {
@@ -33,7 +47,9 @@ class Arena {
   };
   const DeviceMemory* memory_;
   size_t block_bytes_;
+  ArenaMode mode_;
   size_t used_total_ = 0;
+  size_t reserved_total_ = 0;
   std::vector<Block> blocks_;
   void add_block(size_t bytes);
 };

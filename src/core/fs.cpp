@@ -111,12 +111,7 @@ void AtomicFileWriter::commit() {
   MOE_CHECK(::rename(tmp_.c_str(), path_.c_str()) == 0, "cannot write ", path_,
             ": rename failed: ", errno_text());
   committed_ = true;
-  // Durability of the rename; some file systems refuse fsync on directories, which is harmless.
-  int dir_fd = ::open(parent_dir(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    ::fsync(dir_fd);
-    ::close(dir_fd);
-  }
+  sync_path(parent_dir(path_));  // durability of the rename
 }
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
@@ -158,6 +153,16 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
 bool file_exists(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0;
+}
+
+void sync_path(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  MOE_CHECK(fd >= 0, "cannot open ", path, ": ", errno_text());
+  // EINVAL, EROFS: this file system does not support synchronisation (fsync(2)).
+  const bool ok = ::fsync(fd) == 0 || errno == EINVAL || errno == EROFS;
+  const std::string why = ok ? "" : errno_text();
+  ::close(fd);
+  MOE_CHECK(ok, "cannot flush ", path, " to disk: ", why);
 }
 
 void make_dirs(const std::string& path) {

@@ -59,6 +59,10 @@ class MappedFile {
 
 bool file_exists(const std::string& path);
 
+// Flushes a file, or a directory's entries (the files created and renamed in it), to the disk.
+// File systems that refuse fsync on directories are passed over: there is nothing more to do.
+void sync_path(const std::string& path);
+
 // Creates `path` and any missing parents; an existing directory is fine.
 void make_dirs(const std::string& path);
 

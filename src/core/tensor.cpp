@@ -43,7 +43,8 @@ Shape::Shape(std::initializer_list<int64_t> d) {
 int64_t Shape::numel() const {
   int64_t n = 1;
   for (int i = 0; i < ndim; ++i)
-    n *= dims[i];
+    MOE_CHECK(!__builtin_mul_overflow(n, dims[i], &n), "tensor shape ", str(),
+              " has more elements than an int64 can count");
   return n;
 }
 

@@ -17,9 +17,19 @@ double seconds_since(Clock::time_point start) {
 
 }  // namespace
 
+void allocate_for_generation(Model& model) {
+  model.allocate(1, model.config().block_size);
+  model.allocate_kv_cache();
+}
+
+MemoryUse generation_memory(const ModelConfig& config) {
+  Model model(config, ArenaMode::Measure);
+  allocate_for_generation(model);
+  return {model.weight_bytes(), 0, model.activation_bytes()};
+}
+
 Generator::Generator(Model& model) : model_(model) {
-  model_.allocate(1, model_.config().block_size);
-  model_.allocate_kv_cache();
+  allocate_for_generation(model_);
 }
 
 const float* Generator::forward(const int32_t* tokens, int64_t count, int64_t pos_offset) {

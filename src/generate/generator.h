@@ -6,6 +6,7 @@
 #include <optional>
 #include <vector>
 
+#include "core/memory.h"
 #include "generate/sampler.h"
 #include "model/model.h"
 
@@ -25,9 +26,16 @@ struct GenerateResult {
   bool stopped_at_eot = false;
 };
 
+// Allocates what decoding needs on `model`: activations for (1, block_size) and the KV caches.
+void allocate_for_generation(Model& model);
+
+// The memory generation takes with a model of `config` (the same allocations on a measuring
+// model: nothing is allocated).
+MemoryUse generation_memory(const ModelConfig& config);
+
 class Generator {
  public:
-  // Allocates (1, block_size) activations and the KV cache on the model.
+  // Allocates on the model (allocate_for_generation).
   explicit Generator(Model& model);
 
   // Generates up to args.max_new_tokens tokens after the prompt. An empty prompt starts from

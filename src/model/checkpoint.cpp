@@ -1,12 +1,15 @@
 #include "model/checkpoint.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <system_error>
 #include <utility>
 #include <vector>
 
 #include "core/check.h"
 #include "core/fs.h"
-#include "model/safetensors.h"
+#include "core/non_finite.h"
+#include "core/sha256.h"
 
 namespace moe {
 
@@ -17,11 +20,130 @@ namespace {
 constexpr const char* kLatest = "checkpoint";
 constexpr const char* kStaging = ".checkpoint.tmp";
 constexpr const char* kBackup = ".checkpoint.old";
+constexpr const char* kTrash = ".checkpoint.del";
 constexpr const char* kWeights = "model.safetensors";
 constexpr const char* kConfig = "config.json";
+constexpr const char* kManifest = "manifest.json";
+constexpr int kManifestVersion = 1;
 
 bool holds_checkpoint(const fs::path& dir) {
   return fs::exists(dir / kWeights) && fs::exists(dir / kConfig);
+}
+
+// manifest.json: {"version": 1, "files": {name: {"bytes": n, "sha256": hex}}} for every other
+// file in the directory. Hashing reads each file back, and the same pass fsyncs it, so the
+// manifest (written last, atomically) is on disk only after everything it describes.
+void write_manifest(const fs::path& dir) {
+  std::vector<fs::path> files;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir))
+    if (e.is_regular_file() && e.path().filename() != kManifest) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  nlohmann::ordered_json listed = nlohmann::ordered_json::object();
+  for (const fs::path& f : files) {
+    listed[f.filename().string()] = {{"bytes", fs::file_size(f)},
+                                     {"sha256", sha256_file_hex(f.string())}};
+    sync_path(f.string());
+  }
+  const nlohmann::ordered_json manifest = {{"version", kManifestVersion}, {"files", listed}};
+  write_file_atomic((dir / kManifest).string(), manifest.dump(2) + "\n");
+}
+
+// Checks every file that DIR/manifest.json lists; a directory without a manifest (saved before
+// checksums existed) passes unchecked. A listed file that is gone is left to the reader that needs
+// it, as without a manifest: a copy without train_state.safetensors still serves eval and generate.
+void verify_manifest(const fs::path& dir) {
+  const fs::path path = dir / kManifest;
+  if (!fs::exists(path)) return;
+  nlohmann::json manifest;
+  try {
+    manifest = nlohmann::json::parse(read_file(path.string()));
+  } catch (const nlohmann::json::exception& e) {
+    fail("checkpoint ", dir.string(), ": ", kManifest, " is not valid JSON (", e.what(), ")");
+  }
+  MOE_CHECK(manifest.is_object() && manifest.value("version", 0) == kManifestVersion &&
+                manifest.contains("files") && manifest["files"].is_object(),
+            "checkpoint ", dir.string(), ": ", kManifest, " is not a version ", kManifestVersion,
+            " manifest");
+  for (const auto& [name, entry] : manifest["files"].items()) {
+    const fs::path file = dir / name;
+    MOE_CHECK(entry.is_object() && entry.contains("bytes") && entry["bytes"].is_number_unsigned() &&
+                  entry.contains("sha256") && entry["sha256"].is_string(),
+              "checkpoint ", dir.string(), ": ", kManifest, " has a malformed entry for ", name);
+    if (!fs::exists(file)) continue;
+    const uint64_t bytes = entry["bytes"].get<uint64_t>();
+    MOE_CHECK(fs::file_size(file) == bytes, "checkpoint file ", file.string(), " has ",
+              fs::file_size(file), " bytes but ", kManifest, " records ", bytes,
+              ": the file is truncated or damaged");
+    MOE_CHECK(sha256_file_hex(file.string()) == entry["sha256"].get<std::string>(),
+              "checkpoint file ", file.string(), " does not match its SHA-256 in ", kManifest,
+              ": the file is damaged");
+  }
+}
+
+void check_weights_finite(const Model& model, int64_t step) {
+  for (const Param& p : model.params().params())
+    if (const auto bad = find_non_finite(p.value))
+      fail("not saving the checkpoint of step ", step, ": weight ", p.name, " holds ", bad->value,
+           " (element ", bad->index, ")");
+}
+
+// Writes every file of the checkpoint into `staging`, the manifest last.
+void write_staging(const fs::path& staging, const RunConfig& config, const Model& model,
+                   const Tokenizer* tokenizer, int64_t step, const CheckpointExtras& extras,
+                   const SaveHook& at) {
+  fs::create_directories(staging);
+  std::vector<std::pair<std::string, Tensor>> weights;
+  for (const Param& p : model.params().params())
+    weights.emplace_back(p.name, p.value);
+  write_safetensors((staging / kWeights).string(), weights,
+                    {{"format", "pt"}, {"step", std::to_string(step)}});
+  at(SaveStep::kWeightsWritten);
+  write_file_atomic((staging / kConfig).string(), config.to_json().dump(2) + "\n");
+  if (tokenizer) tokenizer->save(staging.string());
+  if (extras) extras(staging.string());
+  write_manifest(staging);
+}
+
+// Renames `dir` out of the way, then deletes it. The rename is the step that counts (atomic); a
+// crash during the deletion leaves RUN/.checkpoint.del, which nothing reads and the next save
+// removes. Errors are ignored: what is left behind is never read.
+void drop(const fs::path& root, const fs::path& dir, SaveStep step, const SaveHook& at) {
+  std::error_code ec;
+  fs::remove_all(root / kTrash, ec);
+  fs::rename(dir, root / kTrash, ec);
+  if (ec) return;
+  sync_path(root.string());
+  at(step);
+  fs::remove_all(root / kTrash, ec);
+}
+
+// Moves the complete `staging` to RUN/checkpoint. Invariant: the backup is dropped only while
+// RUN/checkpoint holds a complete checkpoint, so the latest complete checkpoint stays loadable.
+void swap_in(const fs::path& root, const fs::path& staging, const SaveHook& at) {
+  const fs::path latest = root / kLatest, backup = root / kBackup;
+  bool moved_latest = false;
+  try {
+    if (holds_checkpoint(latest)) {
+      // A backup beside a complete checkpoint is older than it (a save stopped before dropping it).
+      if (fs::exists(backup)) drop(root, backup, SaveStep::kStaleDirDropped, at);
+      fs::rename(latest, backup);
+      moved_latest = true;
+      sync_path(root.string());
+      at(SaveStep::kLatestMovedToBackup);
+    } else if (fs::exists(latest)) {
+      // Not a checkpoint (damaged by hand): nothing loadable is lost; the backup, if any, stays.
+      drop(root, latest, SaveStep::kStaleDirDropped, at);
+    }
+    fs::rename(staging, latest);
+    sync_path(root.string());
+  } catch (...) {
+    std::error_code ec;
+    if (moved_latest && !fs::exists(latest)) fs::rename(backup, latest, ec);
+    throw;
+  }
+  at(SaveStep::kStagingMovedToLatest);
+  if (fs::exists(backup)) drop(root, backup, SaveStep::kBackupDropped, at);
+  at(SaveStep::kDone);
 }
 
 }  // namespace
@@ -43,32 +165,34 @@ bool run_has_checkpoint(const std::string& run_dir) {
 }
 
 void save_checkpoint(const std::string& run_dir, const RunConfig& config, const Model& model,
-                     const Tokenizer* tokenizer, int64_t step, const CheckpointExtras& extras) {
+                     const Tokenizer* tokenizer, int64_t step, const CheckpointExtras& extras,
+                     const SaveHook& hook) {
+  const SaveHook at = [&](SaveStep s) {
+    if (hook) hook(s);
+  };
+  check_weights_finite(model, step);  // before any file is touched
   const fs::path root(run_dir);
   make_dirs(run_dir);
-  const fs::path staging = root / kStaging, latest = root / kLatest, backup = root / kBackup;
+  const fs::path staging = root / kStaging;
+  // Leftovers of an interrupted save are never read, so removing them loses nothing.
   fs::remove_all(staging);
-  fs::create_directories(staging);
-
-  std::vector<std::pair<std::string, Tensor>> weights;
-  for (const Param& p : model.params().params())
-    weights.emplace_back(p.name, p.value);
-  write_safetensors((staging / kWeights).string(), weights,
-                    {{"format", "pt"}, {"step", std::to_string(step)}});
-  write_file_atomic((staging / kConfig).string(), config.to_json().dump(2) + "\n");
-  if (tokenizer) tokenizer->save(staging.string());
-  if (extras) extras(staging.string());
-  // Swap: latest -> backup, staging -> latest, drop backup. Each rename is atomic.
-  fs::remove_all(backup);
-  if (fs::exists(latest)) fs::rename(latest, backup);
-  fs::rename(staging, latest);
-  fs::remove_all(backup);
+  fs::remove_all(root / kTrash);
+  try {
+    write_staging(staging, config, model, tokenizer, step, extras, at);
+    at(SaveStep::kStagingWritten);
+    swap_in(root, staging, at);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(staging, ec);  // a failed save leaves no partial files
+    throw;
+  }
 }
 
-LoadedCheckpoint load_checkpoint(const std::string& dir) {
-  LoadedCheckpoint out;
+CheckpointFiles open_checkpoint(const std::string& dir) {
+  CheckpointFiles out;
   out.dir = resolve_checkpoint_dir(dir);
   const fs::path cdir(out.dir);
+  verify_manifest(cdir);
   nlohmann::json config_json;
   try {
     config_json = nlohmann::json::parse(read_file((cdir / kConfig).string()));
@@ -87,19 +211,43 @@ LoadedCheckpoint load_checkpoint(const std::string& dir) {
               ": tokenizer has ", out.tokenizer->vocab_size(), " tokens but the model only ",
               out.config.model.vocab_size);
   }
-  out.model = std::make_unique<Model>(out.config.model);
   const std::string weights_path = (cdir / kWeights).string();
-  SafeTensorsFile file = SafeTensorsFile::open(weights_path);
-  for (Param& p : out.model->params().params()) {
-    MOE_CHECK(file.has(p.name), "checkpoint ", weights_path, " lacks tensor ", p.name,
+  out.weights = SafeTensorsFile::open(weights_path);
+  // The tensor table config.json defines, from a model that holds no memory.
+  const Model expected(out.config.model, ArenaMode::Measure);
+  for (const Param& p : expected.params().params()) {
+    MOE_CHECK(out.weights.has(p.name), "checkpoint ", weights_path, " lacks tensor ", p.name,
               " that its config.json requires (checkpoint from another config?)");
-    file.read_into(p.name, p.value);
+    const SafeTensorsFile::Entry& e = out.weights.entry(p.name);
+    MOE_CHECK(e.dtype == DType::F32 && e.shape == p.shape, "tensor ", p.name, " in checkpoint ",
+              weights_path, " is ", dtype_name(e.dtype), " ", e.shape.str(),
+              " but its config.json defines F32 ", p.shape.str(),
+              " (checkpoint from another config?)");
   }
-  for (const auto& e : file.entries()) {
-    MOE_CHECK(out.model->params().find(e.name) != nullptr, "checkpoint ", weights_path,
+  for (const auto& e : out.weights.entries()) {
+    MOE_CHECK(expected.params().find(e.name) != nullptr, "checkpoint ", weights_path,
               " has tensor ", e.name, " that its config.json does not define");
   }
   return out;
+}
+
+LoadedCheckpoint load_checkpoint(CheckpointFiles files) {
+  LoadedCheckpoint out;
+  out.dir = files.dir;
+  out.config = files.config;
+  out.tokenizer = std::move(files.tokenizer);
+  out.model = std::make_unique<Model>(out.config.model);
+  for (Param& p : out.model->params().params()) {
+    files.weights.read_into(p.name, p.value);
+    if (const auto bad = find_non_finite(p.value))
+      fail("checkpoint ", files.weights.path(), ": weight ", p.name, " holds ", bad->value,
+           " (element ", bad->index, "); a checkpoint with non-finite weights cannot be used");
+  }
+  return out;
+}
+
+LoadedCheckpoint load_checkpoint(const std::string& dir) {
+  return load_checkpoint(open_checkpoint(dir));
 }
 
 std::string checkpoint_weights_step(const std::string& checkpoint_dir) {

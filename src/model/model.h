@@ -25,7 +25,11 @@ struct LossInfo {
 class Model {
  public:
   // Registers and allocates every parameter (values uninitialised: call init_parameters or load).
-  explicit Model(const ModelConfig& cfg);
+  // ArenaMode::Measure builds a model that holds no memory: its parameter table and its
+  // allocate* calls only count bytes (weight_bytes, activation_bytes), for memory estimates and
+  // for checking a checkpoint's tensor names and shapes before anything is allocated. Such a
+  // model cannot run.
+  explicit Model(const ModelConfig& cfg, ArenaMode mode = ArenaMode::Allocate);
   void init_parameters(uint64_t seed) { params_.initialize(seed); }
   // Activations for calls of up to (batch, seq); seq <= block_size.
   void allocate(int64_t batch, int64_t seq);
@@ -44,6 +48,9 @@ class Model {
   ParamTable& params() { return params_; }
   const ParamTable& params() const { return params_; }
   int64_t param_count() const { return params_.numel(); }
+  // Memory of the parameter values and gradients, and of the activations allocated so far.
+  size_t weight_bytes() const { return params_.bytes_reserved(); }
+  size_t activation_bytes() const { return arena_.bytes_reserved(); }
   int64_t active_param_count() const;
   // Training FLOPs per token (forward + backward) at full context, as PaLM counts them
   // (Chowdhery et al. 2022, appendix B): 6 per active non-embedding parameter plus
@@ -63,7 +70,7 @@ class Model {
   std::vector<std::unique_ptr<Block>> blocks_;
   std::unique_ptr<Norm> norm_f_;
   LinearParams lm_head_;
-  Arena arena_{ops::device_memory(Device::CPU)};
+  Arena arena_;
   int64_t last_tokens_ = 0;
   Tensor tokens_, targets_;           // (N) I32 copies of the last batch
   Tensor embed_;                      // (N, C) block 0 input

@@ -105,14 +105,16 @@ void write_safetensors(const std::string& path,
   }
   text.append((8 - text.size() % 8) % 8, ' ');
 
-  std::string bytes(kHeaderSizeBytes, '\0');
-  uint64_t n = text.size();
-  std::memcpy(bytes.data(), &n, kHeaderSizeBytes);
-  bytes.reserve(kHeaderSizeBytes + text.size() + offset);
-  bytes += text;
+  // Streamed tensor by tensor: saving needs no second copy of the weights in memory.
+  AtomicFileWriter out(path);
+  std::string size_field(kHeaderSizeBytes, '\0');
+  const uint64_t n = text.size();
+  std::memcpy(size_field.data(), &n, kHeaderSizeBytes);
+  out.append(size_field);
+  out.append(text);
   for (const auto& [name, t] : tensors)
-    bytes.append(static_cast<const char*>(t.ptr), t.bytes());
-  write_file_atomic(path, bytes);
+    out.append({static_cast<const char*>(t.ptr), t.bytes()});
+  out.commit();
 }
 
 SafeTensorsFile SafeTensorsFile::open(const std::string& path) {

@@ -14,7 +14,7 @@
 
 namespace moe {
 
-// Writes the CPU tensors, in the given order, atomically (core/fs.h write_file_atomic). The header
+// Writes the CPU tensors, in the given order, atomically (core/fs.h AtomicFileWriter). The header
 // is padded with spaces to a multiple of 8 bytes so that the data starts aligned.
 void write_safetensors(const std::string& path,
                        const std::vector<std::pair<std::string, Tensor>>& tensors,

@@ -19,6 +19,7 @@ void ParamTable::allocate(Device device) {
   MOE_CHECK(device == Device::CPU, "parameters on ", device_name(device), " need the CUDA backend");
   values_ = arena_.alloc(Shape{numel_});
   grads_ = arena_.alloc(Shape{numel_});
+  if (arena_.mode() == ArenaMode::Measure) return;
   for (Param& p : params_) {
     p.value = values_.rows(p.offset, p.offset + p.shape.numel()).view(p.shape);
     p.grad = grads_.rows(p.offset, p.offset + p.shape.numel()).view(p.shape);

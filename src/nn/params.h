@@ -35,6 +35,8 @@ struct Param {
 
 class ParamTable {
  public:
+  // ArenaMode::Measure: allocate() only counts the bytes (core/arena.h) and binds no tensors.
+  explicit ParamTable(ArenaMode mode = ArenaMode::Allocate) : arena_(ops::device_memory(Device::CPU), mode) {}
   // Registers a parameter; the returned pointer stays valid for the table's life.
   Param* add(const std::string& name, Shape shape, ParamInit init, bool decay);
   // Allocates the flat value and gradient buffers and binds every Param's tensors.
@@ -52,11 +54,13 @@ class ParamTable {
   Tensor flat_values() const { return values_; }  // (numel)
   Tensor flat_grads() const { return grads_; }    // (numel)
   void zero_grads();
+  // The memory of the value and gradient buffers.
+  size_t bytes_reserved() const { return arena_.bytes_reserved(); }
 
  private:
   std::deque<Param> params_;
   int64_t numel_ = 0;
-  Arena arena_{ops::device_memory(Device::CPU)};
+  Arena arena_;
   Tensor values_, grads_;
   Tensor stacked(const Tensor& flat, const Param* first, int64_t count) const;
 };

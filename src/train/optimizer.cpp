@@ -7,7 +7,8 @@
 
 namespace moe {
 
-AdamW::AdamW(ParamTable& params, const TrainConfig& cfg) : params_(params), cfg_(cfg) {
+AdamW::AdamW(ParamTable& params, const TrainConfig& cfg, ArenaMode mode)
+    : params_(params), cfg_(cfg), arena_(ops::device_memory(Device::CPU), mode) {
   m_ = arena_.alloc(Shape{params.numel()});
   v_ = arena_.alloc(Shape{params.numel()});
 }

@@ -10,16 +10,18 @@ namespace moe {
 
 class AdamW {
  public:
-  AdamW(ParamTable& params, const TrainConfig& cfg);
+  // ArenaMode::Measure: the moments are only counted (bytes_reserved), for memory estimates.
+  AdamW(ParamTable& params, const TrainConfig& cfg, ArenaMode mode = ArenaMode::Allocate);
   // One update with learning rate lr; step is the 1-based update count (bias correction).
   void step(float lr, int64_t step);
   Tensor m() const { return m_; }  // (numel)
   Tensor v() const { return v_; }  // (numel)
+  size_t bytes_reserved() const { return arena_.bytes_reserved(); }
 
  private:
   ParamTable& params_;
   TrainConfig cfg_;
-  Arena arena_{ops::device_memory(Device::CPU)};
+  Arena arena_;
   Tensor m_, v_;
 };
 

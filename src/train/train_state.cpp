@@ -2,20 +2,49 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <stdexcept>
 
 #include "core/check.h"
+#include "core/non_finite.h"
 #include "model/checkpoint.h"
 #include "model/safetensors.h"
 
 namespace moe {
 
 namespace {
+
 constexpr const char* kState = "train_state.safetensors";
+
+// The parameter that element `index` of the flat buffers belongs to.
+const std::string& param_at(const ParamTable& table, int64_t index) {
+  for (const Param& p : table.params())
+    if (index < p.offset + p.shape.numel()) return p.name;
+  return table.params().back().name;
 }
 
+// What is wrong with the moments, or nullopt: a NaN or infinity in either, or a negative second
+// moment (v is a running mean of squares; sqrt(v) in the update makes a negative one NaN).
+std::optional<std::string> moments_problem(const Model& model, const TrainState& state) {
+  for (const auto& [name, t] : {std::pair{"adam.m", state.adam_m}, {"adam.v", state.adam_v}}) {
+    if (const auto bad = find_non_finite(t))
+      return str_cat("optimizer state ", name, " holds ", bad->value, " (element ", bad->index,
+                     ", parameter ", param_at(model.params(), bad->index), ")");
+  }
+  const float* v = state.adam_v.f32();
+  for (int64_t i = 0; i < state.adam_v.numel(); ++i)
+    if (v[i] < 0.0f)
+      return str_cat("optimizer state adam.v holds the negative second moment ", v[i], " (element ",
+                     i, ", parameter ", param_at(model.params(), i), ")");
+  return std::nullopt;
+}
+
+}  // namespace
+
 void save_train_state(const std::string& checkpoint_dir, const RunConfig& config,
-                      const TrainState& state) {
+                      const Model& model, const TrainState& state) {
+  if (const auto problem = moments_problem(model, state))
+    fail("not saving the checkpoint of step ", state.step, ": ", *problem);
   const std::string step = std::to_string(state.step);
   std::map<std::string, std::string> meta = {
       {"step", step},
@@ -40,6 +69,8 @@ void load_train_state(const std::string& checkpoint_dir, const Model& model, Tra
   MOE_CHECK(state.adam_m.numel() == model.param_count(), "training state buffers not allocated");
   file.read_into("adam.m", state.adam_m);
   file.read_into("adam.v", state.adam_v);
+  if (const auto problem = moments_problem(model, state))
+    fail("training state ", path, ": ", *problem, "; it cannot be resumed");
   const auto& meta = file.metadata();
   auto get = [&](const char* key) {
     auto it = meta.find(key);

@@ -19,12 +19,15 @@ struct TrainState {
   Tensor adam_m, adam_v;         // (numel) flat, same layout as the parameter table
 };
 
-// Writes CHECKPOINT_DIR/train_state.safetensors.
+// Writes CHECKPOINT_DIR/train_state.safetensors. Refuses, naming the tensor and the parameter,
+// moments that hold NaN or infinity or a negative second moment (AdamW would turn either into
+// NaN weights).
 void save_train_state(const std::string& checkpoint_dir, const RunConfig& config,
-                      const TrainState& state);
+                      const Model& model, const TrainState& state);
 
-// Reads train_state.safetensors into state (whose adam_m/adam_v tensors must be allocated) and
-// checks that it comes from the same save as the weights beside it.
+// Reads train_state.safetensors into state (whose adam_m/adam_v tensors must be allocated),
+// checks that it comes from the same save as the weights beside it, and refuses moments that
+// save_train_state would not have written.
 void load_train_state(const std::string& checkpoint_dir, const Model& model, TrainState& state);
 
 }  // namespace moe

@@ -5,24 +5,25 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
 #include <memory>
+#include <optional>
 
-#include "core/arena.h"
 #include "core/check.h"
 #include "core/fs.h"
+#include "core/memory.h"
 #include "core/rng.h"
 #include "data/batch_sampler.h"
 #include "model/checkpoint.h"
 #include "model/model.h"
 #include "ops/device.h"
-#include "ops/elementwise.h"
 #include "report/write_report.h"
 #include "train/evaluator.h"
 #include "train/lr_schedule.h"
 #include "train/metrics_log.h"
 #include "train/optimizer.h"
 #include "train/progress.h"
+#include "train/run_buffers.h"
+#include "train/stop_signal.h"
 #include "train/train_data.h"
 #include "train/train_state.h"
 
@@ -77,216 +78,356 @@ void truncate_metrics(const std::string& path, int64_t step) {
   write_file_atomic(path, kept);
 }
 
-}  // namespace
+// What one optimizer step did, for the metrics log and the progress line.
+struct StepRecord {
+  LossInfo loss;  // means over the micro-batches
+  float lr = 0.0f;
+  float grad_norm = 0.0f;  // before clipping
+  float router_temperature = 1.0f;
+  double forward_ms = 0.0, backward_ms = 0.0, optimizer_ms = 0.0;
+  double tokens_per_s = 0.0;
+};
 
-TrainResult train(const RunConfig& config_in, const TrainOptions& options) {
-  const auto wall_start = Clock::now();
-  RunConfig config = config_in;
-  std::unique_ptr<Model> model;
+// One training run: the constructor sets it up (fresh or resumed), run() trains it to the end.
+class Trainer {
+ public:
+  Trainer(const RunConfig& config, const TrainOptions& options);
+  TrainResult run();
+
+ private:
+  // Set-up, in order.
+  void open_model_and_data(const RunConfig& config_in);
+  void check_memory();  // refuses a run that would not fit in memory, before it allocates
+  void allocate_training_buffers();
+  void open_metrics_log();
+  void announce_run();
+
+  // The loop's steps.
+  StepRecord train_step();
+  LossInfo micro_batch(int64_t step, int64_t micro, StepRecord& record);
+  void log_step(const StepRecord& record);
+  bool eval_due(bool last_step) const;
+  void evaluate();
+  bool early_stop_due();
+  bool checkpoint_due(bool last_step) const;
+  void save();
+  std::string usable_checkpoint() const;
+  TrainResult finish();
+
+  const TrainConfig& tc() const { return config_.train; }
+  uint64_t seed() const { return static_cast<uint64_t>(tc().seed); }
+  int64_t tokens_per_step() const { return batch_ * seq_ * tc().grad_accum; }
+
+  const Clock::time_point wall_start_ = Clock::now();
+  TrainOptions options_;
+  RunConfig config_;
+  std::string resume_dir_;             // the checkpoint directory a resumed run was read from
+  std::optional<int64_t> saved_step_;  // step of this run's last checkpoint on disk
+  std::unique_ptr<Model> model_;
+  TrainData data_;
+  int64_t batch_ = 0, seq_ = 0;
+  std::optional<BatchSampler> train_sampler_, val_sampler_;
+  std::unique_ptr<TrainingBuffers> buffers_;  // activations, batch, optimizer state
+  Tensor tokens_, targets_;                   // (batch, seq) I32: the current batch (in buffers_)
+  TrainState state_;
+  std::unique_ptr<MetricsLog> metrics_;
+  std::unique_ptr<Evaluator> evaluator_;
+  std::unique_ptr<Progress> progress_;
+  ForwardContext ctx_;
+  TrainResult result_;
+  int64_t first_step_ = 0;  // state_.step when this invocation started
+  double train_seconds_ = 0.0;
+  int64_t trained_tokens_ = 0;
+  bool have_eval_ = false;
+};
+
+Trainer::Trainer(const RunConfig& config, const TrainOptions& options) : options_(options) {
+  open_model_and_data(config);
+  allocate_training_buffers();
+  open_metrics_log();
+  announce_run();
+  evaluator_ = std::make_unique<Evaluator>(*model_, tokens_, targets_);
+  progress_ = std::make_unique<Progress>(tc().steps, state_.step, tc().log_every);
+  first_step_ = state_.step;
+  ctx_.training = true;
+  ctx_.batch = batch_;
+  ctx_.seq = seq_;
+  ctx_.loss_scale = 1.0f / static_cast<float>(tc().grad_accum);
+}
+
+// A resumed run takes config, weights and tokenizer from its checkpoint; a fresh one builds the
+// model from `config_in` and its vocabulary from the data. Either is refused before the model is
+// allocated when the run would not fit in memory.
+void Trainer::open_model_and_data(const RunConfig& config_in) {
+  config_ = config_in;
+  std::optional<CheckpointFiles> checkpoint;
   std::unique_ptr<Tokenizer> tokenizer;
-  std::string resume_dir;
-  if (options.resume) {
-    LoadedCheckpoint ckpt = load_checkpoint(options.out_dir);
-    config = ckpt.config;
-    model = std::move(ckpt.model);
-    tokenizer = std::move(ckpt.tokenizer);
-    resume_dir = ckpt.dir;
+  if (options_.resume) {
+    checkpoint = open_checkpoint(options_.out_dir);
+    config_ = checkpoint->config;
+    tokenizer = std::move(checkpoint->tokenizer);
   }
-  if (options.steps) config.train.steps = *options.steps;
-  config.validate();
-  const TrainConfig& tc = config.train;
+  if (options_.steps) config_.train.steps = *options_.steps;
+  config_.validate();
+  if (checkpoint) check_memory();  // the model is known: before reading the data
 
-  TrainData data = load_train_data(config.data, config.model.vocab_size, std::move(tokenizer),
-                                   static_cast<uint64_t>(tc.seed));
-  if (data.tokenizer) {
-    if (!model) config.model.vocab_size = data.tokenizer->vocab_size();
-    MOE_CHECK(data.tokenizer->vocab_size() <= config.model.vocab_size, "tokenizer has ",
-              data.tokenizer->vocab_size(), " tokens but model.vocab_size is ",
-              config.model.vocab_size);
+  data_ = load_train_data(config_.data, config_.model.vocab_size, std::move(tokenizer), seed());
+  if (data_.tokenizer) {
+    if (!checkpoint) config_.model.vocab_size = data_.tokenizer->vocab_size();
+    MOE_CHECK(data_.tokenizer->vocab_size() <= config_.model.vocab_size, "tokenizer has ",
+              data_.tokenizer->vocab_size(), " tokens but model.vocab_size is ",
+              config_.model.vocab_size);
   }
-  if (!model) {
-    model = std::make_unique<Model>(config.model);
-    model->init_parameters(rng_key(static_cast<uint64_t>(tc.seed), kStreamInit));
+  if (checkpoint) {
+    LoadedCheckpoint loaded = load_checkpoint(std::move(*checkpoint));
+    model_ = std::move(loaded.model);
+    resume_dir_ = loaded.dir;
+  } else {
+    check_memory();  // the vocabulary comes from the data
+    model_ = std::make_unique<Model>(config_.model);
+    model_->init_parameters(rng_key(seed(), kStreamInit));
   }
-  const int64_t batch = tc.batch_size, seq = config.model.block_size;
-  model->allocate(batch, seq);
-  BatchSampler train_sampler(data.train, batch, seq);
-  BatchSampler val_sampler(data.val, batch, seq);
+}
 
-  Arena arena{ops::device_memory(Device::CPU)};
-  Tensor tokens = arena.alloc(Shape{batch, seq}, DType::I32);
-  Tensor targets = arena.alloc(Shape{batch, seq}, DType::I32);
-  AdamW optimizer(model->params(), tc);
-  TrainState state;
-  state.adam_m = optimizer.m();
-  state.adam_v = optimizer.v();
-  if (options.resume) load_train_state(resume_dir, *model, state);
-  MOE_CHECK(!options.resume || state.step < tc.steps, "the run in ", options.out_dir,
-            " has already done ", state.step, " steps; ask for more with --steps N (N > ",
-            state.step, ")");
+void Trainer::check_memory() {
+  require_memory(training_memory(config_), available_memory(), "this run",
+                 "use a smaller model or a smaller train.batch_size");
+}
 
-  make_dirs(options.out_dir);
-  const std::string metrics_path = options.out_dir + "/metrics.jsonl";
-  if (options.resume) truncate_metrics(metrics_path, state.step);
-  MetricsLog metrics(metrics_path, options.resume);
-
-  TrainResult result;
-  result.params = model->param_count();
-  result.active_params = model->active_param_count();
-  result.flops_per_token = model->flops_per_token();
-  if (!options.resume) {
-    metrics.write({{"type", "start"},
-                   {"params", result.params},
-                   {"active_params", result.active_params},
-                   {"flops_per_token", result.flops_per_token},
-                   {"blas", ops::kernel_library(Device::CPU)},
-                   {"data", data.description},
-                   {"train_tokens", data.train.size},
-                   {"val_tokens", data.val.size},
-                   {"config", config.to_json()}});
+// Activations, batch buffers, optimizer state (restored when resuming) and the samplers.
+void Trainer::allocate_training_buffers() {
+  batch_ = tc().batch_size;
+  seq_ = config_.model.block_size;
+  buffers_ = std::make_unique<TrainingBuffers>(*model_, tc());
+  result_.memory = buffers_->memory_use(*model_);
+  train_sampler_.emplace(data_.train, batch_, seq_);
+  val_sampler_.emplace(data_.val, batch_, seq_);
+  tokens_ = buffers_->batch.tokens();
+  targets_ = buffers_->batch.targets();
+  state_.adam_m = buffers_->optimizer.m();
+  state_.adam_v = buffers_->optimizer.v();
+  if (options_.resume) {
+    load_train_state(resume_dir_, *model_, state_);
+    saved_step_ = state_.step;
   }
-  if (!options.quiet) {
-    std::printf("moe train: %s, %.2f M parameters (%.2f M active per token), data %s\n",
-                config.model.arch.c_str(), result.params / 1e6, result.active_params / 1e6,
-                data.description.c_str());
-    std::printf("moe train: steps %lld -> %lld, batch %lld x %lld tokens, grad_accum %lld\n",
-                static_cast<long long>(state.step), static_cast<long long>(tc.steps),
-                static_cast<long long>(batch), static_cast<long long>(seq),
-                static_cast<long long>(tc.grad_accum));
-    std::fflush(stdout);
+  MOE_CHECK(!options_.resume || state_.step < tc().steps, "the run in ", options_.out_dir,
+            " has already done ", state_.step, " steps; ask for more with --steps N (N > ",
+            state_.step, ")");
+}
+
+void Trainer::open_metrics_log() {
+  make_dirs(options_.out_dir);
+  const std::string path = options_.out_dir + "/metrics.jsonl";
+  if (options_.resume) truncate_metrics(path, state_.step);
+  metrics_ = std::make_unique<MetricsLog>(path, options_.resume);
+}
+
+// The start record (fresh runs only: a resumed run continues its log) and the opening lines.
+void Trainer::announce_run() {
+  result_.params = model_->param_count();
+  result_.active_params = model_->active_param_count();
+  result_.flops_per_token = model_->flops_per_token();
+  if (!options_.resume) {
+    metrics_->write({{"type", "start"},
+                     {"params", result_.params},
+                     {"active_params", result_.active_params},
+                     {"flops_per_token", result_.flops_per_token},
+                     {"memory_bytes", result_.memory.total()},
+                     {"blas", ops::kernel_library(Device::CPU)},
+                     {"data", data_.description},
+                     {"train_tokens", data_.train.size},
+                     {"val_tokens", data_.val.size},
+                     {"config", config_.to_json()}});
   }
+  if (options_.quiet) return;
+  std::printf("moe train: %s, %.2f M parameters (%.2f M active per token), data %s\n",
+              config_.model.arch.c_str(), result_.params / 1e6, result_.active_params / 1e6,
+              data_.description.c_str());
+  std::printf("moe train: steps %lld -> %lld, batch %lld x %lld tokens, grad_accum %lld\n",
+              static_cast<long long>(state_.step), static_cast<long long>(tc().steps),
+              static_cast<long long>(batch_), static_cast<long long>(seq_),
+              static_cast<long long>(tc().grad_accum));
+  std::string memory = result_.memory.str();
+  if (const auto available = available_memory())
+    memory += ", of " + format_bytes(static_cast<double>(available->bytes)) + " available";
+  std::printf("moe train: memory %s\n", memory.c_str());
+  std::fflush(stdout);
+}
 
-  const uint64_t seed = static_cast<uint64_t>(tc.seed);
-  Evaluator evaluator(*model, tokens, targets);
-  Progress progress(tc.steps, state.step, tc.log_every);
-  double train_seconds = 0.0;
-  int64_t trained_tokens = 0;
-  const int64_t first_step = state.step;
-  bool have_eval = false;
+TrainResult Trainer::run() {
+  while (state_.step < tc().steps) {
+    log_step(train_step());
+    const bool last = state_.step == tc().steps;
+    bool stop = false;
+    if (eval_due(last)) {
+      evaluate();
+      stop = early_stop_due();
+    }
+    result_.stop_signal = last ? 0 : stop_requested();
+    if (checkpoint_due(last) || stop || result_.stop_signal) save();
+    if (stop || result_.stop_signal) break;
+  }
+  return finish();
+}
 
-  auto run_eval = [&](int64_t step) {
-    const float tau = config.model.temperature_at(step, tc.steps);
-    EvalResult tr = evaluator.random_windows(train_sampler, tc.eval_iters,
-                                             rng_key(seed, kStreamEvalTrain), tau);
-    EvalResult va =
-        evaluator.random_windows(val_sampler, tc.eval_iters, rng_key(seed, kStreamEvalVal), tau);
-    result.train_loss = tr.loss;
-    result.val_loss = va.loss;
-    have_eval = true;
-    metrics.write({{"type", "eval"},
+// One optimizer update: forward and backward over grad_accum micro-batches, clipping, AdamW.
+StepRecord Trainer::train_step() {
+  const int64_t step = state_.step;  // 0-based index of this update
+  StepRecord r;
+  r.lr = lr_at(tc(), step);
+  r.router_temperature = config_.model.temperature_at(step, tc().steps);
+  ctx_.router_temperature = r.router_temperature;
+  const auto t0 = Clock::now();
+  model_->params().zero_grads();
+  for (int64_t micro = 0; micro < tc().grad_accum; ++micro) {
+    const LossInfo info = micro_batch(step, micro, r);
+    r.loss.ce += info.ce / tc().grad_accum;
+    r.loss.aux += info.aux / tc().grad_accum;
+    r.loss.z += info.z / tc().grad_accum;
+    r.loss.objective += info.objective / tc().grad_accum;
+  }
+  const auto t_opt = Clock::now();
+  r.grad_norm = clip_grad_norm(model_->params(), tc().grad_clip);
+  MOE_CHECK(std::isfinite(r.grad_norm), "gradient norm is ", r.grad_norm, " at step ", step + 1,
+            "; training stopped; ", usable_checkpoint());
+  buffers_->optimizer.step(r.lr, step + 1);
+  r.optimizer_ms = ms_since(t_opt);
+  const double step_s = ms_since(t0) / 1000.0;
+  train_seconds_ += step_s;
+  state_.elapsed_seconds += step_s;
+  trained_tokens_ += tokens_per_step();
+  state_.step = step + 1;
+  r.tokens_per_s = tokens_per_step() / std::max(step_s, 1e-9);
+  return r;
+}
+
+// Draws micro-batch `micro` of update `step` (a pure function of seed, step and micro, which is
+// what makes resume exact) and runs forward and backward on it; adds the times to `record`.
+LossInfo Trainer::micro_batch(int64_t step, int64_t micro, StepRecord& record) {
+  if (config_.data.sampling == "chunks")
+    train_sampler_->chunks(tokens_, targets_, step * tc().grad_accum + micro,
+                           rng_key(seed(), kStreamTrainChunks));
+  else
+    train_sampler_->sample(tokens_, targets_, rng_key(seed(), kStreamTrainBatch, step, micro));
+  ctx_.key = rng_key(seed(), kStreamStep, step, micro);
+  const auto t_fwd = Clock::now();
+  const LossInfo info = model_->forward(ctx_, tokens_, targets_);
+  record.forward_ms += ms_since(t_fwd);
+  MOE_CHECK(std::isfinite(info.objective), "loss is ", info.objective, " at step ", step + 1,
+            " (lr ", record.lr, "); training stopped; ", usable_checkpoint(),
+            "; lower train.lr or enable train.grad_clip");
+  const auto t_bwd = Clock::now();
+  model_->backward(ctx_);
+  record.backward_ms += ms_since(t_bwd);
+  return info;
+}
+
+void Trainer::log_step(const StepRecord& r) {
+  metrics_->write({{"type", "step"},
+                   {"step", state_.step},
+                   {"loss", r.loss.ce},
+                   {"objective", r.loss.objective},
+                   {"aux_loss", r.loss.aux},
+                   {"z_loss", r.loss.z},
+                   {"lr", r.lr},
+                   {"grad_norm", r.grad_norm},
+                   {"router_temperature", r.router_temperature},
+                   {"tokens_per_s", r.tokens_per_s},
+                   {"forward_ms", r.forward_ms},
+                   {"backward_ms", r.backward_ms},
+                   {"optimizer_ms", r.optimizer_ms}});
+  if (!options_.quiet) progress_->step(state_.step, r.loss.ce, r.lr, r.tokens_per_s);
+}
+
+bool Trainer::eval_due(bool last_step) const {
+  return (tc().eval_every > 0 && state_.step % tc().eval_every == 0) || last_step;
+}
+
+// Train and val loss on fixed batches (the same at every eval), routing statistics, the eval
+// record and report, and the best-val bookkeeping that early stopping reads.
+void Trainer::evaluate() {
+  const int64_t step = state_.step;
+  const float tau = config_.model.temperature_at(step, tc().steps);
+  const EvalResult tr = evaluator_->random_windows(*train_sampler_, tc().eval_iters,
+                                                   rng_key(seed(), kStreamEvalTrain), tau);
+  const EvalResult va = evaluator_->random_windows(*val_sampler_, tc().eval_iters,
+                                                   rng_key(seed(), kStreamEvalVal), tau);
+  result_.train_loss = tr.loss;
+  result_.val_loss = va.loss;
+  have_eval_ = true;
+  metrics_->write({{"type", "eval"},
                    {"step", step},
                    {"train_loss", tr.loss},
                    {"val_loss", va.loss},
                    {"train_ppl", std::exp(tr.loss)},
                    {"val_ppl", std::exp(va.loss)},
-                   {"moe", routing_json(va, config.model.n_experts)}});
-    refresh_run_report(options.out_dir);  // a failure is a warning, never a stop
-    if (state.best_val_step < 0 || va.loss < state.best_val_loss) {
-      state.best_val_loss = static_cast<float>(va.loss);
-      state.best_val_step = step;
-      state.evals_since_best = 0;
-    } else {
-      ++state.evals_since_best;
-    }
-    if (!options.quiet) {
-      char line[256];
-      std::snprintf(line, sizeof line, "step %lld: train loss %.4f, val loss %.4f (ppl %.2f)",
-                    static_cast<long long>(step), tr.loss, va.loss, std::exp(va.loss));
-      progress.message(line);
-    }
-  };
-
-  auto checkpoint = [&]() {
-    save_checkpoint(options.out_dir, config, *model, data.tokenizer.get(), state.step,
-                    [&](const std::string& dir) { save_train_state(dir, config, state); });
-  };
-
-  ForwardContext ctx;
-  ctx.training = true;
-  ctx.batch = batch;
-  ctx.seq = seq;
-  ctx.loss_scale = 1.0f / static_cast<float>(tc.grad_accum);
-  while (state.step < tc.steps) {
-    const int64_t step = state.step;  // 0-based index of this update
-    const float lr = lr_at(tc, step);
-    ctx.router_temperature = config.model.temperature_at(step, tc.steps);
-    const auto t0 = Clock::now();
-    double fwd_ms = 0.0, bwd_ms = 0.0;
-    LossInfo sum;
-    model->params().zero_grads();
-    for (int64_t micro = 0; micro < tc.grad_accum; ++micro) {
-      if (config.data.sampling == "chunks")
-        train_sampler.chunks(tokens, targets, step * tc.grad_accum + micro,
-                             rng_key(seed, kStreamTrainChunks));
-      else
-        train_sampler.sample(tokens, targets, rng_key(seed, kStreamTrainBatch, step, micro));
-      ctx.key = rng_key(seed, kStreamStep, step, micro);
-      auto tf = Clock::now();
-      LossInfo info = model->forward(ctx, tokens, targets);
-      fwd_ms += ms_since(tf);
-      MOE_CHECK(std::isfinite(info.objective), "loss is ", info.objective, " at step ", step + 1,
-                " (lr ", lr, "); training stopped, the last checkpoint in ", options.out_dir,
-                "/checkpoint is intact; lower train.lr or enable train.grad_clip");
-      auto tb = Clock::now();
-      model->backward(ctx);
-      bwd_ms += ms_since(tb);
-      sum.ce += info.ce / tc.grad_accum;
-      sum.aux += info.aux / tc.grad_accum;
-      sum.z += info.z / tc.grad_accum;
-      sum.objective += info.objective / tc.grad_accum;
-    }
-    const auto to = Clock::now();
-    const float grad_norm = clip_grad_norm(model->params(), tc.grad_clip);
-    MOE_CHECK(std::isfinite(grad_norm), "gradient norm is ", grad_norm, " at step ", step + 1,
-              "; training stopped, the last checkpoint in ", options.out_dir,
-              "/checkpoint is intact");
-    optimizer.step(lr, step + 1);
-    const double opt_ms = ms_since(to);
-    const double step_s = ms_since(t0) / 1000.0;
-    train_seconds += step_s;
-    state.elapsed_seconds += step_s;
-    trained_tokens += batch * seq * tc.grad_accum;
-    state.step = step + 1;
-    const double tok_s = batch * seq * tc.grad_accum / std::max(step_s, 1e-9);
-    metrics.write({{"type", "step"},
-                   {"step", state.step},
-                   {"loss", sum.ce},
-                   {"objective", sum.objective},
-                   {"aux_loss", sum.aux},
-                   {"z_loss", sum.z},
-                   {"lr", lr},
-                   {"grad_norm", grad_norm},
-                   {"router_temperature", ctx.router_temperature},
-                   {"tokens_per_s", tok_s},
-                   {"forward_ms", fwd_ms},
-                   {"backward_ms", bwd_ms},
-                   {"optimizer_ms", opt_ms}});
-    if (!options.quiet) progress.step(state.step, sum.ce, lr, tok_s);
-
-    const bool last = state.step == tc.steps;
-    bool stop = false;
-    if ((tc.eval_every > 0 && state.step % tc.eval_every == 0) || last) {
-      run_eval(state.step);
-      if (tc.early_stop_patience > 0 && state.evals_since_best >= tc.early_stop_patience) {
-        stop = true;
-        result.stopped_early = true;
-        if (!options.quiet)
-          progress.message("early stopping: val loss has not improved for " +
-                           std::to_string(state.evals_since_best) + " evals");
-      }
-    }
-    if ((tc.ckpt_every > 0 && state.step % tc.ckpt_every == 0) || last || stop) checkpoint();
-    if (stop) break;
+                   {"moe", routing_json(va, config_.model.n_experts)}});
+  refresh_run_report(options_.out_dir);  // a failure is a warning, never a stop
+  if (state_.best_val_step < 0 || va.loss < state_.best_val_loss) {
+    state_.best_val_loss = static_cast<float>(va.loss);
+    state_.best_val_step = step;
+    state_.evals_since_best = 0;
+  } else {
+    ++state_.evals_since_best;
   }
-  if (!have_eval) run_eval(state.step);
-  if (state.step == first_step) checkpoint();
-  if (!options.quiet) progress.finish();
+  if (!options_.quiet) {
+    char line[256];
+    std::snprintf(line, sizeof line, "step %lld: train loss %.4f, val loss %.4f (ppl %.2f)",
+                  static_cast<long long>(step), tr.loss, va.loss, std::exp(va.loss));
+    progress_->message(line);
+  }
+}
 
-  result.steps = state.step;
-  result.tokens_per_s = train_seconds > 0 ? trained_tokens / train_seconds : 0.0;
-  result.best_val_loss = state.best_val_loss;
-  result.seconds = std::chrono::duration<double>(Clock::now() - wall_start).count();
-  return result;
+bool Trainer::early_stop_due() {
+  if (tc().early_stop_patience <= 0 || state_.evals_since_best < tc().early_stop_patience)
+    return false;
+  result_.stopped_early = true;
+  if (!options_.quiet)
+    progress_->message("early stopping: val loss has not improved for " +
+                       std::to_string(state_.evals_since_best) + " evals");
+  return true;
+}
+
+bool Trainer::checkpoint_due(bool last_step) const {
+  return (tc().ckpt_every > 0 && state_.step % tc().ckpt_every == 0) || last_step;
+}
+
+// A save that fails (non-finite weights or optimizer state, a full disk) changes nothing on disk,
+// so the message can say which checkpoint is still there.
+void Trainer::save() {
+  try {
+    save_checkpoint(
+        options_.out_dir, config_, *model_, data_.tokenizer.get(), state_.step,
+        [&](const std::string& dir) { save_train_state(dir, config_, *model_, state_); });
+  } catch (const std::exception& e) {
+    fail(e.what(), "; training stopped; ", usable_checkpoint());
+  }
+  saved_step_ = state_.step;
+}
+
+std::string Trainer::usable_checkpoint() const {
+  if (!saved_step_) return "no checkpoint of this run has been saved yet";
+  return str_cat("the last checkpoint (step ", *saved_step_, ") in ", options_.out_dir,
+                 " is intact");
+}
+
+// A run that ends before its first eval still reports losses (unless a signal asked it to stop
+// now), and one that did no step (nothing left to do) still leaves a checkpoint.
+TrainResult Trainer::finish() {
+  if (!have_eval_ && !result_.stop_signal) evaluate();
+  if (state_.step == first_step_) save();
+  if (!options_.quiet) progress_->finish();
+  result_.steps = state_.step;
+  result_.tokens_per_s = train_seconds_ > 0 ? trained_tokens_ / train_seconds_ : 0.0;
+  result_.best_val_loss = state_.best_val_loss;
+  result_.seconds = std::chrono::duration<double>(Clock::now() - wall_start_).count();
+  return result_;
+}
+
+}  // namespace
+
+TrainResult train(const RunConfig& config, const TrainOptions& options) {
+  return Trainer(config, options).run();
 }
 
 }  // namespace moe

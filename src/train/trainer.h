@@ -6,6 +6,7 @@
 #include <string>
 
 #include "config/config.h"
+#include "core/memory.h"
 
 namespace moe {
 
@@ -13,6 +14,7 @@ struct TrainResult {
   int64_t params = 0;
   int64_t active_params = 0;
   double flops_per_token = 0.0;  // training FLOPs per token (Model::flops_per_token)
+  MemoryUse memory;              // what the run holds in its arenas
   int64_t steps = 0;             // completed steps
   double tokens_per_s = 0.0;     // training tokens over training time (evals excluded)
   double train_loss = 0.0;       // last eval's
@@ -20,6 +22,9 @@ struct TrainResult {
   double best_val_loss = 0.0;
   double seconds = 0.0;  // wall time of this invocation
   bool stopped_early = false;
+  // The signal (SIGINT, SIGTERM) that stopped the run after a step and a checkpoint, or 0; the
+  // run continues with --resume. Without an eval, the losses above are 0.
+  int stop_signal = 0;
 };
 
 struct TrainOptions {
@@ -30,7 +35,8 @@ struct TrainOptions {
 };
 
 // Trains `config` (ignored when resuming: the checkpoint's config is used) and returns the
-// summary that `moe train` prints as its last line.
+// summary that `moe train` prints as its last line. A stop asked for by a signal
+// (train/stop_signal.h) ends the run after the current step, with a checkpoint.
 TrainResult train(const RunConfig& config, const TrainOptions& options);
 
 }  // namespace moe

@@ -1,11 +1,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
 
+#include "model/checkpoint.h"
+#include "train/stop_signal.h"
 #include "train/trainer.h"
 
 namespace moe {
@@ -99,6 +102,21 @@ TEST(Trainer, MetricsLogHasStepAndEvalRecords) {
   EXPECT_EQ(starts, 1);
   EXPECT_EQ(steps, 50);
   EXPECT_EQ(evals, 1);
+}
+
+// A stop asked for by a signal ends the run after the current step, with a checkpoint of it.
+TEST(Trainer, AStopRequestEndsTheRunAfterTheStepWithACheckpoint) {
+  struct Withdraw {
+    ~Withdraw() { request_stop(0); }
+  } withdraw;
+  request_stop(SIGTERM);
+  TrainOptions opt;
+  opt.out_dir = fresh_dir("stop");
+  opt.quiet = true;
+  const TrainResult r = train(synthetic_run(50), opt);
+  EXPECT_EQ(r.stop_signal, SIGTERM);
+  EXPECT_EQ(r.steps, 1);
+  EXPECT_EQ(checkpoint_weights_step(resolve_checkpoint_dir(opt.out_dir)), "1");
 }
 
 }  // namespace

@@ -1,0 +1,38 @@
+#include "train/run_buffers.h"
+
+namespace moe {
+
+// The batch buffers are tiny: an arena sized exactly for them (block size 0) rather than a
+// default 64 MiB block.
+BatchBuffers::BatchBuffers(Model& model, int64_t batch, ArenaMode mode)
+    : arena_(ops::device_memory(Device::CPU), 0, mode) {
+  const int64_t seq = model.config().block_size;
+  model.allocate(batch, seq);
+  tokens_ = arena_.alloc(Shape{batch, seq}, DType::I32);
+  targets_ = arena_.alloc(Shape{batch, seq}, DType::I32);
+}
+
+MemoryUse BatchBuffers::memory_use(const Model& model) const {
+  return {model.weight_bytes(), 0, model.activation_bytes() + arena_.bytes_reserved()};
+}
+
+TrainingBuffers::TrainingBuffers(Model& model, const TrainConfig& train, ArenaMode mode)
+    : batch(model, train.batch_size, mode), optimizer(model.params(), train, mode) {}
+
+MemoryUse TrainingBuffers::memory_use(const Model& model) const {
+  MemoryUse use = batch.memory_use(model);
+  use.optimizer = optimizer.bytes_reserved();
+  return use;
+}
+
+MemoryUse training_memory(const RunConfig& config) {
+  Model model(config.model, ArenaMode::Measure);
+  return TrainingBuffers(model, config.train, ArenaMode::Measure).memory_use(model);
+}
+
+MemoryUse evaluation_memory(const ModelConfig& model_config, int64_t batch) {
+  Model model(model_config, ArenaMode::Measure);
+  return BatchBuffers(model, batch, ArenaMode::Measure).memory_use(model);
+}
+
+}  // namespace moe

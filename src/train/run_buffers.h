@@ -1,0 +1,46 @@
+// What training and evaluation allocate besides the parameters, gathered so that a run and its
+// memory estimate use the same code: the estimate builds the same objects on a measuring model
+// with measuring arenas (core/arena.h), which allocate nothing and add up the bytes.
+#pragma once
+#include <cstdint>
+
+#include "config/config.h"
+#include "core/arena.h"
+#include "core/memory.h"
+#include "model/model.h"
+#include "ops/device.h"
+#include "train/optimizer.h"
+
+namespace moe {
+
+// Allocates the model's activations for batches of (batch, block_size) (Model::allocate) and the
+// token and target buffers such a batch is written into.
+class BatchBuffers {
+ public:
+  BatchBuffers(Model& model, int64_t batch, ArenaMode mode = ArenaMode::Allocate);
+  Tensor tokens() const { return tokens_; }    // (batch, block_size) I32
+  Tensor targets() const { return targets_; }  // (batch, block_size) I32
+  // The model's memory (parameters, gradients, activations) and these buffers'.
+  MemoryUse memory_use(const Model& model) const;
+
+ private:
+  Arena arena_;
+  Tensor tokens_, targets_;
+};
+
+// Everything a training run allocates besides the parameters: BatchBuffers for train.batch_size
+// and the AdamW moments.
+class TrainingBuffers {
+ public:
+  TrainingBuffers(Model& model, const TrainConfig& train, ArenaMode mode = ArenaMode::Allocate);
+  BatchBuffers batch;
+  AdamW optimizer;
+  MemoryUse memory_use(const Model& model) const;
+};
+
+// The memory of a training run of `config`, and of evaluating `model` on batches of `batch` rows
+// (moe eval), allocating nothing.
+MemoryUse training_memory(const RunConfig& config);
+MemoryUse evaluation_memory(const ModelConfig& model, int64_t batch);
+
+}  // namespace moe

@@ -1,0 +1,97 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "core/arena.h"
+#include "model/safetensors.h"
+#include "ops/device.h"
+#include "train/train_state.h"
+#include "unit/scratch.h"
+
+namespace moe {
+namespace {
+
+class TrainStateTest : public ::testing::Test {
+ protected:
+  TrainStateTest() : model_(config().model) {
+    model_.init_parameters(1);
+    state_.step = 3;
+    state_.adam_m = arena_.alloc(Shape{model_.param_count()});
+    state_.adam_v = arena_.alloc(Shape{model_.param_count()});
+  }
+  static RunConfig config() {
+    RunConfig c = RunConfig::preset("makemoe");
+    c.model.n_layers = 1;
+    c.model.n_embed = 16;
+    c.model.n_heads = 2;
+    c.model.ffn_hidden = 16;
+    c.model.n_experts = 2;
+    c.model.block_size = 8;
+    c.model.vocab_size = 10;
+    return c;
+  }
+  const Param& second_param() const { return model_.params().params()[1]; }
+
+  testing::ScratchDir dir_;
+  Model model_;
+  Arena arena_{ops::device_memory(Device::CPU)};
+  TrainState state_;
+};
+
+TEST_F(TrainStateTest, RoundTrips) {
+  state_.adam_m.f32()[5] = -0.25f;
+  state_.adam_v.f32()[5] = 0.5f;
+  state_.best_val_loss = 1.5f;
+  save_train_state(dir_.str(), config(), model_, state_);
+  // The weights' step must match (load checks that they come from the same save).
+  write_safetensors(dir_ / "model.safetensors", {}, {{"step", "3"}});
+  TrainState back;
+  back.adam_m = arena_.alloc(Shape{model_.param_count()});
+  back.adam_v = arena_.alloc(Shape{model_.param_count()});
+  load_train_state(dir_.str(), model_, back);
+  EXPECT_EQ(back.step, 3);
+  EXPECT_EQ(back.best_val_loss, 1.5f);
+  EXPECT_EQ(back.adam_m.f32()[5], -0.25f);
+  EXPECT_EQ(back.adam_v.f32()[5], 0.5f);
+}
+
+TEST_F(TrainStateTest, NonFiniteOrNegativeMomentsAreNeverSaved) {
+  const int64_t index = second_param().offset + 2;
+  for (auto [tensor, name, value] : {std::tuple{state_.adam_m, "adam.m", std::nanf("")},
+                                     std::tuple{state_.adam_v, "adam.v", INFINITY},
+                                     std::tuple{state_.adam_v, "adam.v", -1e-3f}}) {
+    for (const Tensor& t : {state_.adam_m, state_.adam_v})
+      std::fill(t.f32(), t.f32() + t.numel(), 0.0f);
+    tensor.f32()[index] = value;
+    const std::string message =
+        testing::error_of([&] { save_train_state(dir_.str(), config(), model_, state_); });
+    EXPECT_NE(
+        message.find(std::string("not saving the checkpoint of step 3: optimizer state ") + name),
+        std::string::npos)
+        << message;
+    EXPECT_NE(message.find("(element " + std::to_string(index) + ", parameter " +
+                           second_param().name + ")"),
+              std::string::npos)
+        << message;
+    EXPECT_FALSE(std::filesystem::exists(dir_ / "train_state.safetensors"));
+  }
+}
+
+TEST_F(TrainStateTest, ANegativeSecondMomentIsRefusedOnLoad) {
+  // Written around the check, as a damaged or foreign file could hold it.
+  state_.adam_v.f32()[0] = -2.0f;
+  write_safetensors(dir_ / "train_state.safetensors",
+                    {{"adam.m", state_.adam_m}, {"adam.v", state_.adam_v}}, {{"step", "3"}});
+  write_safetensors(dir_ / "model.safetensors", {}, {{"step", "3"}});
+  const std::string message =
+      testing::error_of([&] { load_train_state(dir_.str(), model_, state_); });
+  EXPECT_NE(message.find("adam.v holds the negative second moment -2 (element 0, parameter " +
+                         model_.params().params()[0].name + "); it cannot be resumed"),
+            std::string::npos)
+      << message;
+}
+
+}  // namespace
+}  // namespace moe
