@@ -2,7 +2,7 @@
 """PyTorch peer for the Llama-style benchmark, written the efficient way.
 
 The model of docs/MODEL.md ("Llama-style"): RMSNorm, RoPE ("rotate half"), grouped-query
-attention through torch's fused scaled_dot_product_attention (causal), and a SwiGLU MoE whose
+attention through torch's scaled_dot_product_attention (causal), and a SwiGLU MoE whose
 token-expert assignments are sorted by expert (argsort of the flattened top-k ids), gathered with
 index_select, run as one matmul per projection and expert on that expert's contiguous rows, and
 combined with index_add_ weighted by the gates; Switch load-balancing loss (and z loss when its
@@ -39,7 +39,7 @@ from training_bench import fail, timed_steps
 
 
 def causal_attention_fn():
-    """torch's fused causal attention: F.scaled_dot_product_attention (torch >= 2.0) or, in
+    """torch's causal attention kernel: F.scaled_dot_product_attention (torch >= 2.0) or, in
     torch 1.13, its preview torch._C._nn._scaled_dot_product_attention."""
     if hasattr(F, "scaled_dot_product_attention"):
         return "F.scaled_dot_product_attention", \

@@ -20,8 +20,8 @@ import os
 import tempfile
 
 from training_bench import (FLOPS_DEFINITION, Runner, curve_table, fail, find_data, finish,
-                            gflops_line, header_lines, issue_flops_per_token, max_loss_gap,
-                            sgemm_line, torch_version)
+                            gflops_line, header_lines, max_loss_gap, sgemm_line,
+                            six_n_flops_per_token, torch_version)
 
 BENCH_DIR = os.path.relpath(os.path.dirname(__file__))
 CONFIG = os.path.join(BENCH_DIR, "llama_moe.toml")
@@ -57,7 +57,7 @@ def main():
 
     ours_rate, peer_rate = ours.tokens_per_s(), peer["tokens_per_s"]
     flops = ours.start["flops_per_token"]
-    issue_flops = issue_flops_per_token(ours)
+    six_n_flops = six_n_flops_per_token(ours)
     m, t = ours.config["model"], ours.config["train"]
     lines = header_lines(
         "Llama-style MoE training: moe.cpp vs efficient PyTorch", args.threads, ours.blas,
@@ -78,10 +78,11 @@ def main():
                      f"{rate:.0f} | {gflops:.1f} | {100 * gflops / peak['sgemm_gflops']:.0f}% | "
                      f"{rss / 2**20:.0f} MiB | {rate / peer_rate:.2f}x |")
     lines += ["", sgemm_line(peak), "",
-              f"FLOPs: {FLOPS_DEFINITION} Here {flops / 1e6:.2f} vs {issue_flops / 1e6:.2f} MFLOP "
-              f"per token (issue's count):", "",
-              "- " + gflops_line("moe.cpp, issue's count", ours_rate, issue_flops, peak),
-              "- " + gflops_line("PyTorch, issue's count", peer_rate, issue_flops, peak), "",
+              f"FLOPs: {FLOPS_DEFINITION}", "",
+              f"With 6N + 6LTd ({six_n_flops / 1e6:.2f} MFLOP per token against "
+              f"{flops / 1e6:.2f}):", "",
+              "- " + gflops_line("moe.cpp", ours_rate, six_n_flops, peak),
+              "- " + gflops_line("PyTorch", peer_rate, six_n_flops, peak), "",
               f"Loss curves (largest gap {max_loss_gap(ours.curve, peer_curve):.4f}):", "",
               *curve_table(["moe.cpp", "PyTorch"], [ours.curve, peer_curve])]
     finish(lines, runner, args.record, {

@@ -20,12 +20,13 @@ THREADS=$(nproc)
 RECORD_DIR=""
 SMOKE=0
 die() { echo "error: $*" >&2; exit 1; }
+value() { [[ $# -ge 2 && -n $2 ]] || die "$1 needs a value"; echo "$2"; }
 while (($#)); do
   case $1 in
-    --moe) MOE=${2:?--moe needs a path}; shift 2 ;;
-    --build) BUILD=${2:?--build needs a directory}; shift 2 ;;
-    --threads) THREADS=${2:?--threads needs a number}; shift 2 ;;
-    --record-dir) RECORD_DIR=${2:?--record-dir needs a directory}; shift 2 ;;
+    --moe) MOE=$(value "$@"); shift 2 ;;
+    --build) BUILD=$(value "$@"); shift 2 ;;
+    --threads) THREADS=$(value "$@"); shift 2 ;;
+    --record-dir) RECORD_DIR=$(value "$@"); shift 2 ;;
     --smoke) SMOKE=1; shift ;;
     *) die "unknown option $1 (see the usage in $0)" ;;
   esac

@@ -144,15 +144,13 @@ def parse_curve(stdout):
             re.finditer(r"step (\d+): train loss ([\d.]+), val loss ([\d.]+)", stdout)}
 
 
-def attention_flops_per_token(model):
-    """Causal attention as the issue counts it, 6·L·T·d: per layer QKᵀ and the weighted sum of
-    V over T/2 keys on average, 2·2·(T/2)·d forward, three times that with backward."""
-    return 6 * model["n_layers"] * model["block_size"] * model["n_embed"]
-
-
-def issue_flops_per_token(run):
-    """6 × active parameters per token (embedding included) + causal attention 6·L·T·d."""
-    return 6 * run.start["active_params"] + attention_flops_per_token(run.config["model"])
+def six_n_flops_per_token(run):
+    """The usual estimate: 6 × active parameters (Kaplan et al. 2020, embedding included) plus
+    causal attention 6·L·T·d, half of the 12·L·T·d full attention of PaLM (Chowdhery et al.
+    2022, appendix B): per layer QKᵀ and the weighted sum of V over T/2 keys on average,
+    2·2·(T/2)·d forward, three times that with backward."""
+    m = run.config["model"]
+    return 6 * run.start["active_params"] + 6 * m["n_layers"] * m["block_size"] * m["n_embed"]
 
 
 FLOPS_DEFINITION = (
@@ -160,9 +158,9 @@ FLOPS_DEFINITION = (
     "embedding) + 6·L·d·(T+1): the dense part counts every matrix a token passes through "
     "(attention projections, router, its top-k experts, LM head) at 2 FLOPs per weight forward "
     "and 4 backward; causal attention counts QKᵀ and the weighted sum of V over (T+1)/2 keys on "
-    "average, 2·2·d·(T+1)/2 per layer forward and three times that with backward. The issue's "
-    "count, 6 × active parameters (embedding included) + 6·L·T·d, differs by the embedding "
-    "lookup (no FLOPs) and the +1 of the causal mean.")
+    "average, 2·2·d·(T+1)/2 per layer forward and three times that with backward. The usual "
+    "estimate 6N + 6LTd, 6 × active parameters (embedding included) + 6·L·T·d, differs by the "
+    "embedding lookup (no FLOPs) and the +1 of the causal mean.")
 
 
 def gflops_line(name, tokens_per_s, flops_per_token, peak):
@@ -199,7 +197,8 @@ def header_lines(title, threads, blas, settings):
             f"- date: {datetime.date.today()}, machine: {cpu_name()}, {os.cpu_count()} cores, "
             f"threads {threads}, OpenBLAS kernels {blas} (every run)",
             *[f"- {s}" for s in settings],
-            f"- timed: every training step but the first {WARMUP_STEPS}; evaluation excluded", ""]
+            f"- timed: every training step but the first {WARMUP_STEPS} (all of them in shorter "
+            "runs); evaluation excluded", ""]
 
 
 def finish(lines, runner, record, summary):
