@@ -7,7 +7,7 @@
 # before/after table: bench/before_after.py OLD_DIR NEW_DIR. --smoke runs a few steps of each
 # (checks that everything runs; the figures mean nothing).
 #
-# usage: bench/run_all.sh [--moe PATH] [--build DIR] [--threads T] [--record-dir DIR] [--smoke]
+# usage: bench/run_all.sh [--moe PATH] [--build DIR] [--threads 2] [--record-dir DIR] [--smoke]
 # Run from the repository root after scripts/build.sh, e.g.
 #   bench/run_all.sh --moe build-old/moe --record-dir runs/bench-old
 #   bench/run_all.sh --moe build/moe --record-dir runs/bench-new
@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=build
 MOE=""
-THREADS=$(nproc)
+THREADS=2  # the README's figures and the PyTorch peers' setting
 RECORD_DIR=""
 SMOKE=0
 die() { echo "error: $*" >&2; exit 1; }
