@@ -11,8 +11,8 @@ router noise is drawn in evaluation too.
 Prints the parameter count, train/val loss at each evaluation, and finally one JSON line:
 {"impl", "params", "steps", "tokens_per_s", "seconds", "final_train_loss", "val_loss"};
 tokens_per_s counts batch_size * block_size tokens per training step over the timed steps
-(evaluation and the first WARMUP_STEPS steps are not timed), and the final losses are the
-estimate of the last evaluation (after the final step).
+(training_bench.timed_steps: evaluation and the first steps are not timed), and the final losses
+are the estimate of the last evaluation (after the final step).
 """
 
 import argparse
@@ -24,6 +24,8 @@ import torch.nn as nn
 from torch.nn import functional as F
 from torch.nn import init
 
+from training_bench import timed_steps
+
 # makeMoE's hyper-parameters
 batch_size = 16
 block_size = 32
@@ -34,8 +36,6 @@ n_layer = 8
 dropout = 0.1
 num_experts = 8
 top_k = 2
-
-WARMUP_STEPS = 5
 
 
 class Head(nn.Module):
@@ -248,7 +248,7 @@ def main():
           f"threads {torch.get_num_threads()}", flush=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
 
-    warmup = WARMUP_STEPS if args.steps > WARMUP_STEPS else 0
+    timed = timed_steps(args.steps)
     timed_seconds = 0.0
     for step in range(args.steps):
         if args.eval_every > 0 and step % args.eval_every == 0:
@@ -261,18 +261,17 @@ def main():
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        if step >= warmup:
+        if step in timed:
             timed_seconds += time.perf_counter() - start
 
     losses = estimate_loss(model, splits, args.eval_iters)
     print(f"step {args.steps}: train loss {losses['train']:.4f}, "
           f"val loss {losses['val']:.4f}", flush=True)
-    timed_steps = args.steps - warmup
     print(json.dumps({
         "impl": "pytorch-tutorial",
         "params": n_params,
         "steps": args.steps,
-        "tokens_per_s": batch_size * block_size * timed_steps / timed_seconds,
+        "tokens_per_s": batch_size * block_size * len(timed) / timed_seconds,
         "seconds": timed_seconds,
         "final_train_loss": losses["train"],
         "val_loss": losses["val"],
