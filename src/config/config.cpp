@@ -8,6 +8,7 @@
 #include <toml++/toml.h>
 
 #include "core/check.h"
+#include "core/fs.h"
 
 namespace moe {
 
@@ -42,7 +43,7 @@ float parse_float(const std::string& key, const std::string& v) {
     pos = 0;
   }
   MOE_CHECK(pos == v.size() && !v.empty() && std::isfinite(out), "config key '", key,
-            "' expects a number, got '", v, "'");
+            "' expects a number, got '", excerpt(v), "'");
   return out;
 }
 
@@ -145,7 +146,7 @@ const Field& find_field(const std::string& key) {
       ++matches;
     }
   }
-  MOE_CHECK(matches == 1, "unknown config key '", key,
+  MOE_CHECK(matches == 1, "unknown config key '", excerpt(key),
             "' (keys look like model.n_embed, train.lr, data.path)");
   return *match;
 }
@@ -164,7 +165,7 @@ void check_one_of(const std::string& key, const T& value,
   std::string list;
   for (const char* a : allowed)
     list += (list.empty() ? "" : ", ") + std::string(a);
-  fail("config value ", key, " = '", value, "' is not one of: ", list);
+  fail("config value ", key, " = '", excerpt(str_cat(value)), "' is not one of: ", list);
 }
 
 }  // namespace
@@ -300,9 +301,10 @@ void RunConfig::validate() const {
 }
 
 void RunConfig::load_toml(const std::string& path) {
+  const std::string contents = read_file(path);
   toml::table root;
   try {
-    root = toml::parse_file(path);
+    root = toml::parse(contents, path);
   } catch (const toml::parse_error& e) {
     fail("config file ", path, ": ", e.description(), " at line ", e.source().begin.line);
   }
@@ -323,7 +325,7 @@ void RunConfig::load_toml(const std::string& path) {
         os << fl->get();
         text = os.str();
       } else {
-        fail("config file ", path, ": value of ", name, " must be a string or a number");
+        fail("config file ", path, ": value of ", excerpt(name), " must be a string or a number");
       }
       // Qualified names only in files, so a typo in a section is caught.
       bool known = false;
@@ -346,12 +348,14 @@ nlohmann::json RunConfig::to_json() const {
 
 void RunConfig::from_json(const nlohmann::json& j) {
   for (auto& [section, table] : j.items()) {
-    MOE_CHECK(table.is_object(), "config section '", section, "' must be an object");
+    MOE_CHECK(table.is_object(), "config section '", excerpt(section), "' must be an object");
     for (auto& [key, value] : table.items()) {
       std::string name = section + "." + key;
       std::string text;
       if (value.is_string()) {
         text = value.get<std::string>();
+      } else if (value.is_number_unsigned()) {  // above INT64_MAX: parse_int names it
+        text = std::to_string(value.get<uint64_t>());
       } else if (value.is_number_integer()) {
         text = std::to_string(value.get<int64_t>());
       } else if (value.is_number()) {
@@ -360,7 +364,7 @@ void RunConfig::from_json(const nlohmann::json& j) {
         os << value.get<double>();
         text = os.str();
       } else {
-        fail("config key '", name, "' must be a string or a number");
+        fail("config key '", excerpt(name), "' must be a string or a number");
       }
       find_field(name).set(*this, text);
     }

@@ -6,6 +6,7 @@
 
 #include "core/check.h"
 #include "core/fs.h"
+#include "core/json.h"
 #include "model/safetensors.h"
 
 namespace moe {
@@ -69,12 +70,9 @@ LoadedCheckpoint load_checkpoint(const std::string& dir) {
   LoadedCheckpoint out;
   out.dir = resolve_checkpoint_dir(dir);
   const fs::path cdir(out.dir);
-  nlohmann::json config_json;
-  try {
-    config_json = nlohmann::json::parse(read_file((cdir / kConfig).string()));
-  } catch (const nlohmann::json::exception& e) {
-    fail("checkpoint config ", (cdir / kConfig).string(), " is not valid JSON: ", e.what());
-  }
+  const std::string config_path = (cdir / kConfig).string();
+  const nlohmann::json config_json =
+      parse_json(read_file(config_path), "checkpoint config " + config_path);
   try {
     out.config.from_json(config_json);
     out.config.model.validate();
@@ -97,7 +95,7 @@ LoadedCheckpoint load_checkpoint(const std::string& dir) {
   }
   for (const auto& e : file.entries()) {
     MOE_CHECK(out.model->params().find(e.name) != nullptr, "checkpoint ", weights_path,
-              " has tensor ", e.name, " that its config.json does not define");
+              " has tensor ", excerpt(e.name), " that its config.json does not define");
   }
   return out;
 }

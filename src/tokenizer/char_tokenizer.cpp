@@ -7,6 +7,7 @@
 
 #include "core/check.h"
 #include "core/fs.h"
+#include "core/json.h"
 #include "tokenizer/utf8.h"
 
 namespace moe {
@@ -52,12 +53,7 @@ CharTokenizer CharTokenizer::build(std::string_view corpus) {
 
 CharTokenizer CharTokenizer::load(const std::string& path_to_json) {
   const std::string& path = path_to_json;
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::parse_error& e) {
-    fail("tokenizer file ", path, " is not valid JSON (", e.what(), ")");
-  }
+  const nlohmann::json j = parse_json(read_file(path), "tokenizer file " + path);
   MOE_CHECK(j.is_object(), "tokenizer file ", path, " is not a JSON object");
   MOE_CHECK(j.contains("type") && j["type"] == "char", "tokenizer file ", path,
             " is not a char tokenizer (\"type\" must be \"char\")");

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "core/check.h"
+#include "core/json.h"
 #include "data/synthetic_source.h"
 #include "data/text_source.h"
 #include "tokenizer/char_tokenizer.h"
@@ -42,9 +43,11 @@ TrainData load_train_data(const DataConfig& cfg, int64_t vocab_size,
     }
     data.train = data.prepared->train.tokens();
     data.val = data.prepared->val.tokens();
-    data.description = cfg.dir + " (" + data.prepared->meta.value("dataset", "?") + ", " +
-                       std::to_string(data.train.size + data.val.size) + " tokens, vocab " +
-                       std::to_string(data.tokenizer->vocab_size()) + ")";
+    data.description =
+        cfg.dir + " (" +
+        json_value_or<std::string>(data.prepared->meta, "dataset", "?", cfg.dir + "/meta.json") +
+        ", " + std::to_string(data.train.size + data.val.size) + " tokens, vocab " +
+        std::to_string(data.tokenizer->vocab_size()) + ")";
     return data;
   }
   std::vector<int32_t> tokens;

@@ -4,14 +4,15 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
+#include <sstream>
 
 #include "core/arena.h"
 #include "core/blas_kernels.h"
 #include "core/check.h"
 #include "core/fs.h"
+#include "core/json.h"
 #include "core/rng.h"
 #include "data/batch_sampler.h"
 #include "model/checkpoint.h"
@@ -62,14 +63,14 @@ nlohmann::json routing_json(const EvalResult& r, int64_t n_experts) {
 // checkpoint, so the log matches an uninterrupted run).
 void truncate_metrics(const std::string& path, int64_t step) {
   if (!std::filesystem::exists(path)) return;
-  std::ifstream in(path);
+  std::istringstream in(read_file(path));
   std::string line, kept;
   while (std::getline(in, line)) {
     if (line.empty()) continue;
     try {
-      auto j = nlohmann::json::parse(line);
+      auto j = parse_json(line, path);
       if (j.contains("step") && j["step"].get<int64_t>() > step) continue;
-    } catch (const nlohmann::json::exception&) {
+    } catch (const std::exception&) {
       continue;  // a torn last line from a killed run
     }
     kept += line + "\n";
