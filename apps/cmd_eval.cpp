@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
+#include "apps/flags.h"
 #include "core/arena.h"
 #include "core/check.h"
 #include "core/rng.h"
@@ -82,10 +83,11 @@ void add_eval_command(CLI::App& app) {
   cmd->add_flag("--contiguous", flags->contiguous,
                 "score the non-overlapping block_size windows from the start, in order");
   cmd->add_option("--batches", flags->batches, "number of batches (contiguous: at most; 0 = all)")
-      ->check(CLI::NonNegativeNumber);
+      ->transform(integer_in(0, INT64_MAX));
   cmd->add_option("--batch-size", flags->batch_size, "rows per batch (default: the run's)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--seed", flags->seed, "seed of the random windows");
-  cmd->add_option("--threads", flags->threads, "CPU threads")->check(CLI::PositiveNumber);
+      ->transform(integer_in(0, INT64_MAX));
+  cmd->add_option("--seed", flags->seed, "seed of the random windows")
+      ->transform(integer_in(INT64_MIN, INT64_MAX));
+  cmd->add_option("--threads", flags->threads, "CPU threads")->transform(thread_count());
   cmd->callback([flags] { run_eval(*flags); });
 }

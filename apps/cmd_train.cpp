@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
+#include "apps/flags.h"
 #include "core/check.h"
 #include "core/threads.h"
 #include "model/checkpoint.h"
@@ -84,13 +85,14 @@ void add_train_command(CLI::App& app) {
                   "named configuration: makemoe, llama-moe-tiny, wikitext-moe");
   cmd->add_option("--set", flags->sets, "override a setting: key=value (e.g. model.n_layers=4)");
   cmd->add_option("--steps", flags->steps, "total optimizer steps of the run")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--eval-every", flags->eval_every, "evaluate every N steps")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--ckpt-every", flags->ckpt_every, "checkpoint every N steps")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--seed", flags->seed, "random seed");
-  cmd->add_option("--threads", flags->threads, "CPU threads")->check(CLI::PositiveNumber);
+      ->transform(integer_in(1, INT64_MAX));
+  cmd->add_option("--eval-every", flags->eval_every, "evaluate every N steps (0: never)")
+      ->transform(integer_in(0, INT64_MAX));
+  cmd->add_option("--ckpt-every", flags->ckpt_every, "checkpoint every N steps (0: at the end)")
+      ->transform(integer_in(0, INT64_MAX));
+  cmd->add_option("--seed", flags->seed, "random seed")
+      ->transform(integer_in(INT64_MIN, INT64_MAX));
+  cmd->add_option("--threads", flags->threads, "CPU threads")->transform(thread_count());
   cmd->add_option("--out", flags->out_dir, "run directory (checkpoint, metrics.jsonl)");
   cmd->add_option("--resume", flags->resume_dir, "continue the run in this directory");
   cmd->add_option("--data", flags->data_dir,

@@ -253,7 +253,7 @@ void ModelConfig::validate() const {
 
 void TrainConfig::validate() const {
   check_range<int64_t>("train.batch_size", batch_size, 1, 1 << 20);
-  check_range<int64_t>("train.steps", steps, 0, int64_t{1} << 40);
+  check_range<int64_t>("train.steps", steps, 1, int64_t{1} << 40);
   check_range<int64_t>("train.grad_accum", grad_accum, 1, 1 << 16);
   check_range("train.lr", lr, 0.0f, 10.0f);
   check_range("train.min_lr", min_lr, 0.0f, lr);
@@ -269,7 +269,7 @@ void TrainConfig::validate() const {
   check_range<int64_t>("train.ckpt_every", ckpt_every, 0, int64_t{1} << 40);
   check_range<int64_t>("train.early_stop_patience", early_stop_patience, 0, 1 << 20);
   check_range<int64_t>("train.log_every", log_every, 1, int64_t{1} << 40);
-  check_range<int64_t>("train.threads", threads, 0, 4096);
+  check_range<int64_t>("train.threads", threads, 0, kMaxThreads);
 }
 
 void DataConfig::validate() const {

@@ -48,6 +48,13 @@ struct ModelConfig {
   void validate() const;
 };
 
+// The most threads a command accepts (--threads of every command, train.threads). Far more
+// threads than cores only cost memory, and the OpenMP runtime fails to start 40,000 of them and
+// crashes on 100,000. 1024 is above the hardware threads of today's largest two-socket servers
+// (2 x 192 cores x 2) and, unlike a multiple of this machine's cores, the same everywhere, so a
+// configuration valid on one machine is valid on all.
+inline constexpr int64_t kMaxThreads = 1024;
+
 struct TrainConfig {
   int64_t batch_size = 16;
   int64_t steps = 5000;
