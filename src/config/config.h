@@ -88,6 +88,9 @@ struct DataConfig {
   std::string dir;                  // for "prepared": a directory written by `moe prepare`
   std::string sampling = "random";  // training batches: "random" windows or shuffled "chunks"
 
+  // Every source but synthetic token ids is text read through a tokenizer.
+  bool needs_tokenizer() const { return source != "synthetic"; }
+
   void validate() const;
 };
 

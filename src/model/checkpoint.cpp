@@ -77,9 +77,15 @@ LoadedCheckpoint load_checkpoint(const std::string& dir) {
     out.config.from_json(config_json);
     out.config.model.validate();
   } catch (const Error& e) {
-    fail("checkpoint config ", (cdir / kConfig).string(), ": ", e.what());
+    fail("checkpoint config ", config_path, ": ", e.what());
   }
   if (fs::exists(cdir / "tokenizer.json")) out.tokenizer = load_tokenizer(out.dir);
+  // Only synthetic data has no tokenizer. Without the saved one the model's ids have no meaning,
+  // and a vocabulary rebuilt from the corpus on resume could silently give them other characters.
+  MOE_CHECK(out.tokenizer || !out.config.data.needs_tokenizer(), "checkpoint ", out.dir,
+            " has no tokenizer.json, but its data (data.source = ", out.config.data.source,
+            ") needs the tokenizer the model was trained with; restore the file from a copy of "
+            "the run");
   if (out.tokenizer) {
     MOE_CHECK(out.tokenizer->vocab_size() <= out.config.model.vocab_size, "checkpoint ", out.dir,
               ": tokenizer has ", out.tokenizer->vocab_size(), " tokens but the model only ",
