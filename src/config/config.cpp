@@ -26,11 +26,13 @@ int64_t parse_int(const std::string& key, const std::string& v) {
   int64_t out = 0;
   try {
     out = std::stoll(v, &pos);
-  } catch (...) {
+  } catch (const std::out_of_range&) {
+    fail("config key '", key, "' = ", excerpt(v), " is outside the 64-bit integer range");
+  } catch (const std::invalid_argument&) {
     pos = 0;
   }
-  MOE_CHECK(pos == v.size() && !v.empty(), "config key '", key, "' expects an integer, got '", v,
-            "'");
+  MOE_CHECK(pos == v.size() && !v.empty(), "config key '", key, "' expects an integer, got '",
+            excerpt(v), "'");
   return out;
 }
 
@@ -39,7 +41,9 @@ float parse_float(const std::string& key, const std::string& v) {
   float out = 0;
   try {
     out = std::stof(v, &pos);
-  } catch (...) {
+  } catch (const std::out_of_range&) {
+    fail("config key '", key, "' = ", excerpt(v), " is outside the range of a 32-bit float");
+  } catch (const std::invalid_argument&) {
     pos = 0;
   }
   MOE_CHECK(pos == v.size() && !v.empty() && std::isfinite(out), "config key '", key,
@@ -308,9 +312,10 @@ void RunConfig::load_toml(const std::string& path) {
   } catch (const toml::parse_error& e) {
     fail("config file ", path, ": ", e.description(), " at line ", e.source().begin.line);
   }
+  size_t keys_set = 0;
   for (auto&& [section, node] : root) {
     const toml::table* table = node.as_table();
-    MOE_CHECK(table != nullptr, "config file ", path, ": top-level key '", section.str(),
+    MOE_CHECK(table != nullptr, "config file ", path, ": top-level key '", excerpt(section.str()),
               "' must be a table ([model], [train] or [data])");
     for (auto&& [key, value] : *table) {
       std::string name = std::string(section.str()) + "." + std::string(key.str());
@@ -331,10 +336,14 @@ void RunConfig::load_toml(const std::string& path) {
       bool known = false;
       for (const Field& f : fields())
         known = known || f.name == name;
-      MOE_CHECK(known, "config file ", path, ": unknown config key '", name, "'");
+      MOE_CHECK(known, "config file ", path, ": unknown config key '", excerpt(name), "'");
       set(name, text);
+      ++keys_set;
     }
   }
+  // An empty file would otherwise train the defaults without a word.
+  MOE_CHECK(keys_set > 0, "config file ", path,
+            " sets nothing: it needs [model], [train] or [data] tables with keys");
 }
 
 nlohmann::json RunConfig::to_json() const {

@@ -263,6 +263,9 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::load(const std::string& encoder_json
     std::string_view line = rest.substr(0, nl);
     rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
     ++line_no;
+    // Copies from some mirrors end lines with CRLF. The byte map writes a '\r' byte as U+010D,
+    // so a raw '\r' is never part of a token and the merges read are those of the LF file.
+    if (line.ends_with('\r')) line.remove_suffix(1);
     return line;
   };
   MOE_CHECK(next_line() == kVocabHeader, vocab_bpe_path, " does not start with the line \"",
@@ -280,7 +283,7 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::load(const std::string& encoder_json
                             std::pair{line.substr(space + 1), &merge.second}}) {
       const auto it = id_of.find(std::string(part));
       MOE_CHECK(it != id_of.end(), vocab_bpe_path, " line ", line_no, ": merge names token \"",
-                part, "\", which is not in ", encoder_json_path);
+                excerpt(part), "\", which is not in ", encoder_json_path);
       *id = it->second;
     }
     vocab.merges.push_back(merge);
