@@ -60,6 +60,12 @@ CLI::Validator number_in(double lo, double hi) {
       moe::str_cat("[", lo, ", ", hi, "]"));
 }
 
+CLI::Validator non_empty() {
+  return CLI::Validator(
+      [](std::string& text) { return text.empty() ? std::string("expects a value, got ''") : ""; },
+      "");
+}
+
 CLI::Validator thread_count() {
   return integer_in(0, moe::kMaxThreads)
       .description(moe::str_cat("[0, ", moe::kMaxThreads, "], 0 = all cores"));

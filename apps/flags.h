@@ -17,6 +17,9 @@ CLI::Validator any_uint64();
 // become inf).
 CLI::Validator number_in(double lo, double hi);
 
+// A value that must not be empty, for flags where an empty one would read as "not given".
+CLI::Validator non_empty();
+
 // --threads of every command: 0 (the default: all cores, or OMP_NUM_THREADS) to moe::kMaxThreads,
 // the bound train.threads also has.
 CLI::Validator thread_count();

@@ -256,7 +256,7 @@ void ModelConfig::validate() const {
 }
 
 void TrainConfig::validate() const {
-  check_range<int64_t>("train.batch_size", batch_size, 1, 1 << 20);
+  check_range<int64_t>("train.batch_size", batch_size, 1, kMaxBatchSize);
   check_range<int64_t>("train.steps", steps, 1, int64_t{1} << 40);
   check_range<int64_t>("train.grad_accum", grad_accum, 1, 1 << 16);
   check_range("train.lr", lr, 0.0f, 10.0f);

@@ -55,6 +55,10 @@ struct ModelConfig {
 // configuration valid on one machine is valid on all.
 inline constexpr int64_t kMaxThreads = 1024;
 
+// The most rows in a batch (train.batch_size, moe eval --batch-size): activations are sized from
+// it, and a bound keeps every size product far inside int64.
+inline constexpr int64_t kMaxBatchSize = int64_t{1} << 20;
+
 struct TrainConfig {
   int64_t batch_size = 16;
   int64_t steps = 5000;

@@ -105,6 +105,12 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
 
 AtomicFileWriter::AtomicFileWriter(std::string path)
     : path_(std::move(path)), tmp_(str_cat(path_, ".tmp.", ::getpid())) {
+  // The rename would replace a device or FIFO of that name (as root, /dev/null itself) with a
+  // regular file. A directory in the way makes the rename fail on its own.
+  struct stat st {};
+  if (::lstat(path_.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) &&
+      !S_ISLNK(st.st_mode))
+    fail("cannot write ", path_, ": it is ", file_kind(st.st_mode), ", not a regular file");
   fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   MOE_CHECK(fd_ >= 0, "cannot write ", path_, ": cannot create ", tmp_, ": ", errno_text());
 }

@@ -68,6 +68,15 @@ TEST_F(FsTest, EveryReaderRefusesNonRegularFiles) {
   }
 }
 
+// The rename would turn a FIFO or device (as root, /dev/null) into a regular file.
+TEST_F(FsTest, AtomicWriteNeverReplacesAFifo) {
+  ASSERT_EQ(::mkfifo(path("fifo").c_str(), 0600), 0);
+  EXPECT_EQ(moe::testing::error_of([&] { moe::write_file_atomic(path("fifo"), "data"); }),
+            "cannot write " + path("fifo") + ": it is a FIFO, not a regular file");
+  EXPECT_TRUE(fs::is_fifo(path("fifo")));
+  EXPECT_EQ(std::distance(fs::directory_iterator(scratch_.path()), fs::directory_iterator()), 1);
+}
+
 TEST_F(FsTest, ReadableFileReadsAtOffsetsAndSeesTruncation) {
   moe::write_file_atomic(path("f"), "0123456789");
   const moe::ReadableFile f(path("f"));
