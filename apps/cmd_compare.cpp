@@ -44,7 +44,8 @@ void add_compare_command(CLI::App& app) {
   cmd->add_option("--set", flags->options.sets, "override a setting in every configuration");
   cmd->add_option("--steps", flags->steps, "total optimizer steps of every run")
       ->transform(integer_in(1, INT64_MAX));
-  cmd->add_option("--threads", flags->threads, "CPU threads")->transform(thread_count());
+  cmd->add_option("--threads", flags->threads, "CPU threads (0: all cores)")
+      ->transform(thread_count());
   cmd->add_option("--out", flags->options.out_dir, "output directory")->required();
   cmd->add_flag("--quiet", flags->options.quiet, "no training progress output");
   cmd->callback([flags] { run_compare(*flags); });

@@ -91,6 +91,7 @@ void add_eval_command(CLI::App& app) {
       ->transform(integer_in(0, moe::kMaxBatchSize));
   cmd->add_option("--seed", flags->seed, "seed of the random windows")
       ->transform(integer_in(INT64_MIN, INT64_MAX));
-  cmd->add_option("--threads", flags->threads, "CPU threads")->transform(thread_count());
+  cmd->add_option("--threads", flags->threads, "CPU threads (0: all cores)")
+      ->transform(thread_count());
   cmd->callback([flags] { run_eval(*flags); });
 }

@@ -93,7 +93,8 @@ void add_train_command(CLI::App& app) {
       ->transform(integer_in(0, INT64_MAX));
   cmd->add_option("--seed", flags->seed, "random seed")
       ->transform(integer_in(INT64_MIN, INT64_MAX));
-  cmd->add_option("--threads", flags->threads, "CPU threads")->transform(thread_count());
+  cmd->add_option("--threads", flags->threads, "CPU threads (0: all cores)")
+      ->transform(thread_count());
   cmd->add_option("--out", flags->out_dir, "run directory (checkpoint, metrics.jsonl)")
       ->check(non_empty());
   cmd->add_option("--resume", flags->resume_dir, "continue the run in this directory")

@@ -67,6 +67,5 @@ CLI::Validator non_empty() {
 }
 
 CLI::Validator thread_count() {
-  return integer_in(0, moe::kMaxThreads)
-      .description(moe::str_cat("[0, ", moe::kMaxThreads, "], 0 = all cores"));
+  return integer_in(0, moe::kMaxThreads);
 }

@@ -1,8 +1,8 @@
 // Reading JSON that comes from files (checkpoints, tokenizers, prepared data, metrics logs), which
-// may be damaged or hostile. Every parse goes through parse_json (tests/lint/json_parse.sh checks
-// that no other code calls the parser): nlohmann's parser builds values iteratively, but dumping,
-// copying and comparing a value recurse once per level, so an array nested 100,000 deep would
-// overflow the stack in the first error message that quotes it.
+// may be damaged or hostile. Every parse goes through parse_json (tests/lint/input_readers.sh
+// checks that no other code calls the parser): nlohmann's parser builds values iteratively, but
+// dumping, copying and comparing a value recurse once per level, so an array nested 100,000 deep
+// would overflow the stack in the first error message that quotes it.
 #pragma once
 #include <cstdint>
 #include <limits>
