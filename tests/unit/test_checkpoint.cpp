@@ -94,7 +94,8 @@ TEST(Checkpoint, TextDataWithoutItsTokenizerIsRefused) {
   Model model(cfg.model);
   model.init_parameters(1);
   CharTokenizer tok = CharTokenizer::build("hello world");
-  const std::string run = fresh_dir("no_tokenizer");
+  const testing::ScratchDir scratch;  // unique to this process
+  const std::string run = scratch / "run";
   save_checkpoint(run, cfg, model, &tok, 0);
   fs::remove(run + "/checkpoint/tokenizer.json");
   EXPECT_EQ(testing::error_of([&] { load_checkpoint(run); }),
