@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "apps/commands.h"
+#include "apps/flags.h"
 #include "compare/compare.h"
 #include "core/check.h"
 #include "core/threads.h"
@@ -52,8 +53,9 @@ void add_compare_command(CLI::App& app) {
   cmd->add_option("--configs", flags->options.config_files, "TOML configuration files")->required();
   cmd->add_option("--set", flags->options.sets, "override a setting in every configuration");
   cmd->add_option("--steps", flags->steps, "total optimizer steps of every run")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--threads", flags->threads, "CPU threads")->check(CLI::PositiveNumber);
+      ->transform(integer_in(1, INT64_MAX));
+  cmd->add_option("--threads", flags->threads, "CPU threads (0: all cores)")
+      ->transform(thread_count());
   cmd->add_option("--out", flags->options.out_dir, "output directory")->required();
   cmd->add_flag("--quiet", flags->options.quiet, "no training progress output");
   cmd->callback([flags] { run_compare(*flags); });

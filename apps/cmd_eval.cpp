@@ -8,6 +8,9 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
+#include "apps/flags.h"
+#include "config/config.h"
+#include "core/arena.h"
 #include "core/check.h"
 #include "core/memory.h"
 #include "core/rng.h"
@@ -81,16 +84,20 @@ void add_eval_command(CLI::App& app) {
                                      "mean loss and perplexity of a checkpoint on a text file or a "
                                      "prepared split");
   cmd->add_option("--checkpoint", flags->checkpoint, "run or checkpoint directory")->required();
-  cmd->add_option("--text", flags->text, "text file to score");
-  cmd->add_option("--data", flags->data, "directory written by moe prepare, to score a split of");
-  cmd->add_option("--split", flags->split, "with --data: val (default), test or train");
+  cmd->add_option("--text", flags->text, "text file to score")->check(non_empty());
+  cmd->add_option("--data", flags->data, "directory written by moe prepare, to score a split of")
+      ->check(non_empty());
+  cmd->add_option("--split", flags->split, "with --data: val (default), test or train")
+      ->check(CLI::IsMember({"val", "test", "train"}));
   cmd->add_flag("--contiguous", flags->contiguous,
                 "score the non-overlapping block_size windows from the start, in order");
   cmd->add_option("--batches", flags->batches, "number of batches (contiguous: at most; 0 = all)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--batch-size", flags->batch_size, "rows per batch (default: the run's)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--seed", flags->seed, "seed of the random windows");
-  cmd->add_option("--threads", flags->threads, "CPU threads")->check(CLI::PositiveNumber);
+      ->transform(integer_in(0, INT64_MAX));
+  cmd->add_option("--batch-size", flags->batch_size, "rows per batch (0: the run's)")
+      ->transform(integer_in(0, moe::kMaxBatchSize));
+  cmd->add_option("--seed", flags->seed, "seed of the random windows")
+      ->transform(integer_in(INT64_MIN, INT64_MAX));
+  cmd->add_option("--threads", flags->threads, "CPU threads (0: all cores)")
+      ->transform(thread_count());
   cmd->callback([flags] { run_eval(*flags); });
 }

@@ -1,18 +1,17 @@
 // `moe generate`: samples text from a checkpoint, streaming it to stdout as tokens arrive.
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "commands.h"
+#include "apps/commands.h"
+#include "apps/flags.h"
 #include "core/check.h"
 #include "core/memory.h"
+#include "core/threads.h"
 #include "generate/generator.h"
 #include "model/checkpoint.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 namespace {
 
@@ -29,9 +28,7 @@ struct GenerateOptions {
 };
 
 void run_generate(const GenerateOptions& opt) {
-#ifdef _OPENMP
-  if (opt.threads > 0) omp_set_num_threads(opt.threads);
-#endif
+  moe::set_num_threads(opt.threads);
   moe::CheckpointFiles files = moe::open_checkpoint(opt.checkpoint);
   moe::require_memory(moe::generation_memory(files.config.model), moe::available_memory(),
                       "generating from checkpoint " + files.dir,
@@ -70,16 +67,16 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--checkpoint", opt->checkpoint, "Run or checkpoint directory")->required();
   cmd->add_option("--prompt", opt->prompt, "Text to continue (empty: start of text)");
   cmd->add_option("--max-new-tokens", opt->max_new_tokens, "Tokens to generate")
-      ->check(CLI::NonNegativeNumber);
+      ->transform(integer_in(0, INT64_MAX));
   cmd->add_option("--temperature", opt->temperature, "Sampling temperature (0: greedy)")
-      ->check(CLI::NonNegativeNumber);
+      ->transform(number_in(0, std::numeric_limits<float>::max()));
   cmd->add_option("--top-k", opt->top_k, "Sample from the K most likely tokens (0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->transform(integer_in(0, INT32_MAX));
   cmd->add_option("--top-p", opt->top_p, "Nucleus sampling mass (1: off)")
-      ->check(CLI::Range(0.0f, 1.0f));
-  cmd->add_option("--seed", opt->seed, "Sampling seed");
+      ->transform(number_in(0, 1));
+  cmd->add_option("--seed", opt->seed, "Sampling seed")->transform(any_uint64());
   cmd->add_flag("--no-stop", opt->no_stop, "Do not stop at the end-of-text token");
-  cmd->add_option("--threads", opt->threads, "CPU threads (0: OpenMP default)")
-      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", opt->threads, "CPU threads (0: all cores)")
+      ->transform(thread_count());
   cmd->callback([opt] { run_generate(*opt); });
 }

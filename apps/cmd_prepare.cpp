@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "apps/commands.h"
+#include "apps/flags.h"
 #include "config/config.h"
 #include "core/threads.h"
 #include "data/prepare.h"
@@ -47,8 +48,10 @@ void add_prepare_command(CLI::App& app) {
       ->required();
   cmd->add_option("--out", o.out_dir, "output directory")->required();
   cmd->add_option("--val-fraction", o.val_fraction,
-                  "validation share for the split by position (default 0.1)");
-  cmd->add_option("--threads", o.threads, "encoding threads")->check(CLI::PositiveNumber);
+                  "validation share for the split by position (default 0.1)")
+      ->transform(number_in(0, 1));
+  cmd->add_option("--threads", o.threads, "encoding threads (0: all cores)")
+      ->transform(thread_count());
   cmd->add_flag("--quiet", flags->quiet, "no progress output");
   cmd->callback([flags] { run_prepare(*flags); });
 }

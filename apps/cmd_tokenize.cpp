@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "apps/commands.h"
+#include "apps/flags.h"
 #include "core/check.h"
 #include "core/fs.h"
 #include "tokenizer/parallel_encode.h"
@@ -41,6 +42,6 @@ void add_tokenize_command(CLI::App& app) {
   cmd->add_option("--tokenizer", flags->tokenizer, "char:DIR, gpt2 or bpe:DIR")->required();
   cmd->add_option("file", flags->file, "file to encode")->required();
   cmd->add_option("--threads", flags->threads, "encoding threads (0: all cores)")
-      ->check(CLI::NonNegativeNumber);
+      ->transform(thread_count());
   cmd->callback([flags] { run_tokenize(*flags); });
 }

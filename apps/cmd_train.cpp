@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
+#include "apps/flags.h"
 #include "core/check.h"
 #include "core/threads.h"
 #include "model/checkpoint.h"
@@ -93,17 +94,23 @@ void add_train_command(CLI::App& app) {
                   "named configuration: makemoe, llama-moe-tiny, wikitext-moe");
   cmd->add_option("--set", flags->sets, "override a setting: key=value (e.g. model.n_layers=4)");
   cmd->add_option("--steps", flags->steps, "total optimizer steps of the run")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--eval-every", flags->eval_every, "evaluate every N steps")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--ckpt-every", flags->ckpt_every, "checkpoint every N steps")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--seed", flags->seed, "random seed");
-  cmd->add_option("--threads", flags->threads, "CPU threads")->check(CLI::PositiveNumber);
-  cmd->add_option("--out", flags->out_dir, "run directory (checkpoint, metrics.jsonl)");
-  cmd->add_option("--resume", flags->resume_dir, "continue the run in this directory");
+      ->transform(integer_in(1, INT64_MAX));
+  cmd->add_option("--eval-every", flags->eval_every, "evaluate every N steps (0: only at the end)")
+      ->transform(integer_in(0, INT64_MAX));
+  cmd->add_option("--ckpt-every", flags->ckpt_every,
+                  "checkpoint every N steps (0: only at the end)")
+      ->transform(integer_in(0, INT64_MAX));
+  cmd->add_option("--seed", flags->seed, "random seed")
+      ->transform(integer_in(INT64_MIN, INT64_MAX));
+  cmd->add_option("--threads", flags->threads, "CPU threads (0: all cores)")
+      ->transform(thread_count());
+  cmd->add_option("--out", flags->out_dir, "run directory (checkpoint, metrics.jsonl)")
+      ->check(non_empty());
+  cmd->add_option("--resume", flags->resume_dir, "continue the run in this directory")
+      ->check(non_empty());
   cmd->add_option("--data", flags->data_dir,
-                  "train on a directory written by moe prepare (data.source = prepared)");
+                  "train on a directory written by moe prepare (data.source = prepared)")
+      ->check(non_empty());
   cmd->add_flag("--quiet", flags->quiet, "no progress output");
   cmd->add_flag("--overwrite", flags->overwrite,
                 "start a new run even if --out already holds a checkpoint");

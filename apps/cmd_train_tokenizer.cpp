@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
+#include "apps/flags.h"
 #include "core/check.h"
 #include "core/fs.h"
 #include "data/wikitext.h"
@@ -65,7 +66,8 @@ void add_train_tokenizer_command(CLI::App& app) {
   cmd->add_option("--input", flags->inputs, "training text files")->required();
   cmd->add_option("--vocab-size", flags->vocab_size,
                   "tokens in all: 256 bytes + merges + special tokens")
-      ->required();
+      ->required()
+      ->transform(integer_in(0, INT32_MAX));
   cmd->add_option("--dataset", flags->dataset,
                   "text: the files as they are; wikitext: cleaned as moe prepare cleans them")
       ->check(CLI::IsMember({"text", "wikitext"}));

@@ -27,8 +27,9 @@ int main(int argc, char** argv) {
   } catch (const ExitStatus& e) {
     return e.code;
   } catch (const CLI::ParseError& e) {
+    // CLI11's own exit codes (105, 106, ...) would tell scripts nothing our errors do not.
     std::cerr << "error: " << e.what() << " (see moe --help)\n";
-    return e.get_exit_code() != 0 ? e.get_exit_code() : 1;
+    return 1;
   } catch (const moe::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;

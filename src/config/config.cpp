@@ -8,6 +8,7 @@
 #include <toml++/toml.h>
 
 #include "core/check.h"
+#include "core/fs.h"
 
 namespace moe {
 
@@ -25,11 +26,13 @@ int64_t parse_int(const std::string& key, const std::string& v) {
   int64_t out = 0;
   try {
     out = std::stoll(v, &pos);
-  } catch (...) {
+  } catch (const std::out_of_range&) {
+    fail("config key '", key, "' = ", excerpt(v), " is outside the 64-bit integer range");
+  } catch (const std::invalid_argument&) {
     pos = 0;
   }
-  MOE_CHECK(pos == v.size() && !v.empty(), "config key '", key, "' expects an integer, got '", v,
-            "'");
+  MOE_CHECK(pos == v.size() && !v.empty(), "config key '", key, "' expects an integer, got '",
+            excerpt(v), "'");
   return out;
 }
 
@@ -38,11 +41,13 @@ float parse_float(const std::string& key, const std::string& v) {
   float out = 0;
   try {
     out = std::stof(v, &pos);
-  } catch (...) {
+  } catch (const std::out_of_range&) {
+    fail("config key '", key, "' = ", excerpt(v), " is outside the range of a 32-bit float");
+  } catch (const std::invalid_argument&) {
     pos = 0;
   }
   MOE_CHECK(pos == v.size() && !v.empty() && std::isfinite(out), "config key '", key,
-            "' expects a number, got '", v, "'");
+            "' expects a number, got '", excerpt(v), "'");
   return out;
 }
 
@@ -145,7 +150,7 @@ const Field& find_field(const std::string& key) {
       ++matches;
     }
   }
-  MOE_CHECK(matches == 1, "unknown config key '", key,
+  MOE_CHECK(matches == 1, "unknown config key '", excerpt(key),
             "' (keys look like model.n_embed, train.lr, data.path)");
   return *match;
 }
@@ -164,7 +169,7 @@ void check_one_of(const std::string& key, const T& value,
   std::string list;
   for (const char* a : allowed)
     list += (list.empty() ? "" : ", ") + std::string(a);
-  fail("config value ", key, " = '", value, "' is not one of: ", list);
+  fail("config value ", key, " = '", excerpt(str_cat(value)), "' is not one of: ", list);
 }
 
 }  // namespace
@@ -251,8 +256,8 @@ void ModelConfig::validate() const {
 }
 
 void TrainConfig::validate() const {
-  check_range<int64_t>("train.batch_size", batch_size, 1, 1 << 20);
-  check_range<int64_t>("train.steps", steps, 0, int64_t{1} << 40);
+  check_range<int64_t>("train.batch_size", batch_size, 1, kMaxBatchSize);
+  check_range<int64_t>("train.steps", steps, 1, int64_t{1} << 40);
   check_range<int64_t>("train.grad_accum", grad_accum, 1, 1 << 16);
   check_range("train.lr", lr, 0.0f, 10.0f);
   check_range("train.min_lr", min_lr, 0.0f, lr);
@@ -270,7 +275,7 @@ void TrainConfig::validate() const {
   check_range<int64_t>("train.ckpt_every", ckpt_every, 0, int64_t{1} << 40);
   check_range<int64_t>("train.early_stop_patience", early_stop_patience, 0, 1 << 20);
   check_range<int64_t>("train.log_every", log_every, 1, int64_t{1} << 40);
-  check_range<int64_t>("train.threads", threads, 0, 4096);
+  check_range<int64_t>("train.threads", threads, 0, kMaxThreads);
 }
 
 void DataConfig::validate() const {
@@ -302,15 +307,17 @@ void RunConfig::validate() const {
 }
 
 void RunConfig::load_toml(const std::string& path) {
+  const std::string contents = read_file(path);
   toml::table root;
   try {
-    root = toml::parse_file(path);
+    root = toml::parse(contents, path);
   } catch (const toml::parse_error& e) {
     fail("config file ", path, ": ", e.description(), " at line ", e.source().begin.line);
   }
+  size_t keys_set = 0;
   for (auto&& [section, node] : root) {
     const toml::table* table = node.as_table();
-    MOE_CHECK(table != nullptr, "config file ", path, ": top-level key '", section.str(),
+    MOE_CHECK(table != nullptr, "config file ", path, ": top-level key '", excerpt(section.str()),
               "' must be a table ([model], [train] or [data])");
     for (auto&& [key, value] : *table) {
       std::string name = std::string(section.str()) + "." + std::string(key.str());
@@ -325,16 +332,20 @@ void RunConfig::load_toml(const std::string& path) {
         os << fl->get();
         text = os.str();
       } else {
-        fail("config file ", path, ": value of ", name, " must be a string or a number");
+        fail("config file ", path, ": value of ", excerpt(name), " must be a string or a number");
       }
       // Qualified names only in files, so a typo in a section is caught.
       bool known = false;
       for (const Field& f : fields())
         known = known || f.name == name;
-      MOE_CHECK(known, "config file ", path, ": unknown config key '", name, "'");
+      MOE_CHECK(known, "config file ", path, ": unknown config key '", excerpt(name), "'");
       set(name, text);
+      ++keys_set;
     }
   }
+  // An empty file would otherwise train the defaults without a word.
+  MOE_CHECK(keys_set > 0, "config file ", path,
+            " sets nothing: it needs [model], [train] or [data] tables with keys");
 }
 
 nlohmann::json RunConfig::to_json() const {
@@ -348,12 +359,14 @@ nlohmann::json RunConfig::to_json() const {
 
 void RunConfig::from_json(const nlohmann::json& j) {
   for (auto& [section, table] : j.items()) {
-    MOE_CHECK(table.is_object(), "config section '", section, "' must be an object");
+    MOE_CHECK(table.is_object(), "config section '", excerpt(section), "' must be an object");
     for (auto& [key, value] : table.items()) {
       std::string name = section + "." + key;
       std::string text;
       if (value.is_string()) {
         text = value.get<std::string>();
+      } else if (value.is_number_unsigned()) {  // above INT64_MAX: parse_int names it
+        text = std::to_string(value.get<uint64_t>());
       } else if (value.is_number_integer()) {
         text = std::to_string(value.get<int64_t>());
       } else if (value.is_number()) {
@@ -362,7 +375,7 @@ void RunConfig::from_json(const nlohmann::json& j) {
         os << value.get<double>();
         text = os.str();
       } else {
-        fail("config key '", name, "' must be a string or a number");
+        fail("config key '", excerpt(name), "' must be a string or a number");
       }
       find_field(name).set(*this, text);
     }

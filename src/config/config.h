@@ -48,6 +48,17 @@ struct ModelConfig {
   void validate() const;
 };
 
+// The most threads a command accepts (--threads of every command, train.threads). Far more
+// threads than cores only cost memory, and the OpenMP runtime fails to start 40,000 of them and
+// crashes on 100,000. 1024 is above the hardware threads of today's largest two-socket servers
+// (2 x 192 cores x 2) and, unlike a multiple of this machine's cores, the same everywhere, so a
+// configuration valid on one machine is valid on all.
+inline constexpr int64_t kMaxThreads = 1024;
+
+// The most rows in a batch (train.batch_size, moe eval --batch-size): activations are sized from
+// it, and a bound keeps every size product far inside int64.
+inline constexpr int64_t kMaxBatchSize = int64_t{1} << 20;
+
 struct TrainConfig {
   int64_t batch_size = 16;
   int64_t steps = 5000;
@@ -80,6 +91,9 @@ struct DataConfig {
   int64_t synthetic_tokens = 200000;
   std::string dir;                  // for "prepared": a directory written by `moe prepare`
   std::string sampling = "random";  // training batches: "random" windows or shuffled "chunks"
+
+  // Every source but synthetic token ids is text read through a tokenizer.
+  bool needs_tokenizer() const { return source != "synthetic"; }
 
   void validate() const;
 };

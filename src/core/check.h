@@ -4,6 +4,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace moe {
 
@@ -18,6 +19,19 @@ std::string str_cat(const Args&... args) {
   std::ostringstream os;
   (os << ... << args);
   return os.str();
+}
+
+// The longest text an error message quotes from input (a line, a key, a JSON value), in characters.
+inline constexpr size_t kMaxExcerpt = 200;
+
+// `text` as quoted in an error message: at most kMaxExcerpt characters, a cut marked with "…" and
+// made between UTF-8 characters, so a hostile file cannot turn one error line into megabytes.
+inline std::string excerpt(std::string_view text) {
+  if (text.size() <= kMaxExcerpt) return std::string(text);
+  size_t keep = kMaxExcerpt - 1;  // bytes, so at most as many characters; "…" is the last one
+  while (keep > 0 && (static_cast<unsigned char>(text[keep]) & 0xC0) == 0x80)
+    --keep;  // text[keep] continues a character: cut before that character starts
+  return std::string(text.substr(0, keep)) + "\u2026";
 }
 
 template <typename... Args>

@@ -25,24 +25,38 @@ std::string parent_dir(const std::string& path) {
   return parent.empty() ? std::string(".") : parent.string();
 }
 
-// Opens a file for reading and sets `size` to its length; a missing file or a directory throws.
-int open_for_reading(const std::string& path, size_t& size) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+// What a file that is not a regular file is, for messages.
+const char* file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "a special file";
+}
+
+// Opens a regular file for reading and sets `size` to its length; anything else throws. O_NONBLOCK
+// keeps open() itself from waiting for a writer when the path is a FIFO (it changes nothing for
+// regular files).
+int open_for_reading(const std::string& path, uint64_t& size) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   MOE_CHECK(fd >= 0, "cannot open ", path, ": ", errno_text());
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
-    std::string why = S_ISDIR(st.st_mode) ? "is a directory" : errno_text();
+  const bool stat_ok = ::fstat(fd, &st) == 0;
+  if (!stat_ok || !S_ISREG(st.st_mode)) {
+    const std::string why =
+        stat_ok ? str_cat("it is ", file_kind(st.st_mode), ", not a regular file") : errno_text();
     ::close(fd);
     fail("cannot read ", path, ": ", why);
   }
-  size = static_cast<size_t>(st.st_size);
+  size = static_cast<uint64_t>(st.st_size);
   return fd;
 }
 
 }  // namespace
 
 std::string read_file(const std::string& path) {
-  size_t size = 0;
+  uint64_t size = 0;
   const int fd = open_for_reading(path, size);
   std::string out;
   out.reserve(size);
@@ -62,6 +76,27 @@ std::string read_file(const std::string& path) {
   return out;
 }
 
+ReadableFile::ReadableFile(const std::string& path) : path_(path) {
+  fd_ = open_for_reading(path, size_);
+}
+
+ReadableFile::~ReadableFile() {
+  ::close(fd_);
+}
+
+bool ReadableFile::read_at(uint64_t offset, void* dst, size_t n) const {
+  char* out = static_cast<char*>(dst);
+  size_t done = 0;
+  while (done < n) {
+    const ssize_t got = ::pread(fd_, out + done, n - done, static_cast<off_t>(offset + done));
+    if (got < 0 && errno == EINTR) continue;
+    MOE_CHECK(got >= 0, "cannot read ", path_, ": ", errno_text());
+    if (got == 0) return false;
+    done += static_cast<size_t>(got);
+  }
+  return true;
+}
+
 void write_file_atomic(const std::string& path, std::string_view bytes) {
   AtomicFileWriter writer(path);
   writer.append(bytes);
@@ -70,6 +105,12 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
 
 AtomicFileWriter::AtomicFileWriter(std::string path)
     : path_(std::move(path)), tmp_(str_cat(path_, ".tmp.", ::getpid())) {
+  // The rename would replace a device or FIFO of that name (as root, /dev/null itself) with a
+  // regular file. A directory in the way makes the rename fail on its own.
+  struct stat st {};
+  if (::lstat(path_.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) &&
+      !S_ISLNK(st.st_mode))
+    fail("cannot write ", path_, ": it is ", file_kind(st.st_mode), ", not a regular file");
   fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   MOE_CHECK(fd_ >= 0, "cannot write ", path_, ": cannot create ", tmp_, ": ", errno_text());
 }
@@ -115,7 +156,9 @@ void AtomicFileWriter::commit() {
 }
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
-  const int fd = open_for_reading(path, size_);
+  uint64_t size = 0;
+  const int fd = open_for_reading(path, size);
+  size_ = static_cast<size_t>(size);
   if (size_ > 0) {
     void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {

@@ -6,8 +6,33 @@
 
 namespace moe {
 
+// Every reader here opens its file through one check: only a regular file is read. A directory,
+// FIFO, device or socket is an error naming the path and what it is, so no input can block on a
+// FIFO or grow memory without limit from /dev/zero.
+
 // The whole file as bytes.
 std::string read_file(const std::string& path);
+
+// A regular file open for reads at any offset (for formats with an index, such as safetensors).
+class ReadableFile {
+ public:
+  explicit ReadableFile(const std::string& path);
+  ~ReadableFile();
+  ReadableFile(const ReadableFile&) = delete;
+  ReadableFile& operator=(const ReadableFile&) = delete;
+
+  // The size when opened.
+  uint64_t size() const { return size_; }
+  // Reads `n` bytes at `offset` into `dst`; false when the file ends first (it was truncated
+  // after it was opened). A read error is an error naming the path.
+  bool read_at(uint64_t offset, void* dst, size_t n) const;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+};
 
 // Replaces PATH with `bytes` so that a crash or error at any point leaves either the old PATH or
 // the new one, never a partial file: the bytes go to PATH.tmp.<pid> in the same directory, are

@@ -1,18 +1,30 @@
 #include "core/memory.h"
 
 #include <cstdio>
-#include <fstream>
 #include <sstream>
 
 #include "core/check.h"
+#include "core/fs.h"
 
 namespace moe {
 
 namespace {
 
 // The first number in a file ("max" or anything unreadable: nullopt).
+// A file that is absent or not regular reads as nothing: the limit it would hold is unknown.
+std::optional<std::string> read_if_present(const std::string& path) {
+  if (!file_exists(path)) return std::nullopt;
+  try {
+    return read_file(path);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
 std::optional<uint64_t> read_number(const std::string& path) {
-  std::ifstream in(path);
+  const auto text = read_if_present(path);
+  if (!text) return std::nullopt;
+  std::istringstream in(*text);
   uint64_t value = 0;
   if (!(in >> value)) return std::nullopt;
   return value;
@@ -21,7 +33,9 @@ std::optional<uint64_t> read_number(const std::string& path) {
 // MemAvailable in bytes (the kernel's estimate of memory that can be allocated without swapping;
 // proc(5)).
 std::optional<uint64_t> mem_available(const std::string& meminfo) {
-  std::ifstream in(meminfo);
+  const auto text = read_if_present(meminfo);
+  if (!text) return std::nullopt;
+  std::istringstream in(*text);
   std::string line;
   while (std::getline(in, line)) {
     std::istringstream fields(line);

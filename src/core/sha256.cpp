@@ -2,13 +2,12 @@
 
 #include <openssl/evp.h>
 
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
+#include <algorithm>
 #include <memory>
 #include <vector>
 
 #include "core/check.h"
+#include "core/fs.h"
 
 namespace moe {
 
@@ -50,14 +49,14 @@ std::string sha256_hex(std::string_view bytes) {
 }
 
 std::string sha256_file_hex(const std::string& path) {
-  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), std::fclose);
-  MOE_CHECK(f != nullptr, "cannot open ", path, ": ", std::strerror(errno));
+  const ReadableFile file(path);
   Sha256 h;
   std::vector<char> buf(size_t{1} << 20);
-  size_t n = 0;
-  while ((n = std::fread(buf.data(), 1, buf.size(), f.get())) > 0)
+  for (uint64_t offset = 0; offset < file.size(); offset += buf.size()) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), file.size() - offset));
+    MOE_CHECK(file.read_at(offset, buf.data(), n), "file ", path, " shrank while it was read");
     h.update(buf.data(), n);
-  MOE_CHECK(!std::ferror(f.get()), "cannot read ", path, ": ", std::strerror(errno));
+  }
   return h.hex();
 }
 

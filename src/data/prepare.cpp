@@ -104,12 +104,8 @@ void for_each_piece(const PrepareOptions& o, const std::string& path,
 
 size_t total_input_bytes(const std::vector<Input>& inputs) {
   size_t total = 0;
-  for (const Input& in : inputs) {
-    std::error_code ec;
-    const auto size = std::filesystem::file_size(in.path, ec);
-    MOE_CHECK(!ec, "input ", in.path, ": ", ec.message());
-    total += static_cast<size_t>(size);
-  }
+  for (const Input& in : inputs)
+    total += static_cast<size_t>(ReadableFile(in.path).size());  // refuses devices and FIFOs
   return total;
 }
 

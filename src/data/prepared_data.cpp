@@ -2,6 +2,7 @@
 
 #include "core/check.h"
 #include "core/fs.h"
+#include "core/json.h"
 
 namespace moe {
 namespace {
@@ -11,17 +12,14 @@ nlohmann::json read_meta(const std::string& dir) {
   MOE_CHECK(file_exists(dir), "prepared data directory ", dir, " does not exist");
   MOE_CHECK(file_exists(path), dir,
             " is not a prepared data directory (no meta.json); create it with moe prepare");
-  nlohmann::json meta;
-  try {
-    meta = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::parse_error& e) {
-    fail(path, " is not valid JSON (", e.what(), ")");
-  }
-  MOE_CHECK(meta.is_object() && meta.value("format", "") == kPreparedFormat, path,
-            " is not a moe prepared-data description (\"format\" is not \"", kPreparedFormat,
-            "\")");
-  MOE_CHECK(meta.value("version", 0) == kPreparedVersion, path, " has version ",
-            meta.value("version", 0), "; this build reads version ", kPreparedVersion);
+  nlohmann::json meta = read_json_file(path);
+  MOE_CHECK(
+      meta.is_object() && json_value_or<std::string>(meta, "format", "", path) == kPreparedFormat,
+      path, " is not a moe prepared-data description (\"format\" is not \"", kPreparedFormat,
+      "\")");
+  const int64_t version = json_value_or<int64_t>(meta, "version", 0, path);
+  MOE_CHECK(version == kPreparedVersion, path, " has version ", version,
+            "; this build reads version ", kPreparedVersion);
   MOE_CHECK(meta.contains("vocab_size") && meta["vocab_size"].is_number_integer() &&
                 meta.contains("splits") && meta["splits"].is_object(),
             path, " lacks \"vocab_size\" or \"splits\"");
@@ -33,12 +31,15 @@ TokenShard open_split(const std::string& dir, const nlohmann::json& meta, const 
   const std::string meta_path = dir + "/meta.json";
   MOE_CHECK(meta["splits"].contains(split), meta_path, " has no \"", split, "\" split");
   const nlohmann::json& info = meta["splits"][split];
-  const std::string path = dir + "/" + info.value("file", split + ".bin");
+  const std::string where = str_cat(meta_path, " (split \"", split, "\")");
+  const std::string path =
+      dir + "/" + json_value_or<std::string>(info, "file", split + ".bin", where);
+  const int64_t tokens = json_value_or<int64_t>(info, "tokens", -1, where);
   TokenShard shard = TokenShard::open(path);
   MOE_CHECK(shard.vocab_size() == vocab_size, "token shard ", path, " has vocabulary size ",
             shard.vocab_size(), " but ", meta_path, " says ", vocab_size);
-  MOE_CHECK(shard.size() == info.value("tokens", int64_t{-1}), "token shard ", path, " holds ",
-            shard.size(), " tokens but ", meta_path, " says ", info.value("tokens", int64_t{-1}));
+  MOE_CHECK(shard.size() == tokens, "token shard ", path, " holds ", shard.size(), " tokens but ",
+            meta_path, " says ", tokens);
   return shard;
 }
 
@@ -46,7 +47,7 @@ TokenShard open_split(const std::string& dir, const nlohmann::json& meta, const 
 
 PreparedData open_prepared_data(const std::string& dir) {
   nlohmann::json meta = read_meta(dir);
-  const int64_t vocab_size = meta["vocab_size"].get<int64_t>();
+  const int64_t vocab_size = json_value_or<int64_t>(meta, "vocab_size", 0, dir + "/meta.json");
   std::unique_ptr<Tokenizer> tokenizer = load_tokenizer(dir);
   MOE_CHECK(tokenizer->vocab_size() == vocab_size, "tokenizer in ", dir, " has ",
             tokenizer->vocab_size(), " tokens but ", dir, "/meta.json says ", vocab_size);

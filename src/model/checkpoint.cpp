@@ -8,8 +8,10 @@
 
 #include "core/check.h"
 #include "core/fs.h"
+#include "core/json.h"
 #include "core/non_finite.h"
 #include "core/sha256.h"
+#include "model/safetensors.h"
 
 namespace moe {
 
@@ -54,12 +56,8 @@ void write_manifest(const fs::path& dir) {
 void verify_manifest(const fs::path& dir) {
   const fs::path path = dir / kManifest;
   if (!fs::exists(path)) return;
-  nlohmann::json manifest;
-  try {
-    manifest = nlohmann::json::parse(read_file(path.string()));
-  } catch (const nlohmann::json::exception& e) {
-    fail("checkpoint ", dir.string(), ": ", kManifest, " is not valid JSON (", e.what(), ")");
-  }
+  const nlohmann::json manifest =
+      parse_json(read_file(path.string()), "checkpoint manifest " + path.string());
   MOE_CHECK(manifest.is_object() && manifest.value("version", 0) == kManifestVersion &&
                 manifest.contains("files") && manifest["files"].is_object(),
             "checkpoint ", dir.string(), ": ", kManifest, " is not a version ", kManifestVersion,
@@ -193,19 +191,22 @@ CheckpointFiles open_checkpoint(const std::string& dir) {
   out.dir = resolve_checkpoint_dir(dir);
   const fs::path cdir(out.dir);
   verify_manifest(cdir);
-  nlohmann::json config_json;
-  try {
-    config_json = nlohmann::json::parse(read_file((cdir / kConfig).string()));
-  } catch (const nlohmann::json::exception& e) {
-    fail("checkpoint config ", (cdir / kConfig).string(), " is not valid JSON: ", e.what());
-  }
+  const std::string config_path = (cdir / kConfig).string();
+  const nlohmann::json config_json =
+      parse_json(read_file(config_path), "checkpoint config " + config_path);
   try {
     out.config.from_json(config_json);
     out.config.model.validate();
   } catch (const Error& e) {
-    fail("checkpoint config ", (cdir / kConfig).string(), ": ", e.what());
+    fail("checkpoint config ", config_path, ": ", e.what());
   }
   if (fs::exists(cdir / "tokenizer.json")) out.tokenizer = load_tokenizer(out.dir);
+  // Only synthetic data has no tokenizer. Without the saved one the model's ids have no meaning,
+  // and a vocabulary rebuilt from the corpus on resume could silently give them other characters.
+  MOE_CHECK(out.tokenizer || !out.config.data.needs_tokenizer(), "checkpoint ", out.dir,
+            " has no tokenizer.json, but its data (data.source = ", out.config.data.source,
+            ") needs the tokenizer the model was trained with; restore the file from a copy of "
+            "the run");
   if (out.tokenizer) {
     MOE_CHECK(out.tokenizer->vocab_size() <= out.config.model.vocab_size, "checkpoint ", out.dir,
               ": tokenizer has ", out.tokenizer->vocab_size(), " tokens but the model only ",
@@ -226,7 +227,7 @@ CheckpointFiles open_checkpoint(const std::string& dir) {
   }
   for (const auto& e : out.weights.entries()) {
     MOE_CHECK(expected.params().find(e.name) != nullptr, "checkpoint ", weights_path,
-              " has tensor ", e.name, " that its config.json does not define");
+              " has tensor ", excerpt(e.name), " that its config.json does not define");
   }
   return out;
 }

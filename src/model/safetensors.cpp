@@ -4,12 +4,12 @@
 #include <bit>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "core/check.h"
 #include "core/fs.h"
+#include "core/json.h"
 
 namespace moe {
 namespace {
@@ -25,13 +25,14 @@ template <typename... Args>
 }
 
 // Parses one header entry; offsets are still relative to the data section.
-SafeTensorsFile::Entry parse_entry(const std::string& path, const std::string& name,
+SafeTensorsFile::Entry parse_entry(const std::string& path, const std::string& header_key,
                                    const nlohmann::json& j) {
+  const std::string name = excerpt(header_key);  // as messages quote it
   if (!j.is_object()) corrupt(path, "header entry for tensor ", name, " is not an object");
   for (const char* key : {"dtype", "shape", "data_offsets"})
     if (!j.contains(key)) corrupt(path, "tensor ", name, " has no \"", key, "\"");
   SafeTensorsFile::Entry e;
-  e.name = name;
+  e.name = header_key;
   const nlohmann::json& dtype = j["dtype"];
   if (!dtype.is_string()) corrupt(path, "tensor ", name, " has a non-string dtype");
   if (dtype == "F32") {
@@ -40,7 +41,7 @@ SafeTensorsFile::Entry parse_entry(const std::string& path, const std::string& n
     e.dtype = DType::I32;
   } else {
     fail("checkpoint ", path, ": tensor ", name, " has unsupported dtype ",
-         dtype.get<std::string>(), " (supported: F32, I32)");
+         excerpt(dtype.get<std::string>()), " (supported: F32, I32)");
   }
   const nlohmann::json& shape = j["shape"];
   if (!shape.is_array()) corrupt(path, "tensor ", name, " has a non-array shape");
@@ -49,23 +50,24 @@ SafeTensorsFile::Entry parse_entry(const std::string& path, const std::string& n
          Shape::kMaxDims);
   uint64_t numel = 1;
   for (const nlohmann::json& d : shape) {
-    if (!d.is_number_unsigned()) corrupt(path, "tensor ", name, " has a bad shape ", shape.dump());
+    if (!d.is_number_unsigned())
+      corrupt(path, "tensor ", name, " has a bad shape ", json_excerpt(shape));
     uint64_t v = d.get<uint64_t>();
     if (v > static_cast<uint64_t>(INT64_MAX) || __builtin_mul_overflow(numel, v, &numel))
-      corrupt(path, "tensor ", name, " has a shape too large: ", shape.dump());
+      corrupt(path, "tensor ", name, " has a shape too large: ", json_excerpt(shape));
     e.shape.dims[e.shape.ndim++] = static_cast<int64_t>(v);
   }
   const nlohmann::json& offs = j["data_offsets"];
   if (!offs.is_array() || offs.size() != 2 || !offs[0].is_number_unsigned() ||
       !offs[1].is_number_unsigned())
-    corrupt(path, "tensor ", name, " has bad data_offsets ", offs.dump());
+    corrupt(path, "tensor ", name, " has bad data_offsets ", json_excerpt(offs));
   uint64_t begin = offs[0].get<uint64_t>(), end = offs[1].get<uint64_t>();
   if (end < begin)
-    corrupt(path, "tensor ", name, " has data_offsets ", offs.dump(), " with end < begin");
+    corrupt(path, "tensor ", name, " has data_offsets ", json_excerpt(offs), " with end < begin");
   uint64_t expected = 0;
   if (__builtin_mul_overflow(numel, dtype_size(e.dtype), &expected) || end - begin != expected)
     corrupt(path, "tensor ", name, " has shape ", e.shape.str(), " (", expected,
-            " bytes) but data_offsets ", offs.dump(), " span ", end - begin, " bytes");
+            " bytes) but data_offsets ", json_excerpt(offs), " span ", end - begin, " bytes");
   e.offset = begin;
   e.bytes = end - begin;
   return e;
@@ -118,29 +120,21 @@ void write_safetensors(const std::string& path,
 }
 
 SafeTensorsFile SafeTensorsFile::open(const std::string& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  MOE_CHECK(in.is_open(), "cannot open checkpoint ", path, ": ", std::strerror(errno));
-  const auto end_pos = in.tellg();
-  MOE_CHECK(end_pos >= 0, "cannot read checkpoint ", path);
-  const uint64_t file_size = static_cast<uint64_t>(end_pos);
+  const ReadableFile in(path);
+  const uint64_t file_size = in.size();
   if (file_size < kHeaderSizeBytes)
     corrupt(path, "the file has ", file_size, " bytes, fewer than the 8-byte header size");
-  in.seekg(0);
   uint64_t n = 0;
-  in.read(reinterpret_cast<char*>(&n), kHeaderSizeBytes);
+  if (!in.read_at(0, &n, kHeaderSizeBytes)) corrupt(path, "the file ended while it was read");
   if (n > file_size - kHeaderSizeBytes)
     corrupt(path, "header size ", n, " exceeds the ", file_size - kHeaderSizeBytes,
             " bytes after the size field");
   std::string text(n, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(n));
-  MOE_CHECK(in.good(), "cannot read checkpoint ", path);
+  if (!in.read_at(kHeaderSizeBytes, text.data(), n))
+    corrupt(path, "the file ended while it was read");
 
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    corrupt(path, "header is not valid JSON (", e.what(), ")");
-  }
+  const nlohmann::json header =
+      parse_json(text, str_cat("checkpoint ", path, " is truncated or corrupt: its header"));
   if (!header.is_object()) corrupt(path, "header is not a JSON object");
 
   SafeTensorsFile f;
@@ -149,7 +143,7 @@ SafeTensorsFile SafeTensorsFile::open(const std::string& path) {
     if (key == "__metadata__") {
       if (!value.is_object()) corrupt(path, "__metadata__ is not an object");
       for (const auto& [mk, mv] : value.items()) {
-        if (!mv.is_string()) corrupt(path, "metadata value for ", mk, " is not a string");
+        if (!mv.is_string()) corrupt(path, "metadata value for ", excerpt(mk), " is not a string");
         f.metadata_[mk] = mv.get<std::string>();
       }
       continue;
@@ -165,12 +159,13 @@ SafeTensorsFile SafeTensorsFile::open(const std::string& path) {
   for (size_t i = 0; i < f.entries_.size(); ++i) {
     const Entry& e = f.entries_[i];
     if (e.offset < covered)
-      corrupt(path, "tensors ", f.entries_[i - 1].name, " and ", e.name, " overlap");
-    if (e.offset > covered) corrupt(path, "unused bytes before tensor ", e.name);
+      corrupt(path, "tensors ", excerpt(f.entries_[i - 1].name), " and ", excerpt(e.name),
+              " overlap");
+    if (e.offset > covered) corrupt(path, "unused bytes before tensor ", excerpt(e.name));
     covered = e.offset + e.bytes;
     if (covered > data_size)
-      corrupt(path, "tensor ", e.name, " ends at data byte ", covered, " but the data section has ",
-              data_size, " bytes");
+      corrupt(path, "tensor ", excerpt(e.name), " ends at data byte ", covered,
+              " but the data section has ", data_size, " bytes");
   }
   if (covered != data_size)
     corrupt(path, "the data section has ", data_size, " bytes but the tensors cover ", covered);
@@ -201,11 +196,8 @@ void SafeTensorsFile::read_into(const std::string& name, Tensor dst) const {
   MOE_CHECK(dst.device == Device::CPU, "tensor ", name, ": read_into needs a cpu tensor, got ",
             device_name(dst.device));
   if (e.bytes == 0) return;
-  std::ifstream in(path_, std::ios::binary);
-  MOE_CHECK(in.is_open(), "cannot open checkpoint ", path_, ": ", std::strerror(errno));
-  in.seekg(static_cast<std::streamoff>(e.offset));
-  in.read(static_cast<char*>(dst.ptr), static_cast<std::streamsize>(e.bytes));
-  MOE_CHECK(in.good(), "checkpoint ", path_, " is truncated or corrupt: cannot read tensor ", name,
+  MOE_CHECK(ReadableFile(path_).read_at(e.offset, dst.ptr, e.bytes), "checkpoint ", path_,
+            " is truncated or corrupt: cannot read tensor ", name,
             " (the file changed after it was opened?)");
 }
 

@@ -5,6 +5,7 @@
 
 #include "core/check.h"
 #include "core/fs.h"
+#include "core/json.h"
 
 namespace moe {
 
@@ -90,10 +91,10 @@ RunLog parse_run_log(const std::string& text, const std::string& source, const s
     const std::string where = str_cat(source, " line ", i + 1);
     nlohmann::json j;
     try {
-      j = nlohmann::json::parse(lines[i]);
-    } catch (const nlohmann::json::exception&) {
+      j = parse_json(lines[i], where);
+    } catch (const Error&) {
       // Only the last line can be torn: the trainer flushes whole lines.
-      MOE_CHECK(i + 1 == lines.size(), where, " is not valid JSON");
+      if (i + 1 < lines.size()) throw;
       log.torn_last_line = true;
       break;
     }
@@ -105,7 +106,7 @@ RunLog parse_run_log(const std::string& text, const std::string& source, const s
       log.params = integer(j, "params", where);
       log.active_params = integer(j, "active_params", where);
       log.flops_per_token = number(j, "flops_per_token", where);
-      log.data = j.value("data", "");
+      log.data = json_value_or<std::string>(j, "data", "", where);
       MOE_CHECK(j.contains("config") && j["config"].is_object(), where,
                 ": start record lacks 'config'");
       log.config = j["config"];

@@ -6,6 +6,7 @@
 
 #include "core/check.h"
 #include "core/fs.h"
+#include "core/json.h"
 #include "tokenizer/bytes_to_unicode.h"
 
 namespace moe {
@@ -227,12 +228,7 @@ std::string BpeTokenizer::decode(const std::vector<int32_t>& ids) const {
 
 std::unique_ptr<BpeTokenizer> BpeTokenizer::load(const std::string& encoder_json_path,
                                                  const std::string& vocab_bpe_path) {
-  nlohmann::json encoder;
-  try {
-    encoder = nlohmann::json::parse(read_file(encoder_json_path));
-  } catch (const nlohmann::json::parse_error& e) {
-    fail(encoder_json_path, " is not valid JSON (", e.what(), ")");
-  }
+  const nlohmann::json encoder = read_json_file(encoder_json_path);
   MOE_CHECK(encoder.is_object() && !encoder.empty(), encoder_json_path,
             " is not a JSON object of token ids");
   const size_t n = encoder.size();
@@ -241,18 +237,19 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::load(const std::string& encoder_json
   std::vector<bool> seen(n, false);
   std::unordered_map<std::string, int32_t> id_of;  // token as written in the files -> id
   for (const auto& [written, value] : encoder.items()) {
-    MOE_CHECK(value.is_number_integer(), encoder_json_path, ": the id of token \"", written,
-              "\" is not an integer");
+    MOE_CHECK(value.is_number_integer(), encoder_json_path, ": the id of token \"",
+              excerpt(written), "\" is not an integer");
     const int64_t id = value.get<int64_t>();
-    MOE_CHECK(id >= 0 && id < static_cast<int64_t>(n), encoder_json_path, ": token \"", written,
-              "\" has id ", id, ", but ids must be 0..", n - 1, " for its ", n, " entries");
+    MOE_CHECK(id >= 0 && id < static_cast<int64_t>(n), encoder_json_path, ": token \"",
+              excerpt(written), "\" has id ", id, ", but ids must be 0..", n - 1, " for its ", n,
+              " entries");
     MOE_CHECK(!seen[id], encoder_json_path, ": id ", id, " is given to two tokens");
     seen[id] = true;
     // Special tokens are written as themselves; the others through the byte map.
     std::optional<std::string> bytes = is_special_token_form(written)
                                            ? std::optional<std::string>(written)
                                            : unicode_text_to_bytes(written);
-    MOE_CHECK(bytes.has_value(), encoder_json_path, ": token \"", written,
+    MOE_CHECK(bytes.has_value(), encoder_json_path, ": token \"", excerpt(written),
               "\" holds a character outside GPT-2's byte map");
     vocab.tokens[id] = std::move(*bytes);
     id_of.emplace(written, static_cast<int32_t>(id));
@@ -266,6 +263,9 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::load(const std::string& encoder_json
     std::string_view line = rest.substr(0, nl);
     rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
     ++line_no;
+    // Copies from some mirrors end lines with CRLF. The byte map writes a '\r' byte as U+010D,
+    // so a raw '\r' is never part of a token and the merges read are those of the LF file.
+    if (line.ends_with('\r')) line.remove_suffix(1);
     return line;
   };
   MOE_CHECK(next_line() == kVocabHeader, vocab_bpe_path, " does not start with the line \"",
@@ -276,13 +276,14 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::load(const std::string& encoder_json
     const size_t space = line.find(' ');
     MOE_CHECK(space != std::string_view::npos && space > 0 && space + 1 < line.size() &&
                   line.find(' ', space + 1) == std::string_view::npos,
-              vocab_bpe_path, " line ", line_no, ": expected \"LEFT RIGHT\", got \"", line, "\"");
+              vocab_bpe_path, " line ", line_no, ": expected \"LEFT RIGHT\", got \"", excerpt(line),
+              "\"");
     std::pair<int32_t, int32_t> merge;
     for (auto [part, id] : {std::pair{line.substr(0, space), &merge.first},
                             std::pair{line.substr(space + 1), &merge.second}}) {
       const auto it = id_of.find(std::string(part));
       MOE_CHECK(it != id_of.end(), vocab_bpe_path, " line ", line_no, ": merge names token \"",
-                part, "\", which is not in ", encoder_json_path);
+                excerpt(part), "\", which is not in ", encoder_json_path);
       *id = it->second;
     }
     vocab.merges.push_back(merge);

@@ -7,6 +7,7 @@
 
 #include "core/check.h"
 #include "core/fs.h"
+#include "core/json.h"
 #include "tokenizer/utf8.h"
 
 namespace moe {
@@ -52,12 +53,7 @@ CharTokenizer CharTokenizer::build(std::string_view corpus) {
 
 CharTokenizer CharTokenizer::load(const std::string& path_to_json) {
   const std::string& path = path_to_json;
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::parse_error& e) {
-    fail("tokenizer file ", path, " is not valid JSON (", e.what(), ")");
-  }
+  const nlohmann::json j = parse_json(read_file(path), "tokenizer file " + path);
   MOE_CHECK(j.is_object(), "tokenizer file ", path, " is not a JSON object");
   MOE_CHECK(j.contains("type") && j["type"] == "char", "tokenizer file ", path,
             " is not a char tokenizer (\"type\" must be \"char\")");
@@ -87,11 +83,29 @@ std::vector<int32_t> CharTokenizer::encode(std::string_view text) const {
     std::optional<char32_t> c = next_code_point(text, pos);
     MOE_CHECK(c.has_value(), "text to encode is not valid UTF-8 at byte offset ", at);
     const int32_t id = lookup(*c);
-    MOE_CHECK(id >= 0, "character ", describe(*c), " at byte offset ", at,
-              " is not in the tokenizer's vocabulary of ", chars_.size(), " characters");
+    if (id < 0) fail_unknown_chars(text, at);
     ids.push_back(id);
   }
   return ids;
+}
+
+void CharTokenizer::fail_unknown_chars(std::string_view text, size_t first_at) const {
+  std::vector<char32_t> unknown;
+  for (size_t pos = first_at; pos < text.size();) {
+    const std::optional<char32_t> c = next_code_point(text, pos);
+    if (!c) break;  // encode() reports invalid UTF-8 where it meets it; these come first
+    if (lookup(*c) < 0) unknown.push_back(*c);
+  }
+  std::sort(unknown.begin(), unknown.end());
+  unknown.erase(std::unique(unknown.begin(), unknown.end()), unknown.end());
+  constexpr size_t kListed = 20;
+  std::string list;
+  for (size_t i = 0; i < std::min(unknown.size(), kListed); ++i)
+    list += (i > 0 ? ", " : "") + describe(unknown[i]);
+  if (unknown.size() > kListed) list += ", ...";
+  fail("the text holds ", unknown.size(), " character", unknown.size() == 1 ? "" : "s",
+       " not in the tokenizer's vocabulary of ", chars_.size(), " characters: ", list,
+       " (the first at byte offset ", first_at, ")");
 }
 
 std::string CharTokenizer::decode(const std::vector<int32_t>& ids) const {

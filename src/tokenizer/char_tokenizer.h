@@ -29,6 +29,9 @@ class CharTokenizer : public Tokenizer {
  private:
   explicit CharTokenizer(std::vector<char32_t> chars);
   int32_t lookup(char32_t c) const;
+  // The error for `text` holding characters outside the vocabulary: it lists them all (a corpus
+  // that changed since a run started usually gained several) and where the first one is.
+  [[noreturn]] void fail_unknown_chars(std::string_view text, size_t first_at) const;
 
   std::vector<char32_t> chars_;
   // Direct ids for code points below 128 (-1 = absent), the common case; others use a search.

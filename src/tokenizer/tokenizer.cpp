@@ -5,6 +5,7 @@
 
 #include "core/check.h"
 #include "core/fs.h"
+#include "core/json.h"
 #include "tokenizer/byte_bpe.h"
 #include "tokenizer/char_tokenizer.h"
 
@@ -16,7 +17,7 @@ std::unique_ptr<Tokenizer> load_bpe(const std::string& dir, const std::string& p
   std::unique_ptr<BpeTokenizer> tok = BpeTokenizer::load_dir(dir);
   if (j.contains("vocab_size"))
     MOE_CHECK(j["vocab_size"] == tok->vocab_size(), "tokenizer file ", path, " says vocab_size ",
-              j["vocab_size"].dump(), " but encoder.json beside it has ", tok->vocab_size(),
+              json_excerpt(j["vocab_size"]), " but encoder.json beside it has ", tok->vocab_size(),
               " tokens");
   return tok;
 }
@@ -44,18 +45,13 @@ Tokenizer::~Tokenizer() = default;
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
   const std::string path = dir + "/tokenizer.json";
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::parse_error& e) {
-    fail("tokenizer file ", path, " is not valid JSON (", e.what(), ")");
-  }
+  const nlohmann::json j = parse_json(read_file(path), "tokenizer file " + path);
   MOE_CHECK(j.is_object() && j.contains("type") && j["type"].is_string(), "tokenizer file ", path,
             " has no string \"type\" field");
   const std::string type = j["type"].get<std::string>();
   if (type == "char") return std::make_unique<CharTokenizer>(CharTokenizer::load(path));
   if (type == "bpe") return load_bpe(dir, path, j);
-  fail("tokenizer file ", path, " has unknown type \"", type, "\" (known: char, bpe)");
+  fail("tokenizer file ", path, " has unknown type \"", excerpt(type), "\" (known: char, bpe)");
 }
 
 std::unique_ptr<Tokenizer> open_tokenizer(const std::string& spec) {

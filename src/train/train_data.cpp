@@ -4,11 +4,22 @@
 #include <filesystem>
 
 #include "core/check.h"
+#include "core/json.h"
 #include "data/synthetic_source.h"
 #include "data/text_source.h"
 #include "tokenizer/char_tokenizer.h"
 
 namespace moe {
+namespace {
+
+// The first id that two tokenizers of the same size decode to different text, or -1.
+int32_t first_differing_id(const Tokenizer& a, const Tokenizer& b) {
+  for (int32_t id = 0; id < a.vocab_size(); ++id)
+    if (a.decode({id}) != b.decode({id})) return id;
+  return -1;
+}
+
+}  // namespace
 
 std::string find_shakespeare(const DataConfig& cfg) {
   if (!cfg.path.empty()) return cfg.path;
@@ -36,15 +47,22 @@ TrainData load_train_data(const DataConfig& cfg, int64_t vocab_size,
                 "the run's ", tokenizer->type(), " tokenizer (", tokenizer->vocab_size(),
                 " tokens) differs from the ", own.type(), " tokenizer of ", cfg.dir, " (",
                 own.vocab_size(), " tokens)");
+      const int32_t differing = first_differing_id(*tokenizer, own);
+      MOE_CHECK(differing < 0, "the run's tokenizer and the tokenizer of ", cfg.dir, " give token ",
+                differing, " different text (", json_excerpt(tokenizer->decode({differing})),
+                " and ", json_excerpt(own.decode({differing})),
+                "): the data was prepared with another vocabulary");
       data.tokenizer = std::move(tokenizer);
     } else {
       data.tokenizer = std::move(data.prepared->tokenizer);
     }
     data.train = data.prepared->train.tokens();
     data.val = data.prepared->val.tokens();
-    data.description = cfg.dir + " (" + data.prepared->meta.value("dataset", "?") + ", " +
-                       std::to_string(data.train.size + data.val.size) + " tokens, vocab " +
-                       std::to_string(data.tokenizer->vocab_size()) + ")";
+    data.description =
+        cfg.dir + " (" +
+        json_value_or<std::string>(data.prepared->meta, "dataset", "?", cfg.dir + "/meta.json") +
+        ", " + std::to_string(data.train.size + data.val.size) + " tokens, vocab " +
+        std::to_string(data.tokenizer->vocab_size()) + ")";
     return data;
   }
   std::vector<int32_t> tokens;
@@ -62,7 +80,14 @@ TrainData load_train_data(const DataConfig& cfg, int64_t vocab_size,
     } else {
       data.tokenizer = std::make_unique<CharTokenizer>(CharTokenizer::build(text));
     }
-    tokens = data.tokenizer->encode(text);
+    try {
+      tokens = data.tokenizer->encode(text);
+    } catch (const Error& e) {
+      // Only a resumed run's saved vocabulary can lack characters of the corpus; building a new
+      // one would silently give the model's ids other characters.
+      fail("the run's tokenizer cannot encode ", path,
+           " (has it changed since the run started?): ", e.what());
+    }
     data.description = path + " (" + std::to_string(text.size()) + " bytes, vocab " +
                        std::to_string(data.tokenizer->vocab_size()) + ")";
   }

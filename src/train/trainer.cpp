@@ -5,11 +5,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <memory>
 #include <optional>
+#include <sstream>
 
 #include "core/check.h"
 #include "core/fs.h"
+#include "core/json.h"
 #include "core/memory.h"
 #include "core/rng.h"
 #include "data/batch_sampler.h"
@@ -63,14 +66,14 @@ nlohmann::json routing_json(const EvalResult& r, int64_t n_experts) {
 // checkpoint, so the log matches an uninterrupted run).
 void truncate_metrics(const std::string& path, int64_t step) {
   if (!std::filesystem::exists(path)) return;
-  std::ifstream in(path);
+  std::istringstream in(read_file(path));
   std::string line, kept;
   while (std::getline(in, line)) {
     if (line.empty()) continue;
     try {
-      auto j = nlohmann::json::parse(line);
+      auto j = parse_json(line, path);
       if (j.contains("step") && j["step"].get<int64_t>() > step) continue;
-    } catch (const nlohmann::json::exception&) {
+    } catch (const std::exception&) {
       continue;  // a torn last line from a killed run
     }
     kept += line + "\n";

@@ -13,13 +13,13 @@ TINY=(--preset makemoe --set model.n_layers=2 --set model.n_embed=32 --set model
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-# expect_error "what" "message fragment" cmd...: the command must exit non-zero with a one-line
+# expect_error "what" "message fragment" cmd...: the command must exit with code 1 and a one-line
 # "error: ..." message containing the fragment.
 expect_error() {
   local what=$1 fragment=$2; shift 2
   local out rc=0
   out=$("$@" 2>&1 >/dev/null) || rc=$?
-  [[ $rc -ne 0 ]] || fail "$what: exit code 0"
+  [[ $rc -eq 1 ]] || fail "$what: exit code $rc, expected 1: $out"
   [[ $(printf '%s\n' "$out" | grep -c .) -eq 1 ]] || fail "$what: expected one line, got: $out"
   [[ $out == error:* ]] || fail "$what: message does not start with 'error:': $out"
   [[ $out == *"$fragment"* ]] || fail "$what: message lacks '$fragment': $out"

@@ -14,7 +14,8 @@ expect_error "unknown dataset" "unknown dataset 'books'" "$M" "${P[@]}" --datase
 expect_error "unknown tokenizer" "unknown tokenizer" "$M" "${P[@]}" --dataset text --input "$WORK/ok.txt" --tokenizer sentencepiece
 expect_error "char tokenizer dir without vocabulary" "$WORK/nothing/tokenizer.json" "$M" "${P[@]}" --dataset text --input "$WORK/ok.txt" --tokenizer "char:$WORK/nothing"
 expect_error "no input" "no input files" "$M" "${P[@]}" --dataset text --tokenizer char
-expect_error "val fraction" "(0, 1)" "$M" "${P[@]}" --dataset text --input "$WORK/ok.txt" --tokenizer char --val-fraction 1.5
+expect_error "val fraction" "--val-fraction: expects a number from 0 to 1, got '1.5'" "$M" "${P[@]}" --dataset text --input "$WORK/ok.txt" --tokenizer char --val-fraction 1.5
+expect_error "val fraction 0" "(0, 1)" "$M" "${P[@]}" --dataset text --input "$WORK/ok.txt" --tokenizer char --val-fraction 0
 expect_error "missing --out" "--out" "$M" prepare --dataset text --input "$WORK/ok.txt" --tokenizer char
 [[ ! -e "$WORK/out/meta.json" ]] || fail "a failed prepare left meta.json"
 echo "prepare bad input: all cases passed"

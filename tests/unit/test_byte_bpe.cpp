@@ -266,6 +266,21 @@ TEST_F(BpeFilesTest, CorruptVocabBpe) {
   EXPECT_EQ(load_error(), encoder() + " + " + merges() + ": BPE merges 1 and 3 both make \"ab\"");
 }
 
+// Copies of GPT-2's files from some mirrors have CRLF line ends.
+TEST_F(BpeFilesTest, CrlfLineEndsReadTheSameMerges) {
+  const moe::BpeVocab lf = BpeTokenizer::load_dir(dir_.str())->vocab();
+  std::string crlf;
+  for (char c : moe::read_file(merges()))
+    crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);
+  ASSERT_EQ(crlf, "#version: 0.2\r\na b\r\nab c\r\n");
+  write(merges(), crlf);
+  const std::unique_ptr<BpeTokenizer> tok = BpeTokenizer::load_dir(dir_.str());
+  EXPECT_EQ(tok->vocab().merges, lf.merges);
+  EXPECT_EQ(tok->vocab().tokens, lf.tokens);
+  write(merges(), "#version: 0.2\r\na b\r\nab c");  // no line end after the last merge
+  EXPECT_EQ(BpeTokenizer::load_dir(dir_.str())->vocab().merges, lf.merges);
+}
+
 TEST_F(BpeFilesTest, FilesThatDoNotBelongTogether) {
   // A vocab.bpe that lost its last merge leaves "abc" in encoder.json unexplained.
   write(merges(), "#version: 0.2\na b\n");

@@ -75,6 +75,22 @@ TEST_F(CharTokenizerTest, UnknownCharacterIsNamed) {
   EXPECT_NE(msg.find("U+00E9"), std::string::npos) << msg;
 }
 
+// A corpus that changed since a run started usually gained several characters: all are named.
+TEST_F(CharTokenizerTest, EveryUnknownCharacterIsListedOnce) {
+  CharTokenizer tok = CharTokenizer::build("abc");
+  EXPECT_EQ(
+      error_of([&] { tok.encode("ab\xC3\xA9zcz\n\xC3\xA9"); }),
+      "the text holds 3 characters not in the tokenizer's vocabulary of 3 characters: U+000A, "
+      "'z' (U+007A), '\xC3\xA9' (U+00E9) (the first at byte offset 2)");
+  std::string many;
+  for (char c = 'd'; c <= 'z'; ++c)
+    many += c;
+  const std::string msg = error_of([&] { tok.encode(many); });
+  EXPECT_TRUE(msg.starts_with("the text holds 23 characters not in the tokenizer's vocabulary"))
+      << msg;
+  EXPECT_NE(msg.find("'w' (U+0077), ... (the first at byte offset 0)"), std::string::npos) << msg;
+}
+
 TEST_F(CharTokenizerTest, InvalidUtf8ReportsByteOffset) {
   CharTokenizer tok = CharTokenizer::build("abc");
   for (const auto& [text, offset] : std::vector<std::pair<std::string, int>>{

@@ -26,6 +26,7 @@ RunConfig small_config() {
   c.model.ffn_hidden = 48;
   c.model.n_experts = 4;
   c.model.vocab_size = 20;
+  c.data.source = "synthetic";  // the only data without a tokenizer: these tests save none
   return c;
 }
 
@@ -92,6 +93,23 @@ TEST(Checkpoint, ShapeMismatchNamesTheTensor) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("experts.0.w1.weight"), std::string::npos) << e.what();
   }
+}
+
+TEST(Checkpoint, TextDataWithoutItsTokenizerIsRefused) {
+  RunConfig cfg = small_config();
+  cfg.data.source = "shakespeare";
+  Model model(cfg.model);
+  model.init_parameters(1);
+  CharTokenizer tok = CharTokenizer::build("hello world");
+  const testing::ScratchDir scratch;  // unique to this process
+  const std::string run = scratch / "run";
+  save_checkpoint(run, cfg, model, &tok, 0);
+  fs::remove(run + "/checkpoint/tokenizer.json");
+  EXPECT_EQ(testing::error_of([&] { load_checkpoint(run); }),
+            "checkpoint " + run +
+                "/checkpoint has no tokenizer.json, but its data (data.source = shakespeare) "
+                "needs the tokenizer the model was trained with; restore the file from a copy of "
+                "the run");
 }
 
 TEST(Checkpoint, NotACheckpoint) {

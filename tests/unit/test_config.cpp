@@ -6,7 +6,9 @@
 
 #include "config/config.h"
 #include "core/check.h"
+#include "core/fs.h"
 #include "model/model.h"
+#include "unit/scratch.h"
 
 namespace moe {
 namespace {
@@ -61,6 +63,26 @@ TEST(Config, ValidationNamesTheBadValue) {
   expect_error("model.moe_layers", "1,1", "twice");
   expect_error("train.min_lr", "1", "train.min_lr");
   expect_error("data.train_fraction", "1", "data.train_fraction");
+  expect_error("train.steps", "0", "config value train.steps = 0 is out of range [1, ");
+  expect_error("train.threads", "1025",
+               "config value train.threads = 1025 is out of range [0, 1024]");
+  expect_error("train.threads", "-1", "train.threads");
+}
+
+TEST(Config, NumbersOutsideTheirTypeAreNamed) {
+  RunConfig c;
+  EXPECT_EQ(testing::error_of([&] { c.set("train.seed", "99999999999999999999999"); }),
+            "config key 'train.seed' = 99999999999999999999999 is outside the 64-bit integer "
+            "range");
+  EXPECT_EQ(testing::error_of([&] { c.set("train.lr", "1e39"); }),
+            "config key 'train.lr' = 1e39 is outside the range of a 32-bit float");
+  EXPECT_EQ(testing::error_of([&] { c.set("train.lr", "nan"); }),
+            "config key 'train.lr' expects a number, got 'nan'");
+  // config.json holds an unsigned integer above INT64_MAX: named, not wrapped to a negative seed.
+  EXPECT_EQ(testing::error_of([&] {
+              c.from_json(nlohmann::json::parse(R"({"train": {"seed": 18446744073709551615}})"));
+            }),
+            "config key 'train.seed' = 18446744073709551615 is outside the 64-bit integer range");
 }
 
 TEST(Config, MoeLayerSelection) {
@@ -114,6 +136,26 @@ TEST(Config, TomlFileAndJsonRoundTrip) {
   std::ofstream(path) << "[model\n";
   EXPECT_THROW(c.load_toml(path), Error);
   std::remove(path.c_str());
+}
+
+// A file that sets no key would train the defaults without a word.
+TEST(Config, TomlFileThatSetsNothingIsRefused) {
+  testing::ScratchDir dir;
+  for (const char* text : {"", "# only a comment\n", "[model]\n[train]\n"}) {
+    write_file_atomic(dir / "c.toml", text);
+    RunConfig c;
+    EXPECT_EQ(testing::error_of([&] { c.load_toml(dir / "c.toml"); }),
+              "config file " + dir / "c.toml" +
+                  " sets nothing: it needs [model], [train] or [data] tables with keys")
+        << text;
+  }
+  write_file_atomic(dir / "c.toml", "n_layers = 2\n");
+  RunConfig c;
+  EXPECT_EQ(testing::error_of([&] { c.load_toml(dir / "c.toml"); }),
+            "config file " + dir / "c.toml" +
+                ": top-level key 'n_layers' must be a table ([model], [train] or [data])");
+  EXPECT_EQ(testing::error_of([&] { c.load_toml("/dev/zero"); }),
+            "cannot read /dev/zero: it is a character device, not a regular file");
 }
 
 }  // namespace

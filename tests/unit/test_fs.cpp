@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/check.h"
 #include "core/fs.h"
@@ -50,8 +52,42 @@ TEST_F(FsTest, ReadMissingFileNamesIt) {
   }
 }
 
-TEST_F(FsTest, ReadDirectoryThrows) {
-  EXPECT_THROW(moe::read_file(scratch_.str()), moe::Error);
+// Every reader refuses what is not a regular file: a FIFO would block, /dev/zero never ends.
+TEST_F(FsTest, EveryReaderRefusesNonRegularFiles) {
+  ASSERT_EQ(::mkfifo(path("fifo").c_str(), 0600), 0);
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {scratch_.str(), "a directory"},
+      {path("fifo"), "a FIFO"},
+      {"/dev/zero", "a character device"},
+      {"/dev/null", "a character device"}};
+  for (const auto& [p, kind] : cases) {
+    const std::string expected = "cannot read " + p + ": it is " + kind + ", not a regular file";
+    EXPECT_EQ(moe::testing::error_of([&] { moe::read_file(p); }), expected);
+    EXPECT_EQ(moe::testing::error_of([&] { moe::MappedFile{p}; }), expected);
+    EXPECT_EQ(moe::testing::error_of([&] { moe::ReadableFile{p}; }), expected);
+  }
+}
+
+// The rename would turn a FIFO or device (as root, /dev/null) into a regular file.
+TEST_F(FsTest, AtomicWriteNeverReplacesAFifo) {
+  ASSERT_EQ(::mkfifo(path("fifo").c_str(), 0600), 0);
+  EXPECT_EQ(moe::testing::error_of([&] { moe::write_file_atomic(path("fifo"), "data"); }),
+            "cannot write " + path("fifo") + ": it is a FIFO, not a regular file");
+  EXPECT_TRUE(fs::is_fifo(path("fifo")));
+  EXPECT_EQ(std::distance(fs::directory_iterator(scratch_.path()), fs::directory_iterator()), 1);
+}
+
+TEST_F(FsTest, ReadableFileReadsAtOffsetsAndSeesTruncation) {
+  moe::write_file_atomic(path("f"), "0123456789");
+  const moe::ReadableFile f(path("f"));
+  EXPECT_EQ(f.size(), 10u);
+  char buf[4] = {};
+  ASSERT_TRUE(f.read_at(3, buf, 4));
+  EXPECT_EQ(std::string(buf, 4), "3456");
+  EXPECT_FALSE(f.read_at(8, buf, 4));  // past the end
+  fs::resize_file(path("f"), 5);       // truncated after it was opened
+  EXPECT_FALSE(f.read_at(3, buf, 4));
+  EXPECT_EQ(f.size(), 10u);
 }
 
 TEST_F(FsTest, WriteIntoMissingDirectoryThrows) {

@@ -105,7 +105,10 @@ TEST_F(PrepareTest, ExistingCharTokenizerIsReused) {
     FAIL() << "expected an error";
   } catch (const Error& e) {
     const std::string msg = e.what();
-    EXPECT_NE(msg.find("input " + path("b.txt") + ": character ' '"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("input " + path("b.txt") + ": the text holds 1 character not in the"),
+              std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find(": ' ' (U+0020)"), std::string::npos) << msg;
   }
   write("c.txt", "cabcab\nab\n");
   o.inputs = {path("c.txt")};
@@ -180,6 +183,35 @@ TEST_F(PrepareTest, OpenRejectsMismatchedDirectory) {
   fs::remove(path("out/meta.json"));
   EXPECT_THROW(open_prepared_data(path("out")), Error);
   EXPECT_THROW(open_prepared_data(path("nowhere")), Error);
+}
+
+// meta.json with a value of the wrong type: the message names the file and the key, where the
+// library's type_error would name neither.
+TEST_F(PrepareTest, MetaJsonTypeErrorsNameFileAndKey) {
+  prepare_dataset(options("text", {write("a.txt", wiki_text(20))}));
+  const std::string meta_path = path("out/meta.json");
+  const nlohmann::json good = nlohmann::json::parse(read_file(meta_path));
+  const auto error_with = [&](const nlohmann::json::json_pointer& key, const nlohmann::json& v) {
+    nlohmann::json meta = good;
+    meta[key] = v;
+    write_file_atomic(meta_path, meta.dump());
+    return testing::error_of([&] { open_prepared_data(path("out")); });
+  };
+  using ptr = nlohmann::json::json_pointer;
+  EXPECT_EQ(error_with(ptr("/format"), 7), meta_path + ": \"format\" must be a string, not 7");
+  EXPECT_EQ(error_with(ptr("/version"), "1"),
+            meta_path + ": \"version\" must be a 64-bit integer, not \"1\"");
+  EXPECT_EQ(error_with(ptr("/splits/train/file"), nlohmann::json::array({1})),
+            meta_path + " (split \"train\"): \"file\" must be a string, not [1]");
+  EXPECT_EQ(error_with(ptr("/splits/val/tokens"), 1.5),
+            meta_path + " (split \"val\"): \"tokens\" must be a 64-bit integer, not 1.5");
+  EXPECT_EQ(error_with(ptr("/splits/val"), "val.bin"),
+            meta_path + " (split \"val\") is not a JSON object");
+  EXPECT_EQ(error_with(ptr("/vocab_size"), 18446744073709551615ull),
+            meta_path + ": \"vocab_size\" must be a 64-bit integer, not 18446744073709551615");
+  write_file_atomic(meta_path, std::string(100000, '[') + std::string(100000, ']'));
+  EXPECT_EQ(testing::error_of([&] { open_prepared_data(path("out")); }),
+            meta_path + " nests arrays and objects more than 64 deep (at byte 64)");
 }
 
 }  // namespace

@@ -80,5 +80,25 @@ TEST(ReportHtml, RefreshNeverThrows) {
   EXPECT_EQ(err, "warning: report.html not updated: run directory " + dir + " does not exist\n");
 }
 
+// A start record whose model.arch is nested 100,000 arrays deep (dumping it for the page, or
+// copying it, would overflow the stack): the refresh inside training warns and returns.
+TEST(ReportHtml, RefreshSurvivesADeeplyNestedLog) {
+  const std::string dir = ::testing::TempDir() + "/report_html_deep";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::string log = testing::kTinyMetrics;
+  const std::string arch = "\"arch\":\"gpt\"";
+  log.replace(log.find(arch), arch.size(),
+              "\"arch\":" + std::string(100000, '[') + std::string(100000, ']'));
+  write_file_atomic(dir + "/metrics.jsonl", log);
+  ::testing::internal::CaptureStderr();
+  refresh_run_report(dir);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(err, "warning: report.html not updated: " + dir +
+                     "/metrics.jsonl line 1 nests arrays and objects more than 64 deep (at byte " +
+                     std::to_string(log.find('[') + 61) + ")\n");
+  EXPECT_FALSE(std::filesystem::exists(dir + "/report.html"));
+}
+
 }  // namespace
 }  // namespace moe

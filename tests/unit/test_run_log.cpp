@@ -48,8 +48,27 @@ TEST(RunLog, TornLastLineOfAKilledRunIsSkipped) {
 TEST(RunLog, BrokenLineInTheMiddleIsAnError) {
   std::string text = testing::kTinyMetrics;
   text.insert(text.find("\n") + 1, "{not json\n");
+  EXPECT_TRUE(error_of([&] {
+                parse_run_log(text, "m.jsonl", "tiny");
+              }).starts_with("m.jsonl line 2 is not valid JSON (parse error at line 1, column 3"));
+}
+
+TEST(RunLog, DeeplyNestedRecordsAreErrorsNotCrashes) {
+  const std::string deep = "{\"type\":\"step\",\"x\":" + std::string(100000, '[') + "}\n";
+  std::string text = testing::kTinyMetrics;
+  text.insert(text.find("\n") + 1, deep);
   EXPECT_EQ(error_of([&] { parse_run_log(text, "m.jsonl", "tiny"); }),
-            "m.jsonl line 2 is not valid JSON");
+            "m.jsonl line 2 nests arrays and objects more than 64 deep (at byte 82)");
+  // As the last line it reads as a line torn by a killed run.
+  RunLog log = parse_run_log(std::string(testing::kTinyMetrics) + deep, "m.jsonl", "tiny");
+  EXPECT_TRUE(log.torn_last_line);
+}
+
+TEST(RunLog, WrongTypesNameLineAndKey) {
+  std::string text = testing::kTinyMetrics;
+  text.replace(text.find("\"data\":\"synthetic\""), 18, "\"data\":7");
+  EXPECT_EQ(error_of([&] { parse_run_log(text, "m.jsonl", "tiny"); }),
+            "m.jsonl line 1: \"data\" must be a string, not 7");
 }
 
 TEST(RunLog, MissingFieldNamesLineAndKey) {

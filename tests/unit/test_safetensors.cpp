@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -260,6 +261,43 @@ TEST_F(SafeTensorsTest, MalformedEntries) {
     std::string msg = open_error(write_raw(header, 4));
     EXPECT_NE(msg.find("raw.safetensors"), std::string::npos) << header << " -> " << msg;
   }
+}
+
+TEST_F(SafeTensorsTest, DeeplyNestedHeaderIsAnErrorNotACrash) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  for (const std::string& header :
+       {R"({"a":{"dtype":"F32","shape":)" + deep + R"(,"data_offsets":[0,4]}})",
+        R"({"a":{"dtype":"F32","shape":[1],"data_offsets":)" + deep + "}}"}) {
+    const std::string msg = open_error(write_raw(header, 4));
+    EXPECT_EQ(msg, "checkpoint " + path("raw.safetensors") +
+                       " is truncated or corrupt: its header nests arrays and objects more than "
+                       "64 deep (at byte " +
+                       std::to_string(header.find("[[") + 62) + ")");
+  }
+}
+
+TEST_F(SafeTensorsTest, MessagesQuoteLongValuesInShort) {
+  // A tensor name of a megabyte and data_offsets of 100,000 entries, in a one-line message.
+  std::string offsets = "[0";
+  for (int i = 0; i < 100000; ++i)
+    offsets += ",4";
+  offsets += "]";
+  const std::string name(1 << 20, 'n');
+  const std::string msg = open_error(write_raw(
+      "{\"" + name + "\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":" + offsets + "}}", 4));
+  const std::string shown_name = std::string(moe::kMaxExcerpt - 1, 'n') + "\u2026";
+  EXPECT_TRUE(msg.starts_with("checkpoint " + path("raw.safetensors") +
+                              " is truncated or corrupt: tensor " + shown_name +
+                              " has bad data_offsets [0,4,4,"))
+      << msg.substr(0, 400);
+  EXPECT_TRUE(msg.ends_with("\u2026")) << msg;
+  EXPECT_LT(msg.size(), 600u);
+}
+
+TEST_F(SafeTensorsTest, NonRegularFileIsRefused) {
+  ASSERT_EQ(::mkfifo(path("fifo").c_str(), 0600), 0);
+  EXPECT_EQ(open_error(path("fifo")),
+            "cannot read " + path("fifo") + ": it is a FIFO, not a regular file");
 }
 
 }  // namespace
