@@ -11,6 +11,7 @@
 #include "core/arena.h"
 #include "core/check.h"
 #include "core/rng.h"
+#include "core/rng_streams.h"
 #include "core/threads.h"
 #include "data/batch_sampler.h"
 #include "data/text_source.h"
@@ -60,10 +61,12 @@ void run_eval(const EvalFlags& f) {
   const auto& mc = ckpt.config.model;
   // Evaluate with the router temperature the schedule reached at the end of training.
   const float tau = mc.temperature_at(ckpt.config.train.steps, ckpt.config.train.steps);
-  moe::EvalResult r = f.contiguous ? evaluator.contiguous(sampler, f.batches, tau)
-                                   : evaluator.random_windows(
-                                         sampler, f.batches > 0 ? f.batches : 50,
-                                         moe::rng_key(static_cast<uint64_t>(f.seed), 0xE7A1), tau);
+  moe::EvalResult r =
+      f.contiguous
+          ? evaluator.contiguous(sampler, f.batches, tau)
+          : evaluator.random_windows(
+                sampler, f.batches > 0 ? f.batches : 50,
+                moe::rng_key(static_cast<uint64_t>(f.seed), moe::rng_stream::kEvalCommand), tau);
   nlohmann::json out = {{"loss", r.loss}, {"ppl", std::exp(r.loss)}, {"tokens", r.tokens}};
   std::cout << out.dump() << std::endl;
 }

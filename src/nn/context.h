@@ -17,8 +17,8 @@ struct ForwardContext {
   float loss_scale = 1.0f;          // weight of this micro-batch's loss (1 / grad_accum)
 
   int64_t tokens() const { return batch * seq; }
-  // Key of one random site (layer, site id) of this step.
-  uint64_t site_key(int64_t layer, int64_t site) const { return rng_key(key, layer, site); }
+  // Key of one random site (layer, site id from core/rng_streams.h) of this step.
+  uint64_t site_key(int64_t layer, uint64_t site) const { return rng_key(key, layer, site); }
 };
 
 }  // namespace moe

@@ -13,6 +13,7 @@
 #include "core/check.h"
 #include "core/fs.h"
 #include "core/rng.h"
+#include "core/rng_streams.h"
 #include "data/batch_sampler.h"
 #include "model/checkpoint.h"
 #include "model/model.h"
@@ -34,16 +35,6 @@ using Clock = std::chrono::steady_clock;
 double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
-
-// Stream ids that separate the run's random draws (rng_key(seed, stream, ...)).
-enum : uint64_t {
-  kStreamTrainBatch = 1,
-  kStreamStep = 2,
-  kStreamEvalTrain = 3,
-  kStreamEvalVal = 4,
-  kStreamInit = 5,
-  kStreamTrainChunks = 6
-};
 
 nlohmann::json routing_json(const EvalResult& r, int64_t n_experts) {
   nlohmann::json layers = nlohmann::json::array();
@@ -106,7 +97,7 @@ TrainResult train(const RunConfig& config_in, const TrainOptions& options) {
   }
   if (!model) {
     model = std::make_unique<Model>(config.model);
-    model->init_parameters(rng_key(static_cast<uint64_t>(tc.seed), kStreamInit));
+    model->init_parameters(rng_key(static_cast<uint64_t>(tc.seed), rng_stream::kInit));
   }
   const int64_t batch = tc.batch_size, seq = config.model.block_size;
   model->allocate(batch, seq);
@@ -167,9 +158,9 @@ TrainResult train(const RunConfig& config_in, const TrainOptions& options) {
   auto run_eval = [&](int64_t step) {
     const float tau = config.model.temperature_at(step, tc.steps);
     EvalResult tr = evaluator.random_windows(train_sampler, tc.eval_iters,
-                                             rng_key(seed, kStreamEvalTrain), tau);
-    EvalResult va =
-        evaluator.random_windows(val_sampler, tc.eval_iters, rng_key(seed, kStreamEvalVal), tau);
+                                             rng_key(seed, rng_stream::kEvalTrain), tau);
+    EvalResult va = evaluator.random_windows(val_sampler, tc.eval_iters,
+                                             rng_key(seed, rng_stream::kEvalVal), tau);
     result.train_loss = tr.loss;
     result.val_loss = va.loss;
     have_eval = true;
@@ -217,10 +208,10 @@ TrainResult train(const RunConfig& config_in, const TrainOptions& options) {
     for (int64_t micro = 0; micro < tc.grad_accum; ++micro) {
       if (config.data.sampling == "chunks")
         train_sampler.chunks(tokens, targets, step * tc.grad_accum + micro,
-                             rng_key(seed, kStreamTrainChunks));
+                             rng_key(seed, rng_stream::kTrainChunks));
       else
-        train_sampler.sample(tokens, targets, rng_key(seed, kStreamTrainBatch, step, micro));
-      ctx.key = rng_key(seed, kStreamStep, step, micro);
+        train_sampler.sample(tokens, targets, rng_key(seed, rng_stream::kTrainBatch, step, micro));
+      ctx.key = rng_key(seed, rng_stream::kStep, step, micro);
       auto tf = Clock::now();
       LossInfo info = model->forward(ctx, tokens, targets);
       fwd_ms += ms_since(tf);
