@@ -6,12 +6,9 @@
 
 #include "commands.h"
 #include "core/check.h"
+#include "core/threads.h"
 #include "generate/generator.h"
 #include "model/checkpoint.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 namespace {
 
@@ -28,9 +25,7 @@ struct GenerateOptions {
 };
 
 void run_generate(const GenerateOptions& opt) {
-#ifdef _OPENMP
-  if (opt.threads > 0) omp_set_num_threads(opt.threads);
-#endif
+  moe::set_num_threads(opt.threads);
   moe::LoadedCheckpoint ckpt = moe::load_checkpoint(opt.checkpoint);
   MOE_CHECK(ckpt.tokenizer, "checkpoint ", opt.checkpoint, " has no tokenizer");
   const moe::Tokenizer& tok = *ckpt.tokenizer;
@@ -54,7 +49,8 @@ void run_generate(const GenerateOptions& opt) {
       prompt, args, tok.eot_id(), [&](int32_t t) { std::cout << tok.decode({t}) << std::flush; });
   std::cout << "\n" << std::flush;
   std::cerr << "decode: " << result.tokens.size() << " tokens, " << result.decode_tokens_per_s
-            << " tokens/s\n";
+            << " tokens/s (threads: OpenMP " << moe::num_threads() << ", OpenBLAS "
+            << moe::blas_num_threads() << ")\n";
 }
 
 }  // namespace
@@ -74,7 +70,7 @@ void add_generate_command(CLI::App& app) {
       ->check(CLI::Range(0.0f, 1.0f));
   cmd->add_option("--seed", opt->seed, "Sampling seed");
   cmd->add_flag("--no-stop", opt->no_stop, "Do not stop at the end-of-text token");
-  cmd->add_option("--threads", opt->threads, "CPU threads (0: OpenMP default)")
+  cmd->add_option("--threads", opt->threads, "CPU threads (0: the default)")
       ->check(CLI::NonNegativeNumber);
   cmd->callback([opt] { run_generate(*opt); });
 }

@@ -17,6 +17,11 @@ gen=$("$M" generate --checkpoint "$WORK/run" --prompt "ROMEO:" --max-new-tokens 
 grep -q "tokens/s" "$WORK/gen.err" || fail "no decode speed reported"
 gen2=$("$M" generate --checkpoint "$WORK/run" --prompt "ROMEO:" --max-new-tokens 50 --seed 3 2>/dev/null)
 [[ "$gen" == "$gen2" ]] || fail "same seed gave different text"
+# --threads caps OpenBLAS as well as OpenMP (the tests run with OMP_NUM_THREADS=2).
+"$M" generate --checkpoint "$WORK/run" --prompt "ROMEO:" --max-new-tokens 5 --threads 1 \
+  2>"$WORK/gen1.err" >/dev/null
+grep -q "threads: OpenMP 1, OpenBLAS 1)" "$WORK/gen1.err" ||
+  fail "generate --threads 1 did not cap the threads: $(cat "$WORK/gen1.err")"
 
 info=$("$M" info --checkpoint "$WORK/run")
 grep -q "transformer.h.1.block_sparse_moe.experts.7.w2.weight" <<<"$info" || fail "info lacks the expert tensors"
