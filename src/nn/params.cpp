@@ -40,6 +40,10 @@ void ParamTable::initialize(uint64_t seed) {
         ops::fill_normal(p.value, 0.0f, p.init.std,
                          rng_key(seed, rng_substream::kParamValues, index));
         break;
+      case ParamInit::Kind::Uniform:
+        ops::fill_uniform(p.value, -p.init.bound, p.init.bound,
+                          rng_key(seed, rng_substream::kParamValues, index));
+        break;
     }
     ++index;
   }
