@@ -1,5 +1,5 @@
 // moe eval --checkpoint DIR (--text FILE | --data PREPARED [--split val|test|train]) [--contiguous]
-//          [--batches N]
+//          [--batches N] [--router-noise true|false]
 // Prints one JSON line {loss, ppl, tokens}.
 #include <cmath>
 #include <iostream>
@@ -28,6 +28,7 @@ struct EvalFlags {
   int64_t batch_size = 0;
   int64_t seed = 1337;
   int threads = 0;
+  std::optional<bool> router_noise;  // default: the run's model.router_noise_at_eval
 };
 
 void run_eval(const EvalFlags& f) {
@@ -57,16 +58,21 @@ void run_eval(const EvalFlags& f) {
   moe::Arena arena;
   moe::Tensor tokens = arena.alloc(moe::Shape{batch, seq}, moe::DType::I32);
   moe::Tensor targets = arena.alloc(moe::Shape{batch, seq}, moe::DType::I32);
-  moe::Evaluator evaluator(*ckpt.model, tokens, targets);
   const auto& mc = ckpt.config.model;
+  moe::Evaluator evaluator(*ckpt.model, tokens, targets);
+  if (f.router_noise) {
+    MOE_CHECK(!*f.router_noise || mc.router == "noisy_topk",
+              "--router-noise true needs a noisy_topk "
+              "router; the checkpoint's router is ",
+              mc.router);
+    evaluator.set_router_noise(*f.router_noise);
+  }
+  const uint64_t key = moe::rng_key(static_cast<uint64_t>(f.seed), moe::rng_stream::kEvalCommand);
   // Evaluate with the router temperature the schedule reached at the end of training.
   const float tau = mc.temperature_at(ckpt.config.train.steps, ckpt.config.train.steps);
   moe::EvalResult r =
-      f.contiguous
-          ? evaluator.contiguous(sampler, f.batches, tau)
-          : evaluator.random_windows(
-                sampler, f.batches > 0 ? f.batches : 50,
-                moe::rng_key(static_cast<uint64_t>(f.seed), moe::rng_stream::kEvalCommand), tau);
+      f.contiguous ? evaluator.contiguous(sampler, f.batches, key, tau)
+                   : evaluator.random_windows(sampler, f.batches > 0 ? f.batches : 50, key, tau);
   nlohmann::json out = {{"loss", r.loss}, {"ppl", std::exp(r.loss)}, {"tokens", r.tokens}};
   std::cout << out.dump() << std::endl;
 }
@@ -88,7 +94,9 @@ void add_eval_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--batch-size", flags->batch_size, "rows per batch (default: the run's)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--seed", flags->seed, "seed of the random windows");
+  cmd->add_option("--seed", flags->seed, "seed of the random windows (and of the router noise)");
+  cmd->add_option("--router-noise", flags->router_noise,
+                  "draw the noisy router's noise (default: the run's model.router_noise_at_eval)");
   cmd->add_option("--threads", flags->threads, "CPU threads")->check(CLI::PositiveNumber);
   cmd->callback([flags] { run_eval(*flags); });
 }

@@ -36,6 +36,9 @@ inline constexpr uint64_t kEvalCommand = 0xE7A1;
 namespace rng_substream {
 // Parameter `index` of the table is drawn from rng_key(init seed, kParamValues, index).
 inline constexpr uint64_t kParamValues = 0x1A17;
+// Router noise of evaluation batch i (model.router_noise_at_eval): that batch's forward key is
+// rng_key(evaluation key, kEvalRouterNoise, i), the same at every evaluation.
+inline constexpr uint64_t kEvalRouterNoise = 0x7015E;
 }  // namespace rng_substream
 
 // Random sites of one layer under a forward key: ForwardContext::site_key(layer, site) =

@@ -8,6 +8,9 @@ namespace moe {
 
 struct ForwardContext {
   bool training = false;
+  // Evaluation draws the noisy router's noise from `key` as training does
+  // (model.router_noise_at_eval); training always draws it.
+  bool eval_router_noise = false;
   int64_t batch = 0;       // B of this call
   int64_t seq = 0;         // T of this call
   int64_t pos_offset = 0;  // position of the first token (decoding with a KV cache)

@@ -78,8 +78,9 @@ Tensor MoELayer::forward(const ForwardContext& ctx, const Tensor& x) {
   Tensor logits = logits_.rows(0, n);
   Tensor topk_idx = topk_idx_.rows(0, n), gates = gates_.rows(0, n);
   ops::linear_forward(logits, x, gate_.weight->value, bias_value(gate_));
-  // Noise only while training (Shazeer et al. 2017 use it to explore and balance load).
-  noise_used_ = noisy_ && ctx.training;
+  // Noise while training (Shazeer et al. 2017 use it to explore and balance load), and in
+  // evaluation only when asked (the makeMoE tutorial's code draws it there too).
+  noise_used_ = noisy_ && (ctx.training || ctx.eval_router_noise);
   Tensor noise_logits, noise_eps;
   if (noise_used_) {
     noise_logits = noise_logits_.rows(0, n);
