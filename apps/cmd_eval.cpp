@@ -1,5 +1,5 @@
 // moe eval --checkpoint DIR (--text FILE | --data PREPARED [--split val|test|train]) [--contiguous]
-//          [--batches N]
+//          [--batches N] [--router-noise true|false]
 // Prints one JSON line {loss, ppl, tokens}.
 #include <cmath>
 #include <iostream>
@@ -14,6 +14,7 @@
 #include "core/check.h"
 #include "core/memory.h"
 #include "core/rng.h"
+#include "core/rng_streams.h"
 #include "core/threads.h"
 #include "data/batch_sampler.h"
 #include "data/text_source.h"
@@ -31,6 +32,7 @@ struct EvalFlags {
   int64_t batch_size = 0;
   int64_t seed = 1337;
   int threads = 0;
+  std::optional<bool> router_noise;  // default: the run's model.router_noise_at_eval
 };
 
 void run_eval(const EvalFlags& f) {
@@ -61,14 +63,21 @@ void run_eval(const EvalFlags& f) {
   const int64_t seq = ckpt.config.model.block_size;
   moe::BatchSampler sampler(stream, batch, seq);
   const moe::BatchBuffers buffers(*ckpt.model, batch);
-  moe::Evaluator evaluator(*ckpt.model, buffers.tokens(), buffers.targets());
   const auto& mc = ckpt.config.model;
+  moe::Evaluator evaluator(*ckpt.model, buffers.tokens(), buffers.targets());
+  if (f.router_noise) {
+    MOE_CHECK(!*f.router_noise || mc.router == "noisy_topk",
+              "--router-noise true needs a noisy_topk "
+              "router; the checkpoint's router is ",
+              mc.router);
+    evaluator.set_router_noise(*f.router_noise);
+  }
+  const uint64_t key = moe::rng_key(static_cast<uint64_t>(f.seed), moe::rng_stream::kEvalCommand);
   // Evaluate with the router temperature the schedule reached at the end of training.
   const float tau = mc.temperature_at(ckpt.config.train.steps, ckpt.config.train.steps);
-  moe::EvalResult r = f.contiguous ? evaluator.contiguous(sampler, f.batches, tau)
-                                   : evaluator.random_windows(
-                                         sampler, f.batches > 0 ? f.batches : 50,
-                                         moe::rng_key(static_cast<uint64_t>(f.seed), 0xE7A1), tau);
+  moe::EvalResult r =
+      f.contiguous ? evaluator.contiguous(sampler, f.batches, key, tau)
+                   : evaluator.random_windows(sampler, f.batches > 0 ? f.batches : 50, key, tau);
   // Weights are finite (checked on load), but activations can still overflow.
   MOE_CHECK(std::isfinite(r.loss), "the loss of checkpoint ", ckpt.dir, " is ", r.loss, " over ",
             r.tokens, " tokens: the model's outputs are not finite, so there is no loss to report");
@@ -95,8 +104,10 @@ void add_eval_command(CLI::App& app) {
       ->transform(integer_in(0, INT64_MAX));
   cmd->add_option("--batch-size", flags->batch_size, "rows per batch (0: the run's)")
       ->transform(integer_in(0, moe::kMaxBatchSize));
-  cmd->add_option("--seed", flags->seed, "seed of the random windows")
+  cmd->add_option("--seed", flags->seed, "seed of the random windows (and of the router noise)")
       ->transform(integer_in(INT64_MIN, INT64_MAX));
+  cmd->add_option("--router-noise", flags->router_noise,
+                  "draw the noisy router's noise (default: the run's model.router_noise_at_eval)");
   cmd->add_option("--threads", flags->threads, "CPU threads (0: all cores)")
       ->transform(thread_count());
   cmd->callback([flags] { run_eval(*flags); });

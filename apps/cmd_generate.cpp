@@ -56,7 +56,8 @@ void run_generate(const GenerateOptions& opt) {
       prompt, args, tok.eot_id(), [&](int32_t t) { std::cout << tok.decode({t}) << std::flush; });
   std::cout << "\n" << std::flush;
   std::cerr << "decode: " << result.tokens.size() << " tokens, " << result.decode_tokens_per_s
-            << " tokens/s\n";
+            << " tokens/s (threads: OpenMP " << moe::num_threads() << ", OpenBLAS "
+            << moe::blas_num_threads() << ")\n";
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include "apps/flags.h"
 #include "core/check.h"
 #include "core/fs.h"
+#include "core/threads.h"
 #include "tokenizer/parallel_encode.h"
 #include "tokenizer/tokenizer.h"
 
@@ -18,6 +19,7 @@ struct TokenizeFlags {
 };
 
 void run_tokenize(const TokenizeFlags& f) {
+  moe::set_num_threads(f.threads);
   const std::unique_ptr<moe::Tokenizer> tok = moe::open_tokenizer(f.tokenizer);
   const std::string text = moe::read_file(f.file);
   const std::vector<int32_t> ids = moe::encode_parallel(*tok, text, f.threads);

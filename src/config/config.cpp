@@ -51,6 +51,12 @@ float parse_float(const std::string& key, const std::string& v) {
   return out;
 }
 
+bool parse_bool(const std::string& key, const std::string& v) {
+  MOE_CHECK(v == "true" || v == "false", "config key '", key, "' expects true or false, got '",
+            excerpt(v), "'");
+  return v == "true";
+}
+
 template <typename Section, typename T>
 Field make_field(const std::string& name, Section RunConfig::*section, T Section::*member) {
   Field f;
@@ -60,6 +66,8 @@ Field make_field(const std::string& name, Section RunConfig::*section, T Section
       c.*section.*member = parse_int(name, v);
     } else if constexpr (std::is_same_v<T, float>) {
       c.*section.*member = parse_float(name, v);
+    } else if constexpr (std::is_same_v<T, bool>) {
+      c.*section.*member = parse_bool(name, v);
     } else {
       c.*section.*member = v;
     }
@@ -99,6 +107,7 @@ const std::vector<Field>& fields() {
     m("router_temperature", &M::router_temperature);
     m("router_temperature_end", &M::router_temperature_end);
     m("router_temperature_steps", &M::router_temperature_steps);
+    m("router_noise_at_eval", &M::router_noise_at_eval);
     m("n_shared_experts", &M::n_shared_experts);
     m("capacity_factor", &M::capacity_factor);
     m("aux_loss_coef", &M::aux_loss_coef);
@@ -243,6 +252,10 @@ void ModelConfig::validate() const {
   check_range("model.router_temperature_end", router_temperature_end, 1e-3f, 1e3f);
   check_range<int64_t>("model.router_temperature_steps", router_temperature_steps, 0,
                        int64_t{1} << 40);
+  MOE_CHECK(!router_noise_at_eval || router == "noisy_topk",
+            "config: model.router_noise_at_eval needs model.router = noisy_topk (the only router "
+            "that draws noise), got ",
+            router);
   check_range<int64_t>("model.n_shared_experts", n_shared_experts, 0, 64);
   check_range("model.capacity_factor", capacity_factor, 0.0f, 1e3f);
   check_range("model.aux_loss_coef", aux_loss_coef, 0.0f, 1e3f);
@@ -324,6 +337,8 @@ void RunConfig::load_toml(const std::string& path) {
       std::string text;
       if (auto s = value.value<std::string>()) {
         text = *s;
+      } else if (auto b = value.as_boolean()) {
+        text = b->get() ? "true" : "false";
       } else if (auto i = value.as_integer()) {
         text = std::to_string(i->get());
       } else if (auto fl = value.as_floating_point()) {
@@ -332,7 +347,8 @@ void RunConfig::load_toml(const std::string& path) {
         os << fl->get();
         text = os.str();
       } else {
-        fail("config file ", path, ": value of ", excerpt(name), " must be a string or a number");
+        fail("config file ", path, ": value of ", excerpt(name),
+             " must be a string, a number or a boolean");
       }
       // Qualified names only in files, so a typo in a section is caught.
       bool known = false;
@@ -367,6 +383,8 @@ void RunConfig::from_json(const nlohmann::json& j) {
         text = value.get<std::string>();
       } else if (value.is_number_unsigned()) {  // above INT64_MAX: parse_int names it
         text = std::to_string(value.get<uint64_t>());
+      } else if (value.is_boolean()) {
+        text = value.get<bool>() ? "true" : "false";
       } else if (value.is_number_integer()) {
         text = std::to_string(value.get<int64_t>());
       } else if (value.is_number()) {
@@ -375,7 +393,7 @@ void RunConfig::from_json(const nlohmann::json& j) {
         os << value.get<double>();
         text = os.str();
       } else {
-        fail("config key '", excerpt(name), "' must be a string or a number");
+        fail("config key '", excerpt(name), "' must be a string, a number or a boolean");
       }
       find_field(name).set(*this, text);
     }

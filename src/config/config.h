@@ -27,6 +27,9 @@ struct ModelConfig {
   float router_temperature = 1.0f;
   float router_temperature_end = 1.0f;
   int64_t router_temperature_steps = 0;  // 0: anneal over the whole run
+  // The noisy router draws its noise in evaluation too (train's evals, moe eval), as the makeMoE
+  // tutorial's code does; the noise of each eval batch comes from a fixed key.
+  bool router_noise_at_eval = false;
   int64_t n_shared_experts = 0;
   float capacity_factor = 0.0f;  // 0: dropless
   float aux_loss_coef = 0.0f;

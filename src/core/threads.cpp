@@ -23,4 +23,8 @@ int num_threads() {
 #endif
 }
 
+int blas_num_threads() {
+  return openblas_get_num_threads();
+}
+
 }  // namespace moe

@@ -5,6 +5,7 @@
 
 #include "core/check.h"
 #include "core/rng.h"
+#include "core/rng_streams.h"
 
 namespace moe {
 namespace {
@@ -24,7 +25,7 @@ std::vector<int32_t> synthetic_tokens(int32_t vocab_size, int64_t n_tokens, uint
             vocab_size);
   MOE_CHECK(n_tokens >= 0, "synthetic data token count must be >= 0, got ", n_tokens);
 
-  Rng chain_rng(rng_key(seed, 0));
+  Rng chain_rng(rng_key(seed, rng_stream::kSyntheticChain));
   std::vector<Successors> chain(static_cast<size_t>(vocab_size));
   for (Successors& s : chain) {
     s.count = std::min<int>(2 + static_cast<int>(chain_rng.below(2)), vocab_size);
@@ -40,7 +41,7 @@ std::vector<int32_t> synthetic_tokens(int32_t vocab_size, int64_t n_tokens, uint
                                 : std::array<float, 3>{0.6f, 0.9f, 1.0f};
   }
 
-  Rng rng(rng_key(seed, 1));
+  Rng rng(rng_key(seed, rng_stream::kSyntheticTokens));
   std::vector<int32_t> tokens(static_cast<size_t>(n_tokens));
   int32_t cur = static_cast<int32_t>(rng.below(static_cast<uint64_t>(vocab_size)));
   for (int64_t i = 0; i < n_tokens; ++i) {

@@ -3,16 +3,13 @@
 #include <cstring>
 
 #include "core/check.h"
+#include "core/rng_streams.h"
 #include "ops/attention.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
 #include "ops/rope.h"
 
 namespace moe {
-
-namespace {
-constexpr int64_t kSiteAttentionDropout = 1;
-}
 
 Attention::Attention(ParamTable& table, const std::string& prefix, const ModelConfig& cfg,
                      int64_t layer)
@@ -56,7 +53,7 @@ void Attention::allocate_kv_cache(Arena& arena) {
 }
 
 uint64_t Attention::dropout_key(const ForwardContext& ctx) const {
-  return ctx.site_key(layer_, kSiteAttentionDropout);
+  return ctx.site_key(layer_, rng_site::kAttentionDropout);
 }
 
 Tensor Attention::forward(const ForwardContext& ctx, const Tensor& x) {

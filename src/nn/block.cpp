@@ -1,14 +1,12 @@
 #include "nn/block.h"
 
+#include "core/rng_streams.h"
 #include "ops/dropout.h"
 #include "ops/elementwise.h"
 
 namespace moe {
 
 namespace {
-constexpr int64_t kSiteAttentionResidualDropout = 3;
-constexpr int64_t kSiteFfnResidualDropout = 4;
-
 std::string layer_prefix(const ModelConfig& cfg, int64_t layer) {
   return (cfg.is_gpt() ? "transformer.h." : "model.layers.") + std::to_string(layer) + ".";
 }
@@ -68,7 +66,8 @@ Tensor Block::forward(const ForwardContext& ctx, const Tensor& x) {
   Tensor att = attention_.forward(ctx, a);
   if (p > 0.0f) {
     Tensor dropped = attn_drop_.rows(0, n);
-    ops::dropout_forward(dropped, att, p, ctx.site_key(layer_, kSiteAttentionResidualDropout));
+    ops::dropout_forward(dropped, att, p,
+                         ctx.site_key(layer_, rng_site::kAttentionResidualDropout));
     att = dropped;
   }
   Tensor h = hidden_.rows(0, n);
@@ -76,7 +75,7 @@ Tensor Block::forward(const ForwardContext& ctx, const Tensor& x) {
   Tensor f = ffn_forward(ctx, norm2_.forward(h));
   if (p > 0.0f) {
     Tensor dropped = ffn_drop_.rows(0, n);
-    ops::dropout_forward(dropped, f, p, ctx.site_key(layer_, kSiteFfnResidualDropout));
+    ops::dropout_forward(dropped, f, p, ctx.site_key(layer_, rng_site::kFfnResidualDropout));
     f = dropped;
   }
   Tensor out = out_.rows(0, n);
@@ -92,7 +91,7 @@ void Block::backward(const ForwardContext& ctx, Tensor dx, const Tensor& dout, c
   // FFN branch: out = h + dropout(FFN(Norm_2(h))).
   Tensor df = dout;
   if (p > 0.0f) {
-    ops::dropout_backward(dbranch, dout, p, ctx.site_key(layer_, kSiteFfnResidualDropout));
+    ops::dropout_backward(dbranch, dout, p, ctx.site_key(layer_, rng_site::kFfnResidualDropout));
     df = dbranch;
   }
   Tensor a2 = norm2_.forward_output(n);
@@ -106,7 +105,8 @@ void Block::backward(const ForwardContext& ctx, Tensor dx, const Tensor& dout, c
   // Attention branch: h = x + dropout(Attention(Norm_1(x))).
   Tensor datt = dh;
   if (p > 0.0f) {
-    ops::dropout_backward(dbranch, dh, p, ctx.site_key(layer_, kSiteAttentionResidualDropout));
+    ops::dropout_backward(dbranch, dh, p,
+                          ctx.site_key(layer_, rng_site::kAttentionResidualDropout));
     datt = dbranch;
   }
   Tensor a1 = norm1_.forward_output(n);

@@ -8,6 +8,9 @@ namespace moe {
 
 struct ForwardContext {
   bool training = false;
+  // Evaluation draws the noisy router's noise from `key` as training does
+  // (model.router_noise_at_eval); training always draws it.
+  bool eval_router_noise = false;
   int64_t batch = 0;       // B of this call
   int64_t seq = 0;         // T of this call
   int64_t pos_offset = 0;  // position of the first token (decoding with a KV cache)
@@ -17,8 +20,8 @@ struct ForwardContext {
   float loss_scale = 1.0f;          // weight of this micro-batch's loss (1 / grad_accum)
 
   int64_t tokens() const { return batch * seq; }
-  // Key of one random site (layer, site id) of this step.
-  uint64_t site_key(int64_t layer, int64_t site) const { return rng_key(key, layer, site); }
+  // Key of one random site (layer, site id from core/rng_streams.h) of this step.
+  uint64_t site_key(int64_t layer, uint64_t site) const { return rng_key(key, layer, site); }
 };
 
 }  // namespace moe

@@ -25,11 +25,12 @@ ExpertFFN::ExpertFFN(ParamTable& table, const ModelConfig& cfg, int64_t groups, 
     }
     return first;
   };
-  w1_ = add_group("w1", Shape{f, c}, linear_init(cfg, c, f, false), true, ".weight");
-  if (bias_) b1_ = add_group("w1", Shape{f}, ParamInit::zeros(), false, ".bias");
-  if (swiglu_) w3_ = add_group("w3", Shape{f, c}, linear_init(cfg, c, f, false), true, ".weight");
-  w2_ = add_group("w2", Shape{c, f}, linear_init(cfg, f, c, true), true, ".weight");
-  if (bias_) b2_ = add_group("w2", Shape{c}, ParamInit::zeros(), false, ".bias");
+  const LinearInit in_init = linear_init(cfg, c, f, false), out_init = linear_init(cfg, f, c, true);
+  w1_ = add_group("w1", Shape{f, c}, in_init.weight, true, ".weight");
+  if (bias_) b1_ = add_group("w1", Shape{f}, in_init.bias, false, ".bias");
+  if (swiglu_) w3_ = add_group("w3", Shape{f, c}, in_init.weight, true, ".weight");
+  w2_ = add_group("w2", Shape{c, f}, out_init.weight, true, ".weight");
+  if (bias_) b2_ = add_group("w2", Shape{c}, out_init.bias, false, ".bias");
 }
 
 int64_t ExpertFFN::params_per_group() const {

@@ -7,9 +7,15 @@
 
 namespace moe {
 
-// A linear weight of shape (fan_out, fan_in); residual_out marks projections back into the
-// residual stream, which the "normal" scheme scales by 1 / sqrt(2 n_layers) (GPT-2).
-ParamInit linear_init(const ModelConfig& cfg, int64_t fan_in, int64_t fan_out, bool residual_out);
+// How a linear layer's weight (fan_out, fan_in) and bias (fan_out) start.
+struct LinearInit {
+  ParamInit weight;
+  ParamInit bias;
+};
+
+// residual_out marks projections back into the residual stream, which the "normal" scheme
+// scales by 1 / sqrt(2 n_layers) (GPT-2).
+LinearInit linear_init(const ModelConfig& cfg, int64_t fan_in, int64_t fan_out, bool residual_out);
 ParamInit embedding_init(const ModelConfig& cfg);
 
 struct LinearParams {
@@ -19,7 +25,7 @@ struct LinearParams {
 
 // Registers PREFIX.weight (out, in) and, when bias, PREFIX.bias (out).
 LinearParams add_linear(ParamTable& table, const std::string& prefix, int64_t out, int64_t in,
-                        bool bias, ParamInit init);
+                        bool bias, const LinearInit& init);
 
 // The bias tensor, or an empty tensor when the layer has none.
 Tensor bias_value(const LinearParams& p);

@@ -2,15 +2,12 @@
 
 #include <cmath>
 
+#include "core/rng_streams.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
 #include "ops/moe_permute.h"
 
 namespace moe {
-
-namespace {
-constexpr int64_t kSiteRouterNoise = 2;
-}
 
 MoELayer::MoELayer(ParamTable& table, const std::string& prefix, const ModelConfig& cfg,
                    int64_t layer)
@@ -81,14 +78,15 @@ Tensor MoELayer::forward(const ForwardContext& ctx, const Tensor& x) {
   Tensor logits = logits_.rows(0, n);
   Tensor topk_idx = topk_idx_.rows(0, n), gates = gates_.rows(0, n);
   ops::linear_forward(logits, x, gate_.weight->value, bias_value(gate_));
-  // Noise only while training (Shazeer et al. 2017 use it to explore and balance load).
-  noise_used_ = noisy_ && ctx.training;
+  // Noise while training (Shazeer et al. 2017 use it to explore and balance load), and in
+  // evaluation only when asked (the makeMoE tutorial's code draws it there too).
+  noise_used_ = noisy_ && (ctx.training || ctx.eval_router_noise);
   Tensor noise_logits, noise_eps;
   if (noise_used_) {
     noise_logits = noise_logits_.rows(0, n);
     noise_eps = noise_eps_.rows(0, n);
     ops::linear_forward(noise_logits, x, noise_.weight->value, bias_value(noise_));
-    ops::fill_normal(noise_eps, 0.0f, 1.0f, ctx.site_key(layer_, kSiteRouterNoise));
+    ops::fill_normal(noise_eps, 0.0f, 1.0f, ctx.site_key(layer_, rng_site::kRouterNoise));
   }
   ops::router_forward(topk_idx, gates, logits, noise_logits, noise_eps, router_args(ctx));
   stats_.router = ops::router_losses_forward(fraction_, logits, topk_idx, ctx.router_temperature);

@@ -2,6 +2,7 @@
 
 #include "core/check.h"
 #include "core/rng.h"
+#include "core/rng_streams.h"
 #include "ops/elementwise.h"
 
 namespace moe {
@@ -37,7 +38,12 @@ void ParamTable::initialize(uint64_t seed) {
         ops::fill(p.value, 1.0f);
         break;
       case ParamInit::Kind::Normal:
-        ops::fill_normal(p.value, 0.0f, p.init.std, rng_key(seed, 0x1A17, index));
+        ops::fill_normal(p.value, 0.0f, p.init.std,
+                         rng_key(seed, rng_substream::kParamValues, index));
+        break;
+      case ParamInit::Kind::Uniform:
+        ops::fill_uniform(p.value, -p.init.bound, p.init.bound,
+                          rng_key(seed, rng_substream::kParamValues, index));
         break;
     }
     ++index;

@@ -14,12 +14,14 @@
 namespace moe {
 
 struct ParamInit {
-  enum class Kind { Zeros, Ones, Normal };
+  enum class Kind { Zeros, Ones, Normal, Uniform };
   Kind kind = Kind::Zeros;
-  float std = 0.0f;
-  static ParamInit zeros() { return {Kind::Zeros, 0.0f}; }
-  static ParamInit ones() { return {Kind::Ones, 0.0f}; }
+  float std = 0.0f;    // Normal: N(0, std^2)
+  float bound = 0.0f;  // Uniform: U(-bound, bound)
+  static ParamInit zeros() { return {Kind::Zeros}; }
+  static ParamInit ones() { return {Kind::Ones}; }
   static ParamInit normal(float std) { return {Kind::Normal, std}; }
+  static ParamInit uniform(float bound) { return {Kind::Uniform, 0.0f, bound}; }
 };
 
 struct Param {
@@ -41,7 +43,7 @@ class ParamTable {
   Param* add(const std::string& name, Shape shape, ParamInit init, bool decay);
   // Allocates the flat value and gradient buffers and binds every Param's tensors.
   void allocate(Device device = Device::CPU);
-  // Fills values from their init specs, drawing normals from (seed, parameter index).
+  // Fills values from their init specs, drawing random ones from (seed, parameter index).
   void initialize(uint64_t seed);
   // A (count, ...) view over `count` consecutive same-shaped parameters starting at `first`.
   Tensor stacked_value(const Param* first, int64_t count) const;

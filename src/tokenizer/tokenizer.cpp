@@ -1,9 +1,9 @@
 #include "tokenizer/tokenizer.h"
 
-#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "core/data_files.h"
 #include "core/fs.h"
 #include "core/json.h"
 #include "tokenizer/byte_bpe.h"
@@ -20,23 +20,6 @@ std::unique_ptr<Tokenizer> load_bpe(const std::string& dir, const std::string& p
               json_excerpt(j["vocab_size"]), " but encoder.json beside it has ", tok->vocab_size(),
               " tokens");
   return tok;
-}
-
-// The GPT-2 files' directory: $MOE_DATA_DIR/gpt2, ./data/gpt2 or ../shared/data/gpt2, the first
-// that exists.
-std::string find_gpt2_dir() {
-  std::vector<std::string> candidates;
-  if (const char* env = std::getenv("MOE_DATA_DIR"); env && *env)
-    candidates.push_back(std::string(env) + "/gpt2");
-  candidates.push_back("./data/gpt2");
-  candidates.push_back("../shared/data/gpt2");
-  for (const std::string& dir : candidates)
-    if (file_exists(dir)) return dir;
-  std::string looked;
-  for (const std::string& dir : candidates)
-    looked += (looked.empty() ? "" : ", ") + dir;
-  fail("cannot find the GPT-2 tokenizer files (encoder.json, vocab.bpe): looked in ", looked,
-       " (set MOE_DATA_DIR to the data directory that holds gpt2/)");
 }
 
 }  // namespace
@@ -61,7 +44,10 @@ std::unique_ptr<Tokenizer> open_tokenizer(const std::string& spec) {
     MOE_CHECK(tok->type() == "char", "tokenizer ", spec, " is of type ", tok->type(), ", not char");
     return tok;
   }
-  if (spec == "gpt2") return BpeTokenizer::load_dir(find_gpt2_dir());
+  if (spec == "gpt2")
+    return BpeTokenizer::load_dir(
+        find_data_file("gpt2", "the GPT-2 tokenizer files (encoder.json, vocab.bpe)",
+                       "set MOE_DATA_DIR to the data directory that holds gpt2/"));
   if (spec.starts_with(bpe_prefix)) return BpeTokenizer::load_dir(spec.substr(bpe_prefix.size()));
   fail("unknown tokenizer \"", spec, "\" (known: char:DIR, gpt2, bpe:DIR)");
 }

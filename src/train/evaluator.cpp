@@ -1,11 +1,26 @@
 #include "train/evaluator.h"
 
 #include "core/rng.h"
+#include "core/rng_streams.h"
 
 namespace moe {
 
 Evaluator::Evaluator(Model& model, Tensor tokens, Tensor targets)
-    : model_(model), tokens_(tokens), targets_(targets) {}
+    : model_(model),
+      tokens_(tokens),
+      targets_(targets),
+      router_noise_(model.config().router_noise_at_eval) {}
+
+ForwardContext Evaluator::context(int64_t batch, uint64_t key, float temperature) const {
+  ForwardContext ctx;
+  ctx.training = false;
+  ctx.eval_router_noise = router_noise_;
+  ctx.key = rng_key(key, rng_substream::kEvalRouterNoise, static_cast<uint64_t>(batch));
+  ctx.batch = tokens_.size(0);
+  ctx.seq = tokens_.size(1);
+  ctx.router_temperature = temperature;
+  return ctx;
+}
 
 void Evaluator::accumulate(EvalResult& r, const LossInfo& loss, int64_t rows, int64_t seq) {
   r.loss += static_cast<double>(loss.ce) * static_cast<double>(rows * seq);
@@ -45,12 +60,8 @@ void Evaluator::finish(EvalResult& r, int64_t batches) {
 EvalResult Evaluator::random_windows(const BatchSampler& sampler, int64_t iters, uint64_t key,
                                      float temperature) {
   EvalResult r;
-  ForwardContext ctx;
-  ctx.training = false;
-  ctx.batch = tokens_.size(0);
-  ctx.seq = tokens_.size(1);
-  ctx.router_temperature = temperature;
   for (int64_t i = 0; i < iters; ++i) {
+    const ForwardContext ctx = context(i, key, temperature);
     sampler.sample(tokens_, targets_, rng_key(key, static_cast<uint64_t>(i)));
     accumulate(r, model_.forward(ctx, tokens_, targets_), ctx.batch, ctx.seq);
   }
@@ -58,19 +69,16 @@ EvalResult Evaluator::random_windows(const BatchSampler& sampler, int64_t iters,
   return r;
 }
 
-EvalResult Evaluator::contiguous(const BatchSampler& sampler, int64_t max_batches,
+EvalResult Evaluator::contiguous(const BatchSampler& sampler, int64_t max_batches, uint64_t key,
                                  float temperature) {
   EvalResult r;
-  ForwardContext ctx;
-  ctx.training = false;
-  ctx.seq = tokens_.size(1);
-  ctx.router_temperature = temperature;
   const int64_t windows = sampler.num_contiguous_windows();
   const int64_t rows_per_batch = tokens_.size(0);
   int64_t batches = 0;
   for (int64_t first = 0; first < windows; first += rows_per_batch) {
     if (max_batches > 0 && batches >= max_batches) break;
     const int64_t rows = sampler.contiguous(tokens_, targets_, first);
+    ForwardContext ctx = context(batches, key, temperature);
     ctx.batch = rows;
     Tensor tok = tokens_.prefix(Shape{rows, ctx.seq}), tgt = targets_.prefix(Shape{rows, ctx.seq});
     accumulate(r, model_.forward(ctx, tok, tgt), rows, ctx.seq);

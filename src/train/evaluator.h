@@ -1,5 +1,7 @@
 // Evaluation: mean loss over a fixed set of batches (the same batches at every eval, so evals
-// are comparable), and the routing statistics of each MoE layer averaged over them.
+// are comparable), and the routing statistics of each MoE layer averaged over them. With
+// router noise (model.router_noise_at_eval) batch i's noise comes from
+// rng_key(key, rng_substream::kEvalRouterNoise, i): fixed too.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -25,17 +27,24 @@ struct EvalResult {
 
 class Evaluator {
  public:
-  // tokens/targets: (B, T) I32 scratch tensors the batches are written into.
+  // tokens/targets: (B, T) I32 scratch tensors the batches are written into. Router noise follows
+  // the model's router_noise_at_eval until set_router_noise says otherwise.
   Evaluator(Model& model, Tensor tokens, Tensor targets);
+  void set_router_noise(bool on) { router_noise_ = on; }
   // `iters` random-window batches drawn with keys (key, i).
   EvalResult random_windows(const BatchSampler& sampler, int64_t iters, uint64_t key,
                             float temperature);
-  // Non-overlapping block_size windows from the start, in order; max_batches <= 0: all.
-  EvalResult contiguous(const BatchSampler& sampler, int64_t max_batches, float temperature);
+  // Non-overlapping block_size windows from the start, in order; max_batches <= 0: all. `key`
+  // only seeds the router noise.
+  EvalResult contiguous(const BatchSampler& sampler, int64_t max_batches, uint64_t key,
+                        float temperature);
 
  private:
   Model& model_;
   Tensor tokens_, targets_;
+  bool router_noise_;
+  // The forward context of evaluation batch `batch` (key: the evaluation's key).
+  ForwardContext context(int64_t batch, uint64_t key, float temperature) const;
   void accumulate(EvalResult& r, const LossInfo& loss, int64_t rows, int64_t seq);
   void finish(EvalResult& r, int64_t batches);
 };

@@ -1,9 +1,7 @@
 #include "train/train_data.h"
 
-#include <cstdlib>
-#include <filesystem>
-
 #include "core/check.h"
+#include "core/data_files.h"
 #include "core/json.h"
 #include "data/synthetic_source.h"
 #include "data/text_source.h"
@@ -23,16 +21,8 @@ int32_t first_differing_id(const Tokenizer& a, const Tokenizer& b) {
 
 std::string find_shakespeare(const DataConfig& cfg) {
   if (!cfg.path.empty()) return cfg.path;
-  std::vector<std::string> candidates;
-  if (const char* env = std::getenv("MOE_DATA_DIR"))
-    candidates.push_back(std::string(env) + "/tinyshakespeare/input.txt");
-  candidates.push_back("data/tinyshakespeare/input.txt");
-  candidates.push_back("../shared/data/tinyshakespeare/input.txt");
-  for (const auto& c : candidates)
-    if (std::filesystem::exists(c)) return c;
-  fail(
-      "Tiny Shakespeare not found (looked in $MOE_DATA_DIR, ./data, ../shared/data); set data.path"
-      " or fetch it with scripts/get_data.sh");
+  return find_data_file("tinyshakespeare/input.txt", "Tiny Shakespeare",
+                        "set data.path, or fetch it with scripts/get_data.sh");
 }
 
 TrainData load_train_data(const DataConfig& cfg, int64_t vocab_size,

@@ -23,8 +23,8 @@ struct TrainData {
   std::unique_ptr<PreparedData> prepared;
 };
 
-// The Tiny Shakespeare file: data.path, else $MOE_DATA_DIR/tinyshakespeare/input.txt,
-// ./data/..., ../shared/data/... (first that exists).
+// The Tiny Shakespeare file: data.path, else tinyshakespeare/input.txt found by find_data_file
+// (core/data_files.h).
 std::string find_shakespeare(const DataConfig& cfg);
 
 // Loads and splits the corpus. With `tokenizer` (a resumed run) that vocabulary is reused;

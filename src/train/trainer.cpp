@@ -15,6 +15,7 @@
 #include "core/json.h"
 #include "core/memory.h"
 #include "core/rng.h"
+#include "core/rng_streams.h"
 #include "data/batch_sampler.h"
 #include "model/checkpoint.h"
 #include "model/model.h"
@@ -38,16 +39,6 @@ using Clock = std::chrono::steady_clock;
 double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
-
-// Stream ids that separate the run's random draws (rng_key(seed, stream, ...)).
-enum : uint64_t {
-  kStreamTrainBatch = 1,
-  kStreamStep = 2,
-  kStreamEvalTrain = 3,
-  kStreamEvalVal = 4,
-  kStreamInit = 5,
-  kStreamTrainChunks = 6
-};
 
 nlohmann::json routing_json(const EvalResult& r, int64_t n_experts) {
   nlohmann::json layers = nlohmann::json::array();
@@ -188,7 +179,7 @@ void Trainer::open_model_and_data(const RunConfig& config_in) {
   } else {
     check_memory();  // the vocabulary comes from the data
     model_ = std::make_unique<Model>(config_.model);
-    model_->init_parameters(rng_key(seed(), kStreamInit));
+    model_->init_parameters(rng_key(seed(), rng_stream::kInit));
   }
 }
 
@@ -309,10 +300,10 @@ StepRecord Trainer::train_step() {
 LossInfo Trainer::micro_batch(int64_t step, int64_t micro, StepRecord& record) {
   if (config_.data.sampling == "chunks")
     train_sampler_->chunks(tokens_, targets_, step * tc().grad_accum + micro,
-                           rng_key(seed(), kStreamTrainChunks));
+                           rng_key(seed(), rng_stream::kTrainChunks));
   else
-    train_sampler_->sample(tokens_, targets_, rng_key(seed(), kStreamTrainBatch, step, micro));
-  ctx_.key = rng_key(seed(), kStreamStep, step, micro);
+    train_sampler_->sample(tokens_, targets_, rng_key(seed(), rng_stream::kTrainBatch, step, micro));
+  ctx_.key = rng_key(seed(), rng_stream::kStep, step, micro);
   const auto t_fwd = Clock::now();
   const LossInfo info = model_->forward(ctx_, tokens_, targets_);
   record.forward_ms += ms_since(t_fwd);
@@ -352,9 +343,9 @@ void Trainer::evaluate() {
   const int64_t step = state_.step;
   const float tau = config_.model.temperature_at(step, tc().steps);
   const EvalResult tr = evaluator_->random_windows(*train_sampler_, tc().eval_iters,
-                                                   rng_key(seed(), kStreamEvalTrain), tau);
+                                                   rng_key(seed(), rng_stream::kEvalTrain), tau);
   const EvalResult va = evaluator_->random_windows(*val_sampler_, tc().eval_iters,
-                                                   rng_key(seed(), kStreamEvalVal), tau);
+                                                   rng_key(seed(), rng_stream::kEvalVal), tau);
   result_.train_loss = tr.loss;
   result_.val_loss = va.loss;
   have_eval_ = true;

@@ -16,6 +16,8 @@ expect_error "unknown key in TOML" "unknown config key 'modle.n_layers'" "$M" tr
 expect_error "top_k > n_experts" "model.top_k = 9" "$M" train --preset makemoe --set model.top_k=9 --out "$WORK/x"
 expect_error "GQA divisibility" "divisible by model.n_kv_heads" "$M" train --preset llama-moe-tiny --set model.n_kv_heads=3 --out "$WORK/x"
 expect_error "dropout range" "model.dropout" "$M" train --preset makemoe --set model.dropout=1.5 --out "$WORK/x"
+expect_error "not a boolean" "expects true or false, got 'yes'" "$M" train --preset makemoe --set model.router_noise_at_eval=yes --out "$WORK/x"
+expect_error "noise at eval without noise" "needs model.router = noisy_topk" "$M" train --preset makemoe --set model.router=topk --set model.router_noise_at_eval=true --out "$WORK/x"
 # Optimizer values that make NaN weights certain.
 expect_error "adam_eps 0" "train.adam_eps = 0 must be in (0, 1]" "$M" train "${TINY[@]}" --set train.adam_eps=0 --steps 1 --out "$WORK/x"
 expect_error "beta2 1" "train.beta2 = 1 must be in [0, 1)" "$M" train "${TINY[@]}" --set train.beta2=1 --steps 1 --out "$WORK/x"
@@ -29,6 +31,8 @@ expect_error "corpus shorter than a block" "block" "$M" train "${TINY[@]}" --set
 expect_error "new run over a checkpoint" "already holds a checkpoint" "$M" train "${TINY[@]}" --steps 4 --out "$WORK/good"
 expect_error "resume a finished run" "already done 4 steps" "$M" train --resume "$WORK/good"
 expect_error "missing checkpoint" "does not exist" "$M" info --checkpoint "$WORK/nothing"
+"$M" train "${TINY[@]}" --set model.router=topk --steps 1 --out "$WORK/topk" >/dev/null
+expect_error "router noise for a topk router" "needs a noisy_topk router" "$M" eval --checkpoint "$WORK/topk" --text "$MOE_DATA_DIR/tinyshakespeare/input.txt" --router-noise true
 
 # Damaged copies of the good checkpoint. Its manifest.json names any file whose bytes changed;
 # without the manifest (a checkpoint from before checksums) the readers' own checks apply.

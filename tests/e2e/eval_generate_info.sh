@@ -11,12 +11,26 @@ r=$("$M" eval --checkpoint "$WORK/run" --text "$WORK/small.txt" --batches 3)
 # Contiguous: (n - 1) // block windows, every token of them scored once.
 r=$("$M" eval --checkpoint "$WORK/run" --text "$WORK/small.txt" --contiguous)
 "$PY" -c 'import json,sys; r=json.loads(sys.argv[1]); assert r["tokens"]==((20000-1)//16)*16, r' "$r"
+# Router noise at evaluation: the run's setting (off) unless --router-noise says otherwise; the
+# same seed gives the same noise.
+clean=$("$M" eval --checkpoint "$WORK/run" --text "$WORK/small.txt" --batches 3)
+[[ $clean == "$("$M" eval --checkpoint "$WORK/run" --text "$WORK/small.txt" --batches 3 \
+  --router-noise false)" ]] || fail "--router-noise false changed the loss"
+noisy=$("$M" eval --checkpoint "$WORK/run" --text "$WORK/small.txt" --batches 3 --router-noise true)
+[[ $noisy != "$clean" ]] || fail "--router-noise true gave the noiseless loss: $noisy"
+[[ $noisy == "$("$M" eval --checkpoint "$WORK/run" --text "$WORK/small.txt" --batches 3 \
+  --router-noise true)" ]] || fail "router noise at eval is not deterministic"
 
 gen=$("$M" generate --checkpoint "$WORK/run" --prompt "ROMEO:" --max-new-tokens 50 --seed 3 2>"$WORK/gen.err")
 [[ ${#gen} -ge 50 ]] || fail "generated text too short: $gen"
 grep -q "tokens/s" "$WORK/gen.err" || fail "no decode speed reported"
 gen2=$("$M" generate --checkpoint "$WORK/run" --prompt "ROMEO:" --max-new-tokens 50 --seed 3 2>/dev/null)
 [[ "$gen" == "$gen2" ]] || fail "same seed gave different text"
+# --threads caps OpenBLAS as well as OpenMP (the tests run with OMP_NUM_THREADS=2).
+"$M" generate --checkpoint "$WORK/run" --prompt "ROMEO:" --max-new-tokens 5 --threads 1 \
+  2>"$WORK/gen1.err" >/dev/null
+grep -q "threads: OpenMP 1, OpenBLAS 1)" "$WORK/gen1.err" ||
+  fail "generate --threads 1 did not cap the threads: $(cat "$WORK/gen1.err")"
 
 info=$("$M" info --checkpoint "$WORK/run")
 grep -q "transformer.h.1.block_sparse_moe.experts.7.w2.weight" <<<"$info" || fail "info lacks the expert tensors"

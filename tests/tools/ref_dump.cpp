@@ -14,6 +14,7 @@
 #include "core/check.h"
 #include "core/fs.h"
 #include "core/rng.h"
+#include "core/rng_streams.h"
 #include "model/model.h"
 #include "model/safetensors.h"
 #include "nn/moe_layer.h"
@@ -109,7 +110,7 @@ int run(int argc, char** argv) {
     ctx.training = true;
     ctx.batch = b;
     ctx.seq = t;
-    ctx.key = moe::rng_key(static_cast<uint64_t>(tc.seed), 99, s);
+    ctx.key = moe::rng_key(static_cast<uint64_t>(tc.seed), moe::rng_stream::kStep, s, 0);
     ctx.router_temperature = mc.temperature_at(s, steps);
     const float lr = moe::lr_at(tc, s);
     lrs.push_back(lr);

@@ -85,6 +85,37 @@ TEST(Config, NumbersOutsideTheirTypeAreNamed) {
             "config key 'train.seed' = 18446744073709551615 is outside the 64-bit integer range");
 }
 
+TEST(Config, BooleanSettings) {
+  RunConfig c = RunConfig::preset("makemoe");
+  EXPECT_FALSE(c.model.router_noise_at_eval);
+  c.set("model.router_noise_at_eval", "true");
+  EXPECT_TRUE(c.model.router_noise_at_eval);
+  c.validate();
+  try {
+    c.set("model.router_noise_at_eval", "yes");
+    FAIL() << "'yes' was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "config key 'model.router_noise_at_eval' expects true or false, got 'yes'");
+  }
+  // JSON (config.json) keeps it a boolean.
+  EXPECT_EQ(c.to_json()["model"]["router_noise_at_eval"], true);
+  RunConfig back;
+  back.from_json(c.to_json());
+  EXPECT_TRUE(back.model.router_noise_at_eval);
+  // Only the noisy router draws noise.
+  c.set("model.router", "topk");
+  try {
+    c.validate();
+    FAIL() << "noise at eval accepted for a topk router";
+  } catch (const Error& e) {
+    EXPECT_NE(
+        std::string(e.what()).find("model.router_noise_at_eval needs model.router = noisy_topk"),
+        std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(Config, MoeLayerSelection) {
   ModelConfig m;
   m.n_layers = 6;
@@ -131,6 +162,11 @@ TEST(Config, TomlFileAndJsonRoundTrip) {
   back.from_json(c.to_json());
   EXPECT_EQ(back.to_json(), c.to_json());
 
+  std::ofstream(path) << "[model]\nrouter_noise_at_eval = true\n";
+  c.load_toml(path);
+  EXPECT_TRUE(c.model.router_noise_at_eval);
+  std::ofstream(path) << "[model]\nrouter_noise_at_eval = 1\n";
+  EXPECT_THROW(c.load_toml(path), Error);
   std::ofstream(path) << "[model]\nn_layers = [1, 2]\n";
   EXPECT_THROW(c.load_toml(path), Error);
   std::ofstream(path) << "[model\n";
