@@ -8,6 +8,7 @@
 #include <toml++/toml.h>
 
 #include "core/check.h"
+#include "core/fs.h"
 
 namespace moe {
 
@@ -300,15 +301,19 @@ void RunConfig::validate() const {
 }
 
 void RunConfig::load_toml(const std::string& path) {
+  load_toml_text(read_file(path), path);
+}
+
+void RunConfig::load_toml_text(std::string_view toml_text, const std::string& source) {
   toml::table root;
   try {
-    root = toml::parse_file(path);
+    root = toml::parse(toml_text, source);
   } catch (const toml::parse_error& e) {
-    fail("config file ", path, ": ", e.description(), " at line ", e.source().begin.line);
+    fail("config file ", source, ": ", e.description(), " at line ", e.source().begin.line);
   }
   for (auto&& [section, node] : root) {
     const toml::table* table = node.as_table();
-    MOE_CHECK(table != nullptr, "config file ", path, ": top-level key '", section.str(),
+    MOE_CHECK(table != nullptr, "config file ", source, ": top-level key '", section.str(),
               "' must be a table ([model], [train] or [data])");
     for (auto&& [key, value] : *table) {
       std::string name = std::string(section.str()) + "." + std::string(key.str());
@@ -323,13 +328,13 @@ void RunConfig::load_toml(const std::string& path) {
         os << fl->get();
         text = os.str();
       } else {
-        fail("config file ", path, ": value of ", name, " must be a string or a number");
+        fail("config file ", source, ": value of ", name, " must be a string or a number");
       }
       // Qualified names only in files, so a typo in a section is caught.
       bool known = false;
       for (const Field& f : fields())
         known = known || f.name == name;
-      MOE_CHECK(known, "config file ", path, ": unknown config key '", name, "'");
+      MOE_CHECK(known, "config file ", source, ": unknown config key '", name, "'");
       set(name, text);
     }
   }

@@ -65,22 +65,29 @@ void save_checkpoint(const std::string& run_dir, const RunConfig& config, const 
   fs::remove_all(backup);
 }
 
+RunConfig parse_checkpoint_config(std::string_view text, const std::string& path) {
+  nlohmann::json config_json;
+  try {
+    config_json = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    fail("checkpoint config ", path, " is not valid JSON: ", e.what());
+  }
+  RunConfig config;
+  try {
+    config.from_json(config_json);
+    config.model.validate();
+  } catch (const Error& e) {
+    fail("checkpoint config ", path, ": ", e.what());
+  }
+  return config;
+}
+
 LoadedCheckpoint load_checkpoint(const std::string& dir) {
   LoadedCheckpoint out;
   out.dir = resolve_checkpoint_dir(dir);
   const fs::path cdir(out.dir);
-  nlohmann::json config_json;
-  try {
-    config_json = nlohmann::json::parse(read_file((cdir / kConfig).string()));
-  } catch (const nlohmann::json::exception& e) {
-    fail("checkpoint config ", (cdir / kConfig).string(), " is not valid JSON: ", e.what());
-  }
-  try {
-    out.config.from_json(config_json);
-    out.config.model.validate();
-  } catch (const Error& e) {
-    fail("checkpoint config ", (cdir / kConfig).string(), ": ", e.what());
-  }
+  const std::string config_path = (cdir / kConfig).string();
+  out.config = parse_checkpoint_config(read_file(config_path), config_path);
   if (fs::exists(cdir / "tokenizer.json")) out.tokenizer = load_tokenizer(out.dir);
   if (out.tokenizer) {
     MOE_CHECK(out.tokenizer->vocab_size() <= out.config.model.vocab_size, "checkpoint ", out.dir,

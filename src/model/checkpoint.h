@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "config/config.h"
 #include "core/tensor.h"
@@ -42,6 +43,10 @@ struct LoadedCheckpoint {
   std::unique_ptr<Model> model;
   std::unique_ptr<Tokenizer> tokenizer;  // null when the run had none (synthetic data)
 };
+
+// A checkpoint's config.json text as a run configuration whose model settings are validated;
+// `path` names the file in messages.
+RunConfig parse_checkpoint_config(std::string_view text, const std::string& path);
 
 // Loads config, tokenizer and weights (names, shapes and dtypes checked against the config).
 LoadedCheckpoint load_checkpoint(const std::string& dir);

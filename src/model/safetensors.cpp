@@ -120,18 +120,30 @@ SafeTensorsFile SafeTensorsFile::open(const std::string& path) {
   MOE_CHECK(in.is_open(), "cannot open checkpoint ", path, ": ", std::strerror(errno));
   const auto end_pos = in.tellg();
   MOE_CHECK(end_pos >= 0, "cannot read checkpoint ", path);
-  const uint64_t file_size = static_cast<uint64_t>(end_pos);
+  return parse(path, static_cast<uint64_t>(end_pos), [&](uint64_t offset, std::span<char> out) {
+    in.seekg(static_cast<std::streamoff>(offset));
+    in.read(out.data(), static_cast<std::streamsize>(out.size()));
+    MOE_CHECK(in.good(), "cannot read checkpoint ", path);
+  });
+}
+
+SafeTensorsFile SafeTensorsFile::parse(std::string_view file_bytes, const std::string& name) {
+  return parse(name, file_bytes.size(), [&](uint64_t offset, std::span<char> out) {
+    std::memcpy(out.data(), file_bytes.data() + offset, out.size());
+  });
+}
+
+SafeTensorsFile SafeTensorsFile::parse(const std::string& path, uint64_t file_size,
+                                       const ReadAt& read_at) {
   if (file_size < kHeaderSizeBytes)
     corrupt(path, "the file has ", file_size, " bytes, fewer than the 8-byte header size");
-  in.seekg(0);
   uint64_t n = 0;
-  in.read(reinterpret_cast<char*>(&n), kHeaderSizeBytes);
+  read_at(0, std::span(reinterpret_cast<char*>(&n), kHeaderSizeBytes));
   if (n > file_size - kHeaderSizeBytes)
     corrupt(path, "header size ", n, " exceeds the ", file_size - kHeaderSizeBytes,
             " bytes after the size field");
   std::string text(n, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(n));
-  MOE_CHECK(in.good(), "cannot read checkpoint ", path);
+  read_at(kHeaderSizeBytes, text);
 
   nlohmann::json header;
   try {

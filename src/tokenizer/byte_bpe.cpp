@@ -227,9 +227,18 @@ std::string BpeTokenizer::decode(const std::vector<int32_t>& ids) const {
 
 std::unique_ptr<BpeTokenizer> BpeTokenizer::load(const std::string& encoder_json_path,
                                                  const std::string& vocab_bpe_path) {
+  // Read in this order so that a missing encoder.json is the error reported first.
+  const std::string encoder_json = read_file(encoder_json_path);
+  return parse(encoder_json, read_file(vocab_bpe_path), encoder_json_path, vocab_bpe_path);
+}
+
+std::unique_ptr<BpeTokenizer> BpeTokenizer::parse(std::string_view encoder_json,
+                                                  std::string_view vocab_bpe,
+                                                  const std::string& encoder_json_path,
+                                                  const std::string& vocab_bpe_path) {
   nlohmann::json encoder;
   try {
-    encoder = nlohmann::json::parse(read_file(encoder_json_path));
+    encoder = nlohmann::json::parse(encoder_json);
   } catch (const nlohmann::json::parse_error& e) {
     fail(encoder_json_path, " is not valid JSON (", e.what(), ")");
   }
@@ -258,8 +267,7 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::load(const std::string& encoder_json
     id_of.emplace(written, static_cast<int32_t>(id));
   }
 
-  const std::string merges_text = read_file(vocab_bpe_path);
-  std::string_view rest = merges_text;
+  std::string_view rest = vocab_bpe;
   size_t line_no = 0;
   const auto next_line = [&]() {
     const size_t nl = rest.find('\n');

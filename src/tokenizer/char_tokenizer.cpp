@@ -58,6 +58,10 @@ CharTokenizer CharTokenizer::load(const std::string& path_to_json) {
   } catch (const nlohmann::json::parse_error& e) {
     fail("tokenizer file ", path, " is not valid JSON (", e.what(), ")");
   }
+  return from_json(j, path);
+}
+
+CharTokenizer CharTokenizer::from_json(const nlohmann::json& j, const std::string& path) {
   MOE_CHECK(j.is_object(), "tokenizer file ", path, " is not a JSON object");
   MOE_CHECK(j.contains("type") && j["type"] == "char", "tokenizer file ", path,
             " is not a char tokenizer (\"type\" must be \"char\")");

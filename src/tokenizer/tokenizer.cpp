@@ -43,17 +43,22 @@ std::string find_gpt2_dir() {
 Tokenizer::~Tokenizer() = default;
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
+  return parse_tokenizer(read_file(dir + "/tokenizer.json"), dir);
+}
+
+std::unique_ptr<Tokenizer> parse_tokenizer(std::string_view tokenizer_json,
+                                           const std::string& dir) {
   const std::string path = dir + "/tokenizer.json";
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(read_file(path));
+    j = nlohmann::json::parse(tokenizer_json);
   } catch (const nlohmann::json::parse_error& e) {
     fail("tokenizer file ", path, " is not valid JSON (", e.what(), ")");
   }
   MOE_CHECK(j.is_object() && j.contains("type") && j["type"].is_string(), "tokenizer file ", path,
             " has no string \"type\" field");
   const std::string type = j["type"].get<std::string>();
-  if (type == "char") return std::make_unique<CharTokenizer>(CharTokenizer::load(path));
+  if (type == "char") return std::make_unique<CharTokenizer>(CharTokenizer::from_json(j, path));
   if (type == "bpe") return load_bpe(dir, path, j);
   fail("tokenizer file ", path, " has unknown type \"", type, "\" (known: char, bpe)");
 }
