@@ -14,7 +14,7 @@ nlohmann::json read_meta(const std::string& dir) {
   nlohmann::json meta;
   try {
     meta = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     fail(path, " is not valid JSON (", e.what(), ")");
   }
   MOE_CHECK(meta.is_object() && meta.value("format", "") == kPreparedFormat, path,

@@ -148,7 +148,7 @@ SafeTensorsFile SafeTensorsFile::parse(const std::string& path, uint64_t file_si
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     corrupt(path, "header is not valid JSON (", e.what(), ")");
   }
   if (!header.is_object()) corrupt(path, "header is not a JSON object");

@@ -239,7 +239,7 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::parse(std::string_view encoder_json,
   nlohmann::json encoder;
   try {
     encoder = nlohmann::json::parse(encoder_json);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     fail(encoder_json_path, " is not valid JSON (", e.what(), ")");
   }
   MOE_CHECK(encoder.is_object() && !encoder.empty(), encoder_json_path,

@@ -55,7 +55,7 @@ CharTokenizer CharTokenizer::load(const std::string& path_to_json) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     fail("tokenizer file ", path, " is not valid JSON (", e.what(), ")");
   }
   return from_json(j, path);

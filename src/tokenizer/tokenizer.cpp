@@ -52,7 +52,7 @@ std::unique_ptr<Tokenizer> parse_tokenizer(std::string_view tokenizer_json,
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(tokenizer_json);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     fail("tokenizer file ", path, " is not valid JSON (", e.what(), ")");
   }
   MOE_CHECK(j.is_object() && j.contains("type") && j["type"].is_string(), "tokenizer file ", path,
