@@ -1,24 +1,40 @@
 #!/usr/bin/env bash
-# Installs everything moe.cpp needs to build, test and benchmark, from Debian's archive.
+# Installs what moe.cpp needs from Debian's archive.
+#
+#   scripts/setup.sh          the build only (scripts/demo.sh): compiler, CMake, Ninja, OpenBLAS,
+#                             CLI11, nlohmann-json, toml++, PCRE2
+#   scripts/setup.sh --test   also everything the tests use (scripts/test.sh): GoogleTest, Google
+#                             Benchmark, clang-format, PyTorch, Chromium, Node.js + js-tiktoken,
+#                             clang with its sanitizer and libFuzzer runtimes, curl and unzip
+#
 # Idempotent: packages already present are left alone, and apt-get update runs only when needed.
 set -euo pipefail
 
-PACKAGES=(
-  build-essential cmake ninja-build pkg-config
+BUILD_PACKAGES=(
+  build-essential cmake ninja-build pkg-config   # g++ brings the ASan/UBSan runtimes too
   libopenblas-openmp-dev   # BLAS (sgemm) with OpenMP threading
   libcli11-dev             # command-line parsing
   nlohmann-json3-dev       # config.json, metrics.jsonl, safetensors headers
   libtomlplusplus-dev      # TOML configuration files
-  libgtest-dev libgmock-dev
-  libbenchmark-dev
-  clang-format
-  curl unzip               # scripts/get_data.sh
-  python3-torch python3-numpy   # the PyTorch reference (tools/reference), run with /usr/bin/python3
-  chromium                 # headless browser that renders report.html in the report test
   libpcre2-dev             # Unicode regular expressions for GPT-2 pre-tokenisation
   libssl-dev               # SHA-256 (libcrypto) for checkpoint checksums
-  nodejs npm               # js-tiktoken, the reference for the GPT-2 tokenizer (tools/tiktoken)
 )
+TEST_PACKAGES=(
+  libgtest-dev libgmock-dev     # unit tests
+  libbenchmark-dev              # bench/
+  clang-format                  # formats the C++ sources (.clang-format)
+  clang libclang-rt-dev         # libFuzzer and its sanitizer runtimes (scripts/fuzz.sh)
+  curl unzip                    # scripts/get_data.sh
+  python3-torch python3-numpy   # the PyTorch reference (tools/reference), run with /usr/bin/python3
+  chromium                      # headless browser that renders report.html in the report test
+  nodejs npm                    # js-tiktoken, the reference for the GPT-2 tokenizer (tools/tiktoken)
+)
+
+case ${1:-} in
+  "") PACKAGES=("${BUILD_PACKAGES[@]}"); TESTS=0 ;;
+  --test) PACKAGES=("${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"); TESTS=1 ;;
+  *) echo "error: unknown option $1 (usage: scripts/setup.sh [--test])" >&2; exit 1 ;;
+esac
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -39,7 +55,7 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # js-tiktoken at the version package-lock.json pins, from the npm registry.
-if [[ ! -d "$(dirname "$0")/../tools/tiktoken/node_modules" ]]; then
+if ((TESTS)) && [[ ! -d "$(dirname "$0")/../tools/tiktoken/node_modules" ]]; then
   echo "setup: installing js-tiktoken (tools/tiktoken)"
   (cd "$(dirname "$0")/../tools/tiktoken" && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -320,17 +320,20 @@ void RunConfig::validate() const {
 }
 
 void RunConfig::load_toml(const std::string& path) {
-  const std::string contents = read_file(path);
+  load_toml_text(read_file(path), path);
+}
+
+void RunConfig::load_toml_text(std::string_view toml_text, const std::string& source) {
   toml::table root;
   try {
-    root = toml::parse(contents, path);
+    root = toml::parse(toml_text, source);
   } catch (const toml::parse_error& e) {
-    fail("config file ", path, ": ", e.description(), " at line ", e.source().begin.line);
+    fail("config file ", source, ": ", e.description(), " at line ", e.source().begin.line);
   }
   size_t keys_set = 0;
   for (auto&& [section, node] : root) {
     const toml::table* table = node.as_table();
-    MOE_CHECK(table != nullptr, "config file ", path, ": top-level key '", excerpt(section.str()),
+    MOE_CHECK(table != nullptr, "config file ", source, ": top-level key '", excerpt(section.str()),
               "' must be a table ([model], [train] or [data])");
     for (auto&& [key, value] : *table) {
       std::string name = std::string(section.str()) + "." + std::string(key.str());
@@ -347,20 +350,20 @@ void RunConfig::load_toml(const std::string& path) {
         os << fl->get();
         text = os.str();
       } else {
-        fail("config file ", path, ": value of ", excerpt(name),
+        fail("config file ", source, ": value of ", excerpt(name),
              " must be a string, a number or a boolean");
       }
       // Qualified names only in files, so a typo in a section is caught.
       bool known = false;
       for (const Field& f : fields())
         known = known || f.name == name;
-      MOE_CHECK(known, "config file ", path, ": unknown config key '", excerpt(name), "'");
+      MOE_CHECK(known, "config file ", source, ": unknown config key '", excerpt(name), "'");
       set(name, text);
       ++keys_set;
     }
   }
   // An empty file would otherwise train the defaults without a word.
-  MOE_CHECK(keys_set > 0, "config file ", path,
+  MOE_CHECK(keys_set > 0, "config file ", source,
             " sets nothing: it needs [model], [train] or [data] tables with keys");
 }
 

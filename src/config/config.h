@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -112,6 +113,8 @@ struct RunConfig {
   void set_assignment(const std::string& assignment);
   // Loads a TOML file with [model], [train], [data] tables.
   void load_toml(const std::string& path);
+  // The same from TOML text held in memory; `source` names it in messages (load_toml: the path).
+  void load_toml_text(std::string_view toml_text, const std::string& source);
   void validate() const;
   nlohmann::json to_json() const;  // {"model": {...}, "train": {...}, "data": {...}}
   void from_json(const nlohmann::json& j);

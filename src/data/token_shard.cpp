@@ -113,9 +113,7 @@ void write_shard(const std::string& path, const TokenSpan& ids, int64_t vocab_si
   writer.finish();
 }
 
-TokenShard TokenShard::open(const std::string& path) {
-  MappedFile file(path);
-  const std::string_view bytes = file.bytes();
+ShardContents parse_token_shard(std::string_view bytes, const std::string& path) {
   MOE_CHECK(bytes.size() >= kTokenShardHeaderBytes, "token shard ", path,
             " is truncated: ", bytes.size(), " bytes, shorter than its ", kTokenShardHeaderBytes,
             "-byte header");
@@ -146,7 +144,13 @@ TokenShard TokenShard::open(const std::string& path) {
           : first_out_of_range(static_cast<const uint32_t*>(span.data), span.size, h.vocab_size);
   MOE_CHECK(bad == span.size, "token shard ", path, ": id ", static_cast<uint32_t>(span[bad]),
             " at position ", bad, " is outside the vocabulary [0, ", h.vocab_size, ")");
-  return TokenShard(std::move(file), span, static_cast<int64_t>(h.vocab_size));
+  return {span, static_cast<int64_t>(h.vocab_size)};
+}
+
+TokenShard TokenShard::open(const std::string& path) {
+  MappedFile file(path);
+  const ShardContents contents = parse_token_shard(file.bytes(), path);
+  return TokenShard(std::move(file), contents.tokens, contents.vocab_size);
 }
 
 }  // namespace moe

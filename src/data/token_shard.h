@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "core/fs.h"
 #include "data/token_span.h"
@@ -43,6 +44,16 @@ class ShardWriter {
   int id_bytes_;
   std::string staging_;  // (chunk x id_bytes) little-endian ids waiting to be written
 };
+
+// A shard's ids and vocabulary size, as read from its bytes.
+struct ShardContents {
+  TokenSpan tokens;  // points into the bytes parsed
+  int64_t vocab_size = 0;
+};
+
+// Validates a shard held in memory as TokenShard::open() does (header, size, every id); `path`
+// names it in messages. `bytes` must outlive the result and be aligned for the id width.
+ShardContents parse_token_shard(std::string_view bytes, const std::string& path);
 
 // A shard mapped read-only. open() validates the header, the file size and every id (< vocab
 // size): one branch-free pass over the ids, bounded by reading the file, which is small next to

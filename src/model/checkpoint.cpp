@@ -186,20 +186,25 @@ void save_checkpoint(const std::string& run_dir, const RunConfig& config, const 
   }
 }
 
+RunConfig parse_checkpoint_config(std::string_view text, const std::string& path) {
+  const nlohmann::json config_json = parse_json(text, "checkpoint config " + path);
+  RunConfig config;
+  try {
+    config.from_json(config_json);
+    config.model.validate();
+  } catch (const Error& e) {
+    fail("checkpoint config ", path, ": ", e.what());
+  }
+  return config;
+}
+
 CheckpointFiles open_checkpoint(const std::string& dir) {
   CheckpointFiles out;
   out.dir = resolve_checkpoint_dir(dir);
   const fs::path cdir(out.dir);
   verify_manifest(cdir);
   const std::string config_path = (cdir / kConfig).string();
-  const nlohmann::json config_json =
-      parse_json(read_file(config_path), "checkpoint config " + config_path);
-  try {
-    out.config.from_json(config_json);
-    out.config.model.validate();
-  } catch (const Error& e) {
-    fail("checkpoint config ", config_path, ": ", e.what());
-  }
+  out.config = parse_checkpoint_config(read_file(config_path), config_path);
   if (fs::exists(cdir / "tokenizer.json")) out.tokenizer = load_tokenizer(out.dir);
   // Only synthetic data has no tokenizer. Without the saved one the model's ids have no meaning,
   // and a vocabulary rebuilt from the corpus on resume could silently give them other characters.

@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "config/config.h"
 #include "core/tensor.h"
@@ -81,8 +82,14 @@ struct LoadedCheckpoint {
   std::unique_ptr<Tokenizer> tokenizer;  // null when the run had none (synthetic data)
 };
 
+// A checkpoint's config.json text as a run configuration whose model settings are validated;
+// `path` names the file in messages.
+RunConfig parse_checkpoint_config(std::string_view text, const std::string& path);
+
 // Builds the model and reads the weights; refuses weights that hold NaN or infinity.
 LoadedCheckpoint load_checkpoint(CheckpointFiles files);
+
+// open_checkpoint, then load_checkpoint(files).
 LoadedCheckpoint load_checkpoint(const std::string& dir);
 
 }  // namespace moe

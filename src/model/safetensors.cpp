@@ -6,6 +6,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <span>
 
 #include "core/check.h"
 #include "core/fs.h"
@@ -121,17 +122,29 @@ void write_safetensors(const std::string& path,
 
 SafeTensorsFile SafeTensorsFile::open(const std::string& path) {
   const ReadableFile in(path);
-  const uint64_t file_size = in.size();
+  return parse(path, in.size(), [&](uint64_t offset, std::span<char> out) {
+    if (!in.read_at(offset, out.data(), out.size()))
+      corrupt(path, "the file ended while it was read");
+  });
+}
+
+SafeTensorsFile SafeTensorsFile::parse(std::string_view file_bytes, const std::string& name) {
+  return parse(name, file_bytes.size(), [&](uint64_t offset, std::span<char> out) {
+    std::memcpy(out.data(), file_bytes.data() + offset, out.size());
+  });
+}
+
+SafeTensorsFile SafeTensorsFile::parse(const std::string& path, uint64_t file_size,
+                                       const ReadAt& read_at) {
   if (file_size < kHeaderSizeBytes)
     corrupt(path, "the file has ", file_size, " bytes, fewer than the 8-byte header size");
   uint64_t n = 0;
-  if (!in.read_at(0, &n, kHeaderSizeBytes)) corrupt(path, "the file ended while it was read");
+  read_at(0, std::span(reinterpret_cast<char*>(&n), kHeaderSizeBytes));
   if (n > file_size - kHeaderSizeBytes)
     corrupt(path, "header size ", n, " exceeds the ", file_size - kHeaderSizeBytes,
             " bytes after the size field");
   std::string text(n, '\0');
-  if (!in.read_at(kHeaderSizeBytes, text.data(), n))
-    corrupt(path, "the file ended while it was read");
+  read_at(kHeaderSizeBytes, text);
 
   const nlohmann::json header =
       parse_json(text, str_cat("checkpoint ", path, " is truncated or corrupt: its header"));

@@ -5,8 +5,12 @@
 // header. Only F32 and I32 tensors are supported, as those are the only dtypes a Tensor can hold.
 #pragma once
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <map>
+#include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -33,6 +37,9 @@ class SafeTensorsFile {
 
   // Throws moe::Error naming the file when it is missing, truncated or malformed.
   static SafeTensorsFile open(const std::string& path);
+  // The same checks on a whole file held in memory; `name` stands for its path in messages, and
+  // read_into() on the result reads the file system at `name` (this is for fuzzing the parser).
+  static SafeTensorsFile parse(std::string_view file_bytes, const std::string& name);
 
   // The tensors in data order.
   const std::vector<Entry>& entries() const { return entries_; }
@@ -44,6 +51,11 @@ class SafeTensorsFile {
   const std::string& path() const { return path_; }
 
  private:
+  // Copies out.size() bytes at `offset` of the file into `out` (the range lies inside the file).
+  using ReadAt = std::function<void(uint64_t offset, std::span<char> out)>;
+  // Reads the size field and the header through read_at and validates them against file_size.
+  static SafeTensorsFile parse(const std::string& path, uint64_t file_size, const ReadAt& read_at);
+
   std::string path_;
   std::vector<Entry> entries_;
   std::map<std::string, size_t> index_;  // name -> position in entries_

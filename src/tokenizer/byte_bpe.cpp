@@ -228,7 +228,16 @@ std::string BpeTokenizer::decode(const std::vector<int32_t>& ids) const {
 
 std::unique_ptr<BpeTokenizer> BpeTokenizer::load(const std::string& encoder_json_path,
                                                  const std::string& vocab_bpe_path) {
-  const nlohmann::json encoder = read_json_file(encoder_json_path);
+  // Read in this order so that a missing encoder.json is the error reported first.
+  const std::string encoder_json = read_file(encoder_json_path);
+  return parse(encoder_json, read_file(vocab_bpe_path), encoder_json_path, vocab_bpe_path);
+}
+
+std::unique_ptr<BpeTokenizer> BpeTokenizer::parse(std::string_view encoder_json,
+                                                  std::string_view vocab_bpe,
+                                                  const std::string& encoder_json_path,
+                                                  const std::string& vocab_bpe_path) {
+  const nlohmann::json encoder = parse_json(encoder_json, encoder_json_path);
   MOE_CHECK(encoder.is_object() && !encoder.empty(), encoder_json_path,
             " is not a JSON object of token ids");
   const size_t n = encoder.size();
@@ -255,8 +264,7 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::load(const std::string& encoder_json
     id_of.emplace(written, static_cast<int32_t>(id));
   }
 
-  const std::string merges_text = read_file(vocab_bpe_path);
-  std::string_view rest = merges_text;
+  std::string_view rest = vocab_bpe;
   size_t line_no = 0;
   const auto next_line = [&]() {
     const size_t nl = rest.find('\n');

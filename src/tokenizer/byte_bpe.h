@@ -43,6 +43,11 @@ class BpeTokenizer : public Tokenizer {
   // Reads encoder.json and vocab.bpe.
   static std::unique_ptr<BpeTokenizer> load(const std::string& encoder_json_path,
                                             const std::string& vocab_bpe_path);
+  // The same from the two files' texts held in memory; the paths name them in messages.
+  static std::unique_ptr<BpeTokenizer> parse(std::string_view encoder_json,
+                                             std::string_view vocab_bpe,
+                                             const std::string& encoder_json_path,
+                                             const std::string& vocab_bpe_path);
   // DIR/encoder.json + DIR/vocab.bpe.
   static std::unique_ptr<BpeTokenizer> load_dir(const std::string& dir);
 

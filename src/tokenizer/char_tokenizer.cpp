@@ -53,7 +53,10 @@ CharTokenizer CharTokenizer::build(std::string_view corpus) {
 
 CharTokenizer CharTokenizer::load(const std::string& path_to_json) {
   const std::string& path = path_to_json;
-  const nlohmann::json j = parse_json(read_file(path), "tokenizer file " + path);
+  return from_json(parse_json(read_file(path), "tokenizer file " + path), path);
+}
+
+CharTokenizer CharTokenizer::from_json(const nlohmann::json& j, const std::string& path) {
   MOE_CHECK(j.is_object(), "tokenizer file ", path, " is not a JSON object");
   MOE_CHECK(j.contains("type") && j["type"] == "char", "tokenizer file ", path,
             " is not a char tokenizer (\"type\" must be \"char\")");

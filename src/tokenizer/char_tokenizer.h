@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "tokenizer/tokenizer.h"
 
 namespace moe {
@@ -16,6 +18,8 @@ class CharTokenizer : public Tokenizer {
   static CharTokenizer build(std::string_view corpus);
   // Reads a tokenizer.json written by save(): {"type": "char", "chars": "<the vocabulary>"}.
   static CharTokenizer load(const std::string& path_to_json);
+  // The same from the file's parsed JSON; `path` names the file in messages.
+  static CharTokenizer from_json(const nlohmann::json& j, const std::string& path);
 
   std::vector<int32_t> encode(std::string_view text) const override;
   std::string decode(const std::vector<int32_t>& ids) const override;

@@ -27,12 +27,17 @@ std::unique_ptr<Tokenizer> load_bpe(const std::string& dir, const std::string& p
 Tokenizer::~Tokenizer() = default;
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
+  return parse_tokenizer(read_file(dir + "/tokenizer.json"), dir);
+}
+
+std::unique_ptr<Tokenizer> parse_tokenizer(std::string_view tokenizer_json,
+                                           const std::string& dir) {
   const std::string path = dir + "/tokenizer.json";
-  const nlohmann::json j = parse_json(read_file(path), "tokenizer file " + path);
+  const nlohmann::json j = parse_json(tokenizer_json, "tokenizer file " + path);
   MOE_CHECK(j.is_object() && j.contains("type") && j["type"].is_string(), "tokenizer file ", path,
             " has no string \"type\" field");
   const std::string type = j["type"].get<std::string>();
-  if (type == "char") return std::make_unique<CharTokenizer>(CharTokenizer::load(path));
+  if (type == "char") return std::make_unique<CharTokenizer>(CharTokenizer::from_json(j, path));
   if (type == "bpe") return load_bpe(dir, path, j);
   fail("tokenizer file ", path, " has unknown type \"", excerpt(type), "\" (known: char, bpe)");
 }

@@ -28,6 +28,9 @@ class Tokenizer {
 
 // Reads DIR/tokenizer.json and builds the tokenizer its "type" names.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir);
+// The same with tokenizer.json's text held in memory (the files a BPE tokenizer.json relies on
+// are still read from DIR).
+std::unique_ptr<Tokenizer> parse_tokenizer(std::string_view tokenizer_json, const std::string& dir);
 
 // Opens the tokenizer a command-line spec names: "char:DIR" (the character tokenizer saved in
 // DIR/tokenizer.json), "gpt2" (GPT-2's byte-level BPE from encoder.json + vocab.bpe in
