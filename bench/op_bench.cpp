@@ -122,7 +122,7 @@ void BM_AttentionLong(benchmark::State& state) {
   }
   set_gflops(state, 6.0 * B * H * D * static_cast<double>(T) * static_cast<double>(T + 1));
 }
-BENCHMARK(BM_AttentionLong)->Arg(256)->Arg(2048)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_AttentionLong)->Arg(256)->Arg(2048)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // AdamW over the makemoe parameter count (memory-bound: 7 floats moved per parameter).
 void BM_AdamW(benchmark::State& state) {

@@ -111,28 +111,41 @@ void apply_dropout(T* w, const T* x, int64_t visible, int64_t cols_p, uint64_t b
 
 // One step of the online softmax (Milakov & Gimelshein 2018) of a query row: w (cols_p) holds
 // the scaled scores of a key tile, of which the first `visible` are unmasked. Replaces them by
-// exp(s - m_new) (0 where masked), where m_new is the running max m updated with this tile,
-// updates the running sum l of exp(s - m) and returns exp(m_old - m_new), the factor that
-// rescales what earlier tiles added to the row.
+// exp(s - m) (0 where masked) after raising the running max m to this tile's max, adds them to
+// the running sums l (kTileLanes<T>: one per SIMD lane, so no horizontal sum per tile; the lanes
+// are added once at the end) and returns exp(m_old - m_new), the factor that rescales what
+// earlier tiles added to the row (1 when the max did not grow, the common case).
 template <typename T>
-T online_softmax_step(T* w, int64_t visible, int64_t cols_p, T& m, T& l) {
+T online_softmax_step(T* w, int64_t visible, int64_t cols_p, T& m, T* l) {
+  constexpr int64_t L = kTileLanes<T>;
   T tile_max = -std::numeric_limits<T>::infinity();
+  // A ternary, not std::max: GCC does not vectorise the reduction through references.
 #pragma omp simd reduction(max : tile_max)
   for (int64_t j = 0; j < visible; ++j)
-    tile_max = std::max(tile_max, w[j]);
-  const T m_new = std::max(m, tile_max);
-  // Every row sees key 0 in its first tile, so m_new is finite; on that first tile m = -inf and
-  // the factor is 0 (l and the row's output are still 0).
-  const T rescale = m == -std::numeric_limits<T>::infinity() ? T(0) : vec_exp(m - m_new);
-  T sum = T(0);
-#pragma omp simd reduction(+ : sum)
-  for (int64_t j = 0; j < cols_p; ++j) {
-    const T e = j < visible ? vec_exp(w[j] - m_new) : T(0);
-    w[j] = e;
-    sum += e;
+    tile_max = w[j] > tile_max ? w[j] : tile_max;
+  T rescale = T(1);
+  if (tile_max > m) {
+    // Every row sees key 0 in its first tile, where m = -inf and the factor is 0 (the sums and
+    // the row's output are still 0).
+    rescale = m == -std::numeric_limits<T>::infinity() ? T(0) : vec_exp(m - tile_max);
+    m = tile_max;
   }
-  m = m_new;
-  l = l * rescale + sum;
+  // A local copy: through the reference the compiler must assume that writing w changes m.
+  const T max = m;
+  T sums[L];
+  for (int64_t k = 0; k < L; ++k)
+    sums[k] = l[k] * rescale;
+  for (int64_t j0 = 0; j0 < cols_p; j0 += L) {
+#pragma omp simd
+    for (int64_t k = 0; k < L; ++k) {
+      const int64_t j = j0 + k;
+      const T e = j < visible ? vec_exp(w[j] - max) : T(0);
+      w[j] = e;
+      sums[k] += e;
+    }
+  }
+  for (int64_t k = 0; k < L; ++k)
+    l[k] = sums[k];
   return rescale;
 }
 
@@ -140,12 +153,13 @@ T online_softmax_step(T* w, int64_t visible, int64_t cols_p, T& m, T& l) {
 // the first has run.
 template <typename T>
 struct ForwardTiles {
-  std::vector<T> q;     // (kQueryTile, Dp) scaled queries
-  std::vector<T> kt;    // (D, kKeyTile) keys, transposed
-  std::vector<T> v;     // (kKeyTile, Dp) values
-  std::vector<T> w;     // (kQueryTile, kKeyTile) scores, then weights
-  std::vector<T> o;     // (kQueryTile, Dp) output before the division by the row sums
-  std::vector<T> m, l;  // (kQueryTile) running max and sum of each row
+  std::vector<T> q;   // (kQueryTile, Dp) scaled queries
+  std::vector<T> kt;  // (D, kKeyTile) keys, transposed
+  std::vector<T> v;   // (kKeyTile, Dp) values
+  std::vector<T> w;   // (kQueryTile, kKeyTile) scores, then weights
+  std::vector<T> o;   // (kQueryTile, Dp) output before the division by the row sums
+  std::vector<T> m;   // (kQueryTile) running max of each row
+  std::vector<T> l;   // (kQueryTile, kTileLanes) running sum of each row, per SIMD lane
 };
 
 template <typename T>
@@ -157,7 +171,7 @@ ForwardTiles<T>& forward_tiles(const Geometry& g) {
   t.w.resize(kQueryTile * kKeyTile);
   t.o.resize(kQueryTile * g.Dp);
   t.m.resize(kQueryTile);
-  t.l.resize(kQueryTile);
+  t.l.resize(kQueryTile * kTileLanes<T>);
   return t;
 }
 
@@ -187,7 +201,8 @@ void forward_query_tile(T* out, T* lse, const T* q, const T* k, const T* v, cons
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t i = i0 + r, visible = g.visible(i, j0, cols);
       T* w = t.w.data() + r * kKeyTile;
-      const T rescale = online_softmax_step(w, visible, cols_p, t.m[r], t.l[r]);
+      const T rescale =
+          online_softmax_step(w, visible, cols_p, t.m[r], t.l.data() + r * kTileLanes<T>);
       if (rescale != T(1)) {
         T* o = t.o.data() + r * g.Dp;
         for (int64_t c = 0; c < g.Dp; ++c)
@@ -202,9 +217,11 @@ void forward_query_tile(T* out, T* lse, const T* q, const T* k, const T* v, cons
               true);
   }
   for (int64_t r = 0; r < rows; ++r) {
-    const T inv_l = T(1) / t.l[r];
-    store_rows(out + g.q_row(b, i0 + r, h), q_ld, t.o.data() + r * g.Dp, 1, g.D, g.Dp, inv_l);
-    lse[(b * g.H + h) * g.Tq + i0 + r] = t.m[r] + std::log(t.l[r]);
+    T l = T(0);
+    for (int64_t k = 0; k < kTileLanes<T>; ++k)
+      l += t.l[r * kTileLanes<T> + k];
+    store_rows(out + g.q_row(b, i0 + r, h), q_ld, t.o.data() + r * g.Dp, 1, g.D, g.Dp, T(1) / l);
+    lse[(b * g.H + h) * g.Tq + i0 + r] = t.m[r] + std::log(l);
   }
 }
 
