@@ -40,10 +40,6 @@ struct Geometry : AttentionDims {
   }
   // Size of the problem: score entries (counting masked ones) times head size.
   int64_t work() const { return B * H * Tq * Tk * D; }
-  // How many of the `cols` keys from j0 on query i sees (causal: keys j <= i + offset).
-  int64_t visible(int64_t i, int64_t j0, int64_t cols) const {
-    return std::clamp<int64_t>(i + offset - j0 + 1, 0, cols);
-  }
 };
 
 template <typename T>
@@ -68,13 +64,15 @@ void load_rows(T* dst, const T* src, int64_t ld, int64_t rows, int64_t rows_p, i
   }
 }
 
-// dst (D, kKeyTile): dst[c][r] = src[r * ld + c] for r < rows, 0 for rows <= r < rows_p.
+// dst (D, rows_p) with row stride ldd: dst[c][r] = s * src[r * ld + c] for r < rows, 0 for
+// rows <= r < rows_p.
 template <typename T>
-void load_transposed(T* dst, const T* src, int64_t ld, int64_t rows, int64_t rows_p, int64_t D) {
+void load_transposed(T* dst, int64_t ldd, const T* src, int64_t ld, int64_t rows, int64_t rows_p,
+                     int64_t D, T s) {
   for (int64_t c = 0; c < D; ++c) {
-    T* d = dst + c * kKeyTile;
+    T* d = dst + c * ldd;
     for (int64_t r = 0; r < rows; ++r)
-      d[r] = src[r * ld + c];
+      d[r] = s * src[r * ld + c];
     std::fill(d + rows, d + rows_p, T(0));
   }
 }
@@ -98,140 +96,148 @@ T dot(const T* a, const T* b, int64_t n) {
   return s;
 }
 
-// Multiplies w[j] (j < cols_p) by weight index base + j's dropout factor: 1 / (1 - p) when kept,
-// 0 when dropped (core/rng.h KeepMask, the rule of ops::dropout) or at or beyond `visible`.
+// f[a * ld + c] (a < outer, c < inner) = the dropout factor of the weight whose mask index is
+// base + a * outer_step + c * inner_step: 1 / (1 - p) when kept, 0 when dropped (core/rng.h
+// rng_keep, the rule of ops::dropout). Each factor is a pure function of its index, so the inner
+// loop vectorises whichever way the tile is laid out.
 template <typename T>
-void apply_dropout(T* w, const T* x, int64_t visible, int64_t cols_p, uint64_t base, float p,
-                   uint64_t key) {
-  KeepMask mask(key, p);
-  const T kept = T(1) / (T(1) - T(p));
-  for (int64_t j = 0; j < cols_p; ++j)
-    w[j] = j < visible && mask.keep(base + j) ? x[j] * kept : T(0);
-}
-
-// One step of the online softmax (Milakov & Gimelshein 2018) of a query row: w (cols_p) holds
-// the scaled scores of a key tile, of which the first `visible` are unmasked. Replaces them by
-// exp(s - m) (0 where masked) after raising the running max m to this tile's max, adds them to
-// the running sums l (kTileLanes<T>: one per SIMD lane, so no horizontal sum per tile; the lanes
-// are added once at the end) and returns exp(m_old - m_new), the factor that rescales what
-// earlier tiles added to the row (1 when the max did not grow, the common case).
-template <typename T>
-T online_softmax_step(T* w, int64_t visible, int64_t cols_p, T& m, T* l) {
-  constexpr int64_t L = kTileLanes<T>;
-  T tile_max = -std::numeric_limits<T>::infinity();
-  // A ternary, not std::max: GCC does not vectorise the reduction through references.
-#pragma omp simd reduction(max : tile_max)
-  for (int64_t j = 0; j < visible; ++j)
-    tile_max = w[j] > tile_max ? w[j] : tile_max;
-  T rescale = T(1);
-  if (tile_max > m) {
-    // Every row sees key 0 in its first tile, where m = -inf and the factor is 0 (the sums and
-    // the row's output are still 0).
-    rescale = m == -std::numeric_limits<T>::infinity() ? T(0) : vec_exp(m - tile_max);
-    m = tile_max;
-  }
-  // A local copy: through the reference the compiler must assume that writing w changes m.
-  const T max = m;
-  T sums[L];
-  for (int64_t k = 0; k < L; ++k)
-    sums[k] = l[k] * rescale;
-  for (int64_t j0 = 0; j0 < cols_p; j0 += L) {
+void dropout_factors(T* f, int64_t ld, int64_t outer, int64_t inner, uint64_t base,
+                     int64_t outer_step, int64_t inner_step, const AttentionOptions& o) {
+  const T kept = T(1) / (T(1) - T(o.dropout));
+  const uint32_t threshold = dropout_threshold(o.dropout);
+  for (int64_t a = 0; a < outer; ++a) {
+    const uint64_t row = base + static_cast<uint64_t>(a * outer_step);
+    T* fa = f + a * ld;
 #pragma omp simd
-    for (int64_t k = 0; k < L; ++k) {
-      const int64_t j = j0 + k;
-      const T e = j < visible ? vec_exp(w[j] - max) : T(0);
-      w[j] = e;
-      sums[k] += e;
-    }
+    for (int64_t c = 0; c < inner; ++c)
+      fa[c] = rng_keep(o.key, row + static_cast<uint64_t>(c * inner_step), threshold) ? kept : T(0);
   }
-  for (int64_t k = 0; k < L; ++k)
-    l[k] = sums[k];
-  return rescale;
 }
 
-// Per-thread tile buffers, kept between calls so that a training step allocates nothing once
-// the first has run.
+// Per-thread buffers, kept between calls so that a training step allocates nothing once the
+// first has run. Score tiles are transposed, (keys, queries): the softmax runs down the columns,
+// so its max and sum per query are vector operations across queries, never sums across a
+// vector.
 template <typename T>
 struct ForwardTiles {
-  std::vector<T> q;   // (kQueryTile, Dp) scaled queries
-  std::vector<T> kt;  // (D, kKeyTile) keys, transposed
-  std::vector<T> v;   // (kKeyTile, Dp) values
-  std::vector<T> w;   // (kQueryTile, kKeyTile) scores, then weights
-  std::vector<T> o;   // (kQueryTile, Dp) output before the division by the row sums
-  std::vector<T> m;   // (kQueryTile) running max of each row
-  std::vector<T> l;   // (kQueryTile, kTileLanes) running sum of each row, per SIMD lane
+  std::vector<T> qt;    // (D, kQueryTile) scaled queries, transposed
+  std::vector<T> k, v;  // (kKeyTile, Dp) keys and values
+  std::vector<T> st;    // (kKeyTile, kQueryTile) scores, then weights (after dropout)
+  std::vector<T> f;     // (kKeyTile, kQueryTile) dropout factors
+  std::vector<T> o;     // (kQueryTile, Dp) output before the division by the sums
+  std::vector<T> m, l;  // (kQueryTile) running max and sum of each query's exponentials
+  std::vector<T> tile_max, rescale;  // (kQueryTile)
 };
 
 template <typename T>
-ForwardTiles<T>& forward_tiles(const Geometry& g) {
+ForwardTiles<T>& forward_tiles(const Geometry& g, bool dropout) {
   thread_local ForwardTiles<T> t;
-  t.q.resize(kQueryTile * g.Dp);
-  t.kt.resize(g.D * kKeyTile);
+  t.qt.resize(g.D * kQueryTile);
+  t.k.resize(kKeyTile * g.Dp);
   t.v.resize(kKeyTile * g.Dp);
-  t.w.resize(kQueryTile * kKeyTile);
+  t.st.resize(kKeyTile * kQueryTile);
+  if (dropout) t.f.resize(kKeyTile * kQueryTile);
   t.o.resize(kQueryTile * g.Dp);
-  t.m.resize(kQueryTile);
-  t.l.resize(kQueryTile * kTileLanes<T>);
+  for (std::vector<T>* x : {&t.m, &t.l, &t.tile_max, &t.rescale})
+    x->resize(kQueryTile);
   return t;
 }
 
 // Output rows i0 .. i0 + kQueryTile of head h in batch b: one pass over the visible key tiles
-// with the online softmax, then out = o / l and lse = m + log(l).
+// with the online softmax (Milakov & Gimelshein 2018): each tile raises the running max m of a
+// query, rescales what earlier tiles added by exp(m_old - m_new), and adds its exponentials
+// exp(s - m) to the sum l and, weighting the values, to o. At the end out = o / l and
+// lse = m + log(l).
 template <typename T>
 void forward_query_tile(T* out, T* lse, const T* q, const T* k, const T* v, const Geometry& g,
                         const AttentionOptions& o, int64_t b, int64_t h, int64_t i0) {
-  ForwardTiles<T>& t = forward_tiles<T>(g);
-  const T scale = T(o.scale);
+  constexpr T kNegInf = -std::numeric_limits<T>::infinity();
+  ForwardTiles<T>& t = forward_tiles<T>(g, o.dropout > 0.0f);
   const int64_t kvh = h / g.group, q_ld = g.H * g.D, kv_ld = g.Hkv * g.D;
   const int64_t rows = std::min(kQueryTile, g.Tq - i0), rows_p = round_up(rows, kTileRows);
-  // The block's last query sees keys up to i0 + rows - 1 + offset.
-  const int64_t keys = i0 + rows + g.offset;
+  const int64_t q_cols = round_up(rows, kTileLanes<T>);
   // Queries are scaled once here rather than every score.
-  load_rows(t.q.data(), q + g.q_row(b, i0, h), q_ld, rows, rows_p, g.D, g.Dp, scale);
+  load_transposed(t.qt.data(), kQueryTile, q + g.q_row(b, i0, h), q_ld, rows, q_cols, g.D,
+                  T(o.scale));
   std::fill(t.o.begin(), t.o.begin() + rows_p * g.Dp, T(0));
-  std::fill(t.m.begin(), t.m.end(), -std::numeric_limits<T>::infinity());
+  std::fill(t.m.begin(), t.m.end(), kNegInf);
   std::fill(t.l.begin(), t.l.end(), T(0));
-  for (int64_t j0 = 0; j0 < keys; j0 += kKeyTile) {
-    const int64_t cols = std::min(kKeyTile, g.Tk - j0), cols_p = round_up(cols, kTileLanes<T>);
-    load_transposed(t.kt.data(), k + g.kv_row(b, j0, kvh), kv_ld, cols, cols_p, g.D);
+  T *m = t.m.data(), *l = t.l.data(), *tile_max = t.tile_max.data(), *rescale = t.rescale.data();
+  // The tile's last query sees keys up to i0 + rows - 1 + offset.
+  for (int64_t j0 = 0; j0 < i0 + rows + g.offset; j0 += kKeyTile) {
+    const int64_t cols = std::min(kKeyTile, g.Tk - j0), cols_r = round_up(cols, kTileRows);
+    load_rows(t.k.data(), k + g.kv_row(b, j0, kvh), kv_ld, cols, cols_r, g.D, g.Dp, T(1));
     load_rows(t.v.data(), v + g.kv_row(b, j0, kvh), kv_ld, cols, cols, g.D, g.Dp, T(1));
-    // w (rows_p, cols_p) = (scale q) k^T; padded query rows give 0, which then weighs nothing.
-    tile_gemm(t.w.data(), kKeyTile, t.q.data(), g.Dp, 1, t.kt.data(), kKeyTile, rows_p, cols_p, g.D,
-              false);
-    for (int64_t r = 0; r < rows; ++r) {
-      const int64_t i = i0 + r, visible = g.visible(i, j0, cols);
-      T* w = t.w.data() + r * kKeyTile;
-      const T rescale =
-          online_softmax_step(w, visible, cols_p, t.m[r], t.l.data() + r * kTileLanes<T>);
-      if (rescale != T(1)) {
-        T* o = t.o.data() + r * g.Dp;
-        for (int64_t c = 0; c < g.Dp; ++c)
-          o[c] *= rescale;
+    // st (cols_r, q_cols) = k (scale q)^T
+    tile_gemm(t.st.data(), kQueryTile, t.k.data(), g.Dp, 1, t.qt.data(), kQueryTile, cols_r, q_cols,
+              g.D, false);
+    // Key j0 + jj is visible to the queries from column first(jj) = j0 + jj - offset - i0 on.
+    std::fill(tile_max, tile_max + q_cols, kNegInf);
+    for (int64_t jj = 0; jj < cols; ++jj) {
+      const int64_t first = j0 + jj - g.offset - i0;
+      const T* s = t.st.data() + jj * kQueryTile;
+#pragma omp simd
+      for (int64_t ii = 0; ii < q_cols; ++ii) {
+        const T x = ii >= first ? s[ii] : kNegInf;
+        tile_max[ii] = x > tile_max[ii] ? x : tile_max[ii];
       }
-      // The sum l is of the weights before dropout: dropout applies to the normalised softmax.
-      if (o.dropout > 0.0f)
-        apply_dropout(w, w, visible, cols_p, g.mask_index(b, h, i, j0), o.dropout, o.key);
     }
-    // o (rows_p, Dp) += w (rows_p, cols) v (cols, Dp)
-    tile_gemm(t.o.data(), g.Dp, t.w.data(), kKeyTile, 1, t.v.data(), g.Dp, rows_p, g.Dp, cols,
+    // A query that sees none of this tile keeps its max (factor 1); on its first keys m = -inf
+    // and the factor is 0 (its sum and output are still 0).
+#pragma omp simd
+    for (int64_t ii = 0; ii < q_cols; ++ii) {
+      const T m_new = tile_max[ii] > m[ii] ? tile_max[ii] : m[ii];
+      rescale[ii] = m_new == m[ii] ? T(1) : m[ii] == kNegInf ? T(0) : vec_exp(m[ii] - m_new);
+      m[ii] = m_new;
+      l[ii] *= rescale[ii];
+    }
+    for (int64_t jj = 0; jj < cols; ++jj) {
+      const int64_t first = j0 + jj - g.offset - i0;
+      T* w = t.st.data() + jj * kQueryTile;
+#pragma omp simd
+      for (int64_t ii = 0; ii < q_cols; ++ii) {
+        const T e = ii >= first ? vec_exp(w[ii] - m[ii]) : T(0);
+        w[ii] = e;
+        l[ii] += e;
+      }
+    }
+    for (int64_t r = 0; r < rows; ++r)
+      if (rescale[r] != T(1)) {
+        T* orow = t.o.data() + r * g.Dp;
+        for (int64_t c = 0; c < g.Dp; ++c)
+          orow[c] *= rescale[r];
+      }
+    // The sums l are of the weights before dropout: dropout applies to the normalised softmax.
+    if (o.dropout > 0.0f) {
+      // f (cols, kQueryTile): key jj steps the mask index by 1, query ii by Tk.
+      dropout_factors(t.f.data(), kQueryTile, cols, rows, g.mask_index(b, h, i0, j0), 1, g.Tk, o);
+      for (int64_t jj = 0; jj < cols; ++jj) {
+        T* w = t.st.data() + jj * kQueryTile;
+        const T* f = t.f.data() + jj * kQueryTile;
+#pragma omp simd
+        for (int64_t ii = 0; ii < rows; ++ii)
+          w[ii] *= f[ii];
+      }
+    }
+    // o (rows_p, Dp) += st^T (rows_p, cols) v (cols, Dp)
+    tile_gemm(t.o.data(), g.Dp, t.st.data(), 1, kQueryTile, t.v.data(), g.Dp, rows_p, g.Dp, cols,
               true);
   }
   for (int64_t r = 0; r < rows; ++r) {
-    T l = T(0);
-    for (int64_t k = 0; k < kTileLanes<T>; ++k)
-      l += t.l[r * kTileLanes<T> + k];
-    store_rows(out + g.q_row(b, i0 + r, h), q_ld, t.o.data() + r * g.Dp, 1, g.D, g.Dp, T(1) / l);
-    lse[(b * g.H + h) * g.Tq + i0 + r] = t.m[r] + std::log(l);
+    store_rows(out + g.q_row(b, i0 + r, h), q_ld, t.o.data() + r * g.Dp, 1, g.D, g.Dp, T(1) / l[r]);
+    lse[(b * g.H + h) * g.Tq + i0 + r] = m[r] + std::log(l[r]);
   }
 }
 
+// The backward keeps score tiles as (queries, keys): each row's lse and D_i are then scalars
+// (measured faster here than the forward's transposed layout, which needs them as vectors).
 template <typename T>
 struct BackwardTiles {
   std::vector<T> kt, vt;   // (D, kKeyTile) keys and values of the key tile, transposed
   std::vector<T> k;        // (kKeyTile, Dp) keys
   std::vector<T> q, dout;  // (kQueryTile, Dp) scaled queries, output gradient
   std::vector<T> w;        // (kQueryTile, kKeyTile) softmax weights P
-  std::vector<T> wm;       // (kQueryTile, kKeyTile) weights after dropout (only with dropout)
+  std::vector<T> wm;       // (kQueryTile, kKeyTile) dropout factors, then P times them
   std::vector<T> ds;       // (kQueryTile, kKeyTile) dout v^T, then the score gradient dS
   std::vector<T> dk, dv;   // (kKeyTile, Dp) gradients of the key tile over the group and queries
   std::vector<T> dq;       // (group, Tq rounded up to kTileRows, Dp) dq / scale of the group
@@ -241,16 +247,15 @@ struct BackwardTiles {
 template <typename T>
 BackwardTiles<T>& backward_tiles(const Geometry& g, bool dropout) {
   thread_local BackwardTiles<T> t;
-  t.kt.resize(g.D * kKeyTile);
-  t.vt.resize(g.D * kKeyTile);
-  t.k.resize(kKeyTile * g.Dp);
-  t.q.resize(kQueryTile * g.Dp);
-  t.dout.resize(kQueryTile * g.Dp);
-  t.w.resize(kQueryTile * kKeyTile);
+  for (std::vector<T>* x : {&t.kt, &t.vt})
+    x->resize(g.D * kKeyTile);
+  for (std::vector<T>* x : {&t.k, &t.dk, &t.dv})
+    x->resize(kKeyTile * g.Dp);
+  for (std::vector<T>* x : {&t.q, &t.dout})
+    x->resize(kQueryTile * g.Dp);
+  for (std::vector<T>* x : {&t.w, &t.ds})
+    x->resize(kQueryTile * kKeyTile);
   if (dropout) t.wm.resize(kQueryTile * kKeyTile);
-  t.ds.resize(kQueryTile * kKeyTile);
-  t.dk.resize(kKeyTile * g.Dp);
-  t.dv.resize(kKeyTile * g.Dp);
   t.dq.resize(g.group * round_up(g.Tq, kTileRows) * g.Dp);
   t.delta.resize(g.group * g.Tq);
   return t;
@@ -283,8 +288,8 @@ void backward_kv_head(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k
     const int64_t cols_r = round_up(cols, kTileRows);
     const T* kj = k + g.kv_row(b, j0, kvh);
     const T* vj = v + g.kv_row(b, j0, kvh);
-    load_transposed(t.kt.data(), kj, kv_ld, cols, cols_p, g.D);
-    load_transposed(t.vt.data(), vj, kv_ld, cols, cols_p, g.D);
+    load_transposed(t.kt.data(), kKeyTile, kj, kv_ld, cols, cols_p, g.D, T(1));
+    load_transposed(t.vt.data(), kKeyTile, vj, kv_ld, cols, cols_p, g.D, T(1));
     load_rows(t.k.data(), kj, kv_ld, cols, cols, g.D, g.Dp, T(1));
     std::fill(t.dk.begin(), t.dk.begin() + cols_r * g.Dp, T(0));
     std::fill(t.dv.begin(), t.dv.begin() + cols_r * g.Dp, T(0));
@@ -296,11 +301,15 @@ void backward_kv_head(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k
         const int64_t rows = std::min(kQueryTile, g.Tq - i0), rows_p = round_up(rows, kTileRows);
         load_rows(t.q.data(), q + g.q_row(b, i0, h), q_ld, rows, rows_p, g.D, g.Dp, scale);
         load_rows(t.dout.data(), dout + g.q_row(b, i0, h), q_ld, rows, rows_p, g.D, g.Dp, T(1));
-        // The forward's scores, bit for bit (same tiles, same order), and dout v^T.
+        // The forward's scores, bit for bit: each is the same chain of fused multiply-adds
+        // over d (the forward computes the transposed tile), and dout v^T.
         tile_gemm(t.w.data(), kKeyTile, t.q.data(), g.Dp, 1, t.kt.data(), kKeyTile, rows_p, cols_p,
                   g.D, false);
         tile_gemm(t.ds.data(), kKeyTile, t.dout.data(), g.Dp, 1, t.vt.data(), kKeyTile, rows_p,
                   cols_p, g.D, false);
+        if (dropout)  // wm (rows, kKeyTile)
+          dropout_factors(t.wm.data(), kKeyTile, rows, cols, g.mask_index(b, h, i0, j0), g.Tk, 1,
+                          o);
         for (int64_t r = 0; r < rows_p; ++r) {
           T* w = t.w.data() + r * kKeyTile;
           T* ds = t.ds.data() + r * kKeyTile;
@@ -311,14 +320,18 @@ void backward_kv_head(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k
             std::fill(ds, ds + cols_p, T(0));
             continue;
           }
-          const int64_t i = i0 + r, visible = g.visible(i, j0, cols);
+          const int64_t i = i0 + r;
+          const int64_t visible = std::clamp<int64_t>(i + g.offset - j0 + 1, 0, cols);
           const T row_lse = lse[(b * g.H + h) * g.Tq + i], delta = t.delta[hh * g.Tq + i];
 #pragma omp simd
           for (int64_t j = 0; j < cols_p; ++j)
             w[j] = j < visible ? vec_exp(w[j] - row_lse) : T(0);
-          if (dropout)
-            apply_dropout(wm, w, visible, cols_p, g.mask_index(b, h, i, j0), o.dropout, o.key);
-            // dS = P (m dP - D) = wm dP - P D
+          if (dropout) {
+#pragma omp simd
+            for (int64_t j = 0; j < cols_p; ++j)
+              wm[j] *= w[j];
+          }
+          // dS = P (m dP - D) = wm dP - P D
 #pragma omp simd
           for (int64_t j = 0; j < cols_p; ++j)
             ds[j] = wm[j] * ds[j] - w[j] * delta;
@@ -340,9 +353,7 @@ void backward_kv_head(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k
   }
   for (int64_t hh = 0; hh < g.group; ++hh) {
     const int64_t h = kvh * g.group + hh;
-    for (int64_t i = 0; i < g.Tq; ++i)
-      store_rows(dq + g.q_row(b, i, h), q_ld, t.dq.data() + (hh * Tq_p + i) * g.Dp, 1, g.D, g.Dp,
-                 scale);
+    store_rows(dq + g.q_row(b, 0, h), q_ld, t.dq.data() + hh * Tq_p * g.Dp, g.Tq, g.D, g.Dp, scale);
   }
 }
 
