@@ -93,16 +93,37 @@ void BM_AttentionForwardBackward(benchmark::State& state) {
          v = random_tensor(arena, qs, 3);
   Tensor dout = random_tensor(arena, qs, 4);
   Tensor out = arena.alloc(qs), dq = arena.alloc(qs), dk = arena.alloc(qs), dv = arena.alloc(qs);
-  Tensor probs = arena.alloc(Shape{kB, kH, kT, kT}), dprobs = arena.alloc(Shape{kB, kH, kT, kT});
+  Tensor lse = arena.alloc(Shape{kB, kH, kT});
   ops::AttentionArgs args;
   args.dropout = static_cast<float>(state.range(0)) / 10.0f;
   args.dropout_key = 7;
   for (auto _ : state) {
-    ops::attention_forward(out, probs, q, k, v, args);
-    ops::attention_backward(dq, dk, dv, dprobs, dout, q, k, v, probs, args);
+    ops::attention_forward(out, lse, q, k, v, args);
+    ops::attention_backward(dq, dk, dv, dout, q, k, v, out, lse, args);
   }
 }
 BENCHMARK(BM_AttentionForwardBackward)->Arg(0)->Arg(1);
+
+// Long sequences: batch 4, 8 query heads on 2 key/value heads of size 32, T = range(0). GFLOP/s
+// counts forward + backward as 3 x the causal forward's 2 products (Model::flops_per_token's
+// convention); the backward's recomputation of the scores is extra work not counted.
+void BM_AttentionLong(benchmark::State& state) {
+  constexpr int64_t B = 4, H = 8, Hkv = 2, D = 32;
+  const int64_t T = state.range(0);
+  Arena arena{ops::device_memory(Device::CPU)};
+  Tensor q = random_tensor(arena, Shape{B, T, H, D}, 1),
+         k = random_tensor(arena, Shape{B, T, Hkv, D}, 2),
+         v = random_tensor(arena, Shape{B, T, Hkv, D}, 3), dout = random_tensor(arena, q.shape, 4);
+  Tensor out = arena.alloc(q.shape), dq = arena.alloc(q.shape), dk = arena.alloc(k.shape),
+         dv = arena.alloc(k.shape), lse = arena.alloc(Shape{B, H, T});
+  ops::AttentionArgs args;
+  for (auto _ : state) {
+    ops::attention_forward(out, lse, q, k, v, args);
+    ops::attention_backward(dq, dk, dv, dout, q, k, v, out, lse, args);
+  }
+  set_gflops(state, 6.0 * B * H * D * static_cast<double>(T) * static_cast<double>(T + 1));
+}
+BENCHMARK(BM_AttentionLong)->Arg(256)->Arg(2048)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // AdamW over the makemoe parameter count (memory-bound: 7 floats moved per parameter).
 void BM_AdamW(benchmark::State& state) {

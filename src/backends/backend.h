@@ -82,16 +82,15 @@ struct EmbeddingKernels {
   void (*rope_backward)(Tensor dx, const Tensor& dout, int64_t pos_offset, float theta);
 };
 
-// Attention is not in the table yet: its op is being rewritten into a flash-style kernel that
-// keeps only the output and the row log-sum-exp (FlashAttention's contract), and it joins the
-// table with that API, as a group of its own:
-//   void (*attention_forward)(Tensor out, Tensor lse, const Tensor& q, const Tensor& k,
-//                             const Tensor& v, const AttentionArgs& args);
-//   void (*attention_backward)(Tensor dq, Tensor dk, Tensor dv, const Tensor& dout,
-//                              const Tensor& q, const Tensor& k, const Tensor& v,
-//                              const Tensor& out, const Tensor& lse, const AttentionArgs& args);
-// with AttentionArgs (scale, dropout, dropout_key) moved into backends/kernel_args.h. Until then
-// ops/attention.cpp calls the CPU kernels itself.
+// Causal grouped-query attention in FlashAttention's form (ops/attention.h): the forward saves
+// the output and each query's log-sum-exp only; the backward recomputes the weights from them.
+struct AttentionKernels {
+  void (*attention_forward)(Tensor out, Tensor lse, const Tensor& q, const Tensor& k,
+                            const Tensor& v, const AttentionArgs& args);
+  void (*attention_backward)(Tensor dq, Tensor dk, Tensor dv, const Tensor& dout, const Tensor& q,
+                             const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                             const AttentionArgs& args);
+};
 
 struct LossKernels {
   // losses (N) per row; mean (1) F64 = their mean, summed in row order in fp64.
@@ -156,6 +155,7 @@ struct Backend {
   NormKernels norm;
   LinearKernels linear;
   EmbeddingKernels embedding;
+  AttentionKernels attention;
   LossKernels loss;
   RouterKernels router;
   DispatchKernels dispatch;

@@ -1,5 +1,5 @@
-// Option structs shared by the ops API and the backend kernels (ops/adamw.h, ops/moe_router.h
-// document them); one struct per op instead of long lists of scalars.
+// Option structs shared by the ops API and the backend kernels (ops/adamw.h, ops/moe_router.h,
+// ops/attention.h document them); one struct per op instead of long lists of scalars.
 #pragma once
 #include <cstdint>
 
@@ -19,6 +19,14 @@ struct AdamWArgs {
 struct RouterArgs {
   int top_k = 2;
   float temperature = 1.0f;
+};
+
+// Attention's options (ops/attention.h). The ops layer resolves a scale of 0 to 1/sqrt(D), so a
+// kernel always receives the scale it applies.
+struct AttentionArgs {
+  float scale = 0.0f;        // multiplies q.k; 0 means 1/sqrt(D)
+  float dropout = 0.0f;      // probability of dropping an attention weight (training only)
+  uint64_t dropout_key = 0;  // rng key for the dropout mask
 };
 
 }  // namespace moe

@@ -10,7 +10,8 @@
 
 namespace moe {
 
-Model::Model(const ModelConfig& cfg, ArenaMode mode) : cfg_(cfg), params_(mode), arena_(ops::device_memory(Device::CPU), mode) {
+Model::Model(const ModelConfig& cfg, ArenaMode mode)
+    : cfg_(cfg), params_(mode), arena_(ops::device_memory(Device::CPU), mode) {
   cfg_.validate();
   const int64_t c = cfg_.n_embed, v = cfg_.vocab_size;
   const bool gpt = cfg_.is_gpt();

@@ -1,7 +1,5 @@
 #include "nn/attention.h"
 
-#include <cstring>
-
 #include "core/check.h"
 #include "core/rng_streams.h"
 #include "ops/attention.h"
@@ -36,13 +34,12 @@ void Attention::allocate(Arena& arena, int64_t batch, int64_t seq) {
   q_ = arena.alloc(Shape{batch, seq, n_heads_, head_dim_});
   k_ = arena.alloc(Shape{batch, seq, n_kv_heads_, head_dim_});
   v_ = arena.alloc(Shape{batch, seq, n_kv_heads_, head_dim_});
-  probs_ = arena.alloc(Shape{batch, n_heads_, seq, seq});
+  lse_ = arena.alloc(Shape{batch, n_heads_, seq});
   att_ = arena.alloc(Shape{batch, seq, n_heads_, head_dim_});
   out_ = arena.alloc(Shape{n, n_embed_});
   dq_ = arena.alloc(q_.shape);
   dk_ = arena.alloc(k_.shape);
   dv_ = arena.alloc(v_.shape);
-  dprobs_ = arena.alloc(probs_.shape);
   datt_ = arena.alloc(att_.shape);
   dx_tmp_ = arena.alloc(Shape{n, n_embed_});
 }
@@ -75,18 +72,19 @@ Tensor Attention::forward(const ForwardContext& ctx, const Tensor& x) {
     MOE_CHECK(b == 1 && ctx.pos_offset + t <= block_size_, "attention: KV cache holds batch 1 and ",
               block_size_, " positions; asked for positions up to ", ctx.pos_offset + t);
     tk = ctx.pos_offset + t;
-    size_t row = static_cast<size_t>(n_kv_heads_ * head_dim_);
-    std::memcpy(k_cache_.f32() + ctx.pos_offset * row, k.f32(), k.bytes());
-    std::memcpy(v_cache_.f32() + ctx.pos_offset * row, v.f32(), v.bytes());
+    // Positions [pos_offset, pos_offset + t) of the cache (block_size, H_kv, D) take k and v.
+    const Shape by_position{block_size_, n_kv_heads_, head_dim_};
+    ops::copy(k_cache_.view(by_position).rows(ctx.pos_offset, tk).view(k.shape), k);
+    ops::copy(v_cache_.view(by_position).rows(ctx.pos_offset, tk).view(v.shape), v);
     keys = k_cache_.prefix(Shape{1, tk, n_kv_heads_, head_dim_});
     values = v_cache_.prefix(Shape{1, tk, n_kv_heads_, head_dim_});
   }
-  Tensor probs = probs_.prefix(Shape{b, n_heads_, t, tk});
+  Tensor lse = lse_.prefix(Shape{b, n_heads_, t});
   Tensor att = att_.prefix(Shape{b, t, n_heads_, head_dim_});
-  ops::AttentionArgs args;
+  AttentionArgs args;
   args.dropout = ctx.training ? dropout_ : 0.0f;
   args.dropout_key = dropout_key(ctx);
-  ops::attention_forward(att, probs, q, keys, values, args);
+  ops::attention_forward(att, lse, q, keys, values, args);
   Tensor out = out_.rows(0, n);
   ops::linear_forward(out, att.view(Shape{n, n_heads_ * head_dim_}), wo_.weight->value,
                       bias_value(wo_));
@@ -99,16 +97,16 @@ void Attention::backward(const ForwardContext& ctx, Tensor dx, const Tensor& dou
   Tensor q = q_.prefix(Shape{b, t, n_heads_, head_dim_});
   Tensor k = k_.prefix(Shape{b, t, n_kv_heads_, head_dim_});
   Tensor v = v_.prefix(Shape{b, t, n_kv_heads_, head_dim_});
-  Tensor probs = probs_.prefix(Shape{b, n_heads_, t, t});
+  Tensor lse = lse_.prefix(Shape{b, n_heads_, t});
   Tensor att = att_.prefix(Shape{b, t, n_heads_, head_dim_});
   Tensor datt = datt_.prefix(att.shape);
   ops::linear_backward(datt.view(Shape{n, n_heads_ * head_dim_}), wo_.weight->grad, bias_grad(wo_),
                        dout, att.view(Shape{n, n_heads_ * head_dim_}), wo_.weight->value);
   Tensor dq = dq_.prefix(q.shape), dk = dk_.prefix(k.shape), dv = dv_.prefix(v.shape);
-  ops::AttentionArgs args;
+  AttentionArgs args;
   args.dropout = ctx.training ? dropout_ : 0.0f;
   args.dropout_key = dropout_key(ctx);
-  ops::attention_backward(dq, dk, dv, dprobs_.prefix(probs.shape), datt, q, k, v, probs, args);
+  ops::attention_backward(dq, dk, dv, datt, q, k, v, att, lse, args);
   if (rope_) {
     ops::rope_backward(dq, dq, ctx.pos_offset, rope_theta_);
     ops::rope_backward(dk, dk, ctx.pos_offset, rope_theta_);

@@ -28,15 +28,14 @@ class Attention {
   float rope_theta_, dropout_;
   LinearParams wq_, wk_, wv_, wo_;
   // Saved activations (buffers for the largest call).
-  Tensor q_;      // (B, T, H, D) after RoPE
-  Tensor k_;      // (B, T, H_kv, D) after RoPE
-  Tensor v_;      // (B, T, H_kv, D)
-  Tensor probs_;  // (B, H, T, T)
-  Tensor att_;    // (B, T, H, D) attention output before the projection
-  Tensor out_;    // (B*T, C)
+  Tensor q_;    // (B, T, H, D) after RoPE
+  Tensor k_;    // (B, T, H_kv, D) after RoPE
+  Tensor v_;    // (B, T, H_kv, D)
+  Tensor lse_;  // (B, H, T) log-sum-exp of each query's scores (the backward recomputes the rest)
+  Tensor att_;  // (B, T, H, D) attention output before the projection
+  Tensor out_;  // (B*T, C)
   // Backward scratch.
   Tensor dq_, dk_, dv_;  // shapes of q_, k_, v_
-  Tensor dprobs_;        // (B, H, T, T)
   Tensor datt_;          // (B, T, H, D)
   Tensor dx_tmp_;        // (B*T, C)
   // KV cache (1, block_size, H_kv, D).

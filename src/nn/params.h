@@ -38,7 +38,8 @@ struct Param {
 class ParamTable {
  public:
   // ArenaMode::Measure: allocate() only counts the bytes (core/arena.h) and binds no tensors.
-  explicit ParamTable(ArenaMode mode = ArenaMode::Allocate) : arena_(ops::device_memory(Device::CPU), mode) {}
+  explicit ParamTable(ArenaMode mode = ArenaMode::Allocate)
+      : arena_(ops::device_memory(Device::CPU), mode) {}
   // Registers a parameter; the returned pointer stays valid for the table's life.
   Param* add(const std::string& name, Shape shape, ParamInit init, bool decay);
   // Allocates the flat value and gradient buffers and binds every Param's tensors.

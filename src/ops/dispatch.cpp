@@ -30,10 +30,6 @@ const Backend& backend_for(const char* op, std::initializer_list<const Tensor*> 
   return backend_for(op, common_device(op, tensors));
 }
 
-void cuda_unavailable(const char* op) {
-  fail(op, ": ", missing_backend_reason(Device::CUDA));
-}
-
 void check_shape(const char* op, const char* arg, const Tensor& t, Shape expected) {
   MOE_CHECK(t.shape == expected, op, ": ", arg, " has shape ", t.shape.str(), ", expected ",
             expected.str());

@@ -28,10 +28,6 @@ const Backend& backend_for(const char* op, Device device);
 // The backend of the device the tensors share.
 const Backend& backend_for(const char* op, std::initializer_list<const Tensor*> tensors);
 
-// For an op the backend table does not carry yet (attention, until its rewrite): the error for a
-// device without a CPU-side implementation.
-[[noreturn]] void cuda_unavailable(const char* op);
-
 // Shape check with a message naming the op and the argument.
 void check_shape(const char* op, const char* arg, const Tensor& t, Shape expected);
 void check_dtype(const char* op, const char* arg, const Tensor& t, DType expected);

@@ -302,7 +302,8 @@ LossInfo Trainer::micro_batch(int64_t step, int64_t micro, StepRecord& record) {
     train_sampler_->chunks(tokens_, targets_, step * tc().grad_accum + micro,
                            rng_key(seed(), rng_stream::kTrainChunks));
   else
-    train_sampler_->sample(tokens_, targets_, rng_key(seed(), rng_stream::kTrainBatch, step, micro));
+    train_sampler_->sample(tokens_, targets_,
+                           rng_key(seed(), rng_stream::kTrainBatch, step, micro));
   ctx_.key = rng_key(seed(), rng_stream::kStep, step, micro);
   const auto t_fwd = Clock::now();
   const LossInfo info = model_->forward(ctx_, tokens_, targets_);

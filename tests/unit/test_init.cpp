@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "ops/device.h"
 #include "core/rng.h"
 #include "core/rng_streams.h"
 #include "model/model.h"
+#include "ops/device.h"
 #include "ops/elementwise.h"
 
 namespace moe {

@@ -80,7 +80,8 @@ TEST(Memory, AMeasuringArenaCountsWhatAnAllocatingOneTakes) {
     EXPECT_EQ(measured.bytes_allocated(), real.bytes_allocated()) << block;
   }
   EXPECT_NE(testing::error_of([] {
-              Arena(ops::device_memory(Device::CPU), ArenaMode::Measure).alloc(Shape{int64_t{1} << 62, 8});
+              Arena(ops::device_memory(Device::CPU), ArenaMode::Measure)
+                  .alloc(Shape{int64_t{1} << 62, 8});
             }).find("more elements than an int64 can count"),
             std::string::npos);
 }

@@ -2,6 +2,7 @@
 
 #include "backends/cpu/activation.h"
 #include "backends/cpu/adamw.h"
+#include "backends/cpu/attention.h"
 #include "backends/cpu/blas.h"
 #include "backends/cpu/dropout.h"
 #include "backends/cpu/elementwise.h"
@@ -68,6 +69,7 @@ constinit const Backend kBackend{
                   .embedding_backward = embedding_backward,
                   .rope_forward = rope_forward,
                   .rope_backward = rope_backward},
+    .attention = {.attention_forward = attention_forward, .attention_backward = attention_backward},
     .loss = {.softmax_xent_forward = softmax_xent_forward,
              .softmax_xent_backward = softmax_xent_backward,
              .softmax_forward = softmax_forward},
