@@ -8,8 +8,8 @@
 // one the backend lists in `dtypes`; index tensors are I32. Shapes are as in the op's header in
 // src/ops. Gradients follow the ops' rule: parameter gradients accumulate (+=), activation
 // gradients are assigned. Statistics a kernel reports (a loss, a norm, a count) are written into a
-// small output tensor rather than returned, so a device backend never makes the host wait for
-// them; the ops that still return host values read those tensors (see ops/dispatch.h).
+// small output tensor on the device rather than returned, so no kernel makes the host wait; the
+// caller copies them to the host when it needs them (the trainer: once per step).
 #pragma once
 #include <cstdint>
 #include <span>
@@ -143,7 +143,7 @@ struct Backend {
   // The floating-point dtypes the kernels take.
   std::span<const DType> dtypes;
   // True when the device's memory is the host's: the ops layer then reads index tensors to check
-  // their ranges, and kernels may write statistics into host variables.
+  // their ranges.
   bool host_memory;
   // Why this machine cannot run the backend (e.g. no GPU found), or nullptr when it can.
   const char* (*missing_device)();

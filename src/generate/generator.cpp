@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "core/check.h"
+#include "ops/elementwise.h"
 
 namespace moe {
 
@@ -28,7 +29,8 @@ MemoryUse generation_memory(const ModelConfig& config) {
   return {model.weight_bytes(), 0, model.activation_bytes()};
 }
 
-Generator::Generator(Model& model) : model_(model) {
+Generator::Generator(Model& model)
+    : model_(model), last_logits_(static_cast<size_t>(model.config().vocab_size)) {
   allocate_for_generation(model_);
 }
 
@@ -47,7 +49,10 @@ const float* Generator::forward(const int32_t* tokens, int64_t count, int64_t po
   Tensor in = cpu_tensor(const_cast<int32_t*>(tokens), Shape{1, count});
   model_.forward(ctx, in, Tensor{});
   cached_ = pos_offset + count;
-  return model_.logits().f32() + (count - 1) * vocab;
+  // The last position's logits are the step's one read from the device.
+  ops::copy(cpu_tensor(last_logits_.data(), Shape{1, vocab}),
+            model_.logits().rows(count - 1, count));
+  return last_logits_.data();
 }
 
 const float* Generator::prefill(const std::vector<int32_t>& tokens) {

@@ -58,6 +58,7 @@ class Generator {
   const float* forward(const int32_t* tokens, int64_t count, int64_t pos_offset);
 
   Model& model_;
+  std::vector<float> last_logits_;  // (V) host copy of the last position's logits
   int64_t cached_ = 0;
 };
 

@@ -1,17 +1,16 @@
 #include "model/model.h"
 
-#include <cstring>
-
 #include "core/check.h"
 #include "ops/elementwise.h"
 #include "ops/embedding.h"
 #include "ops/matmul.h"
+#include "ops/moe_router.h"
 #include "ops/softmax_xent.h"
 
 namespace moe {
 
-Model::Model(const ModelConfig& cfg, ArenaMode mode)
-    : cfg_(cfg), params_(mode), arena_(ops::device_memory(Device::CPU), mode) {
+Model::Model(const ModelConfig& cfg, ArenaMode mode, Device device)
+    : cfg_(cfg), params_(device, mode), arena_(ops::device_memory(device), mode) {
   cfg_.validate();
   const int64_t c = cfg_.n_embed, v = cfg_.vocab_size;
   const bool gpt = cfg_.is_gpt();
@@ -41,8 +40,24 @@ void Model::allocate(int64_t batch, int64_t seq) {
   dresid_a_ = arena_.alloc(Shape{n, c});
   dresid_b_ = arena_.alloc(Shape{n, c});
   dfinal_ = arena_.alloc(Shape{n, c});
-  for (auto& b : blocks_)
-    b->allocate(arena_, batch, seq);
+  const int64_t moe_layers = static_cast<int64_t>(cfg_.moe_layer_indices().size());
+  loss_stats_ = arena_.alloc(Shape{1 + ops::kRouterStats * moe_layers}, DType::F64);
+  if (moe_layers > 0) {
+    fractions_ = arena_.alloc(Shape{moe_layers, cfg_.n_experts});
+    dropped_ = arena_.alloc(Shape{moe_layers}, DType::I32);
+  }
+  int64_t slot = 0;
+  for (auto& b : blocks_) {
+    MoEStatsSlots stats;
+    if (b->moe()) {
+      const int64_t first = 1 + ops::kRouterStats * slot;
+      stats = {loss_stats_.rows(first, first + ops::kRouterStats),
+               fractions_.rows(slot, slot + 1).view(Shape{cfg_.n_experts}),
+               dropped_.rows(slot, slot + 1)};
+      ++slot;
+    }
+    b->allocate(arena_, batch, seq, stats);
+  }
   norm_f_->allocate(arena_, n);
 }
 
@@ -51,17 +66,17 @@ void Model::allocate_kv_cache() {
     b->allocate_kv_cache(arena_);
 }
 
-LossInfo Model::forward(const ForwardContext& ctx, const Tensor& tokens, const Tensor& targets) {
+void Model::forward(const ForwardContext& ctx, const Tensor& tokens, const Tensor& targets) {
   const int64_t b = ctx.batch, t = ctx.seq, n = b * t;
   MOE_CHECK(tokens.shape == (Shape{b, t}), "model: tokens have shape ", tokens.shape.str(),
             ", expected ", Shape{b, t}.str());
   MOE_CHECK(ctx.pos_offset + t <= cfg_.block_size, "model: positions up to ", ctx.pos_offset + t,
             " exceed block_size ", cfg_.block_size);
   last_tokens_ = n;
-  std::memcpy(tokens_.i32(), tokens.i32(), tokens.bytes());
+  ops::copy(tokens_.rows(0, n).view(tokens.shape), tokens);
   Tensor x = embed_.rows(0, n);
-  ops::embedding_forward(x.view(Shape{b, t, cfg_.n_embed}), tokens, wte_->value,
-                         wpe_ ? wpe_->value : Tensor{}, ctx.pos_offset);
+  ops::embedding_forward(x.view(Shape{b, t, cfg_.n_embed}), tokens_.rows(0, n).view(tokens.shape),
+                         wte_->value, wpe_ ? wpe_->value : Tensor{}, ctx.pos_offset);
   block_inputs_.clear();
   for (auto& block : blocks_) {
     block_inputs_.push_back(x);
@@ -72,18 +87,52 @@ LossInfo Model::forward(const ForwardContext& ctx, const Tensor& tokens, const T
   Tensor logits = logits_.rows(0, n);
   ops::linear_forward(logits, xf, lm_head_.weight->value, bias_value(lm_head_));
 
-  LossInfo info;
-  if (targets.empty()) return info;
+  if (targets.empty()) return;
   MOE_CHECK(targets.shape == tokens.shape, "model: targets have shape ", targets.shape.str(),
             ", expected ", tokens.shape.str());
-  std::memcpy(targets_.i32(), targets.i32(), targets.bytes());
-  info.ce = ops::softmax_xent_forward(losses_.rows(0, n), logits, targets_.rows(0, n));
-  for (const MoEStats* s : moe_stats()) {
-    info.aux += s->router.aux_loss;
-    info.z += s->router.z_loss;
+  ops::copy(targets_.rows(0, n).view(targets.shape), targets);
+  ops::softmax_xent_forward(losses_.rows(0, n), loss_stats_.rows(0, 1), logits,
+                            targets_.rows(0, n));
+}
+
+LossInfo Model::loss_info(const double* loss_stats) const {
+  LossInfo info;
+  info.ce = loss_stats[0];
+  const size_t layers = cfg_.moe_layer_indices().size();
+  for (size_t l = 0; l < layers; ++l) {
+    info.aux += loss_stats[1 + ops::kRouterStats * l + ops::kAuxLoss];
+    info.z += loss_stats[1 + ops::kRouterStats * l + ops::kZLoss];
   }
   info.objective = info.ce + cfg_.aux_loss_coef * info.aux + cfg_.z_loss_coef * info.z;
   return info;
+}
+
+ForwardStats Model::read_stats() const {
+  const std::vector<int64_t> layers = cfg_.moe_layer_indices();
+  const int64_t count = static_cast<int64_t>(layers.size()), e = cfg_.n_experts;
+  std::vector<double> losses(static_cast<size_t>(loss_stats_.numel()));
+  ops::copy(cpu_tensor(losses.data(), loss_stats_.shape), loss_stats_);
+  std::vector<float> fractions(static_cast<size_t>(count * e));
+  std::vector<int32_t> dropped(static_cast<size_t>(count));
+  if (count > 0) {
+    ops::copy(cpu_tensor(fractions.data(), fractions_.shape), fractions_);
+    ops::copy(cpu_tensor(dropped.data(), dropped_.shape), dropped_);
+  }
+  ForwardStats out;
+  out.loss = loss_info(losses.data());
+  for (int64_t l = 0; l < count; ++l) {
+    MoELayerStats s;
+    s.layer = layers[l];
+    const double* router = losses.data() + 1 + ops::kRouterStats * l;
+    s.aux_loss = router[ops::kAuxLoss];
+    s.z_loss = router[ops::kZLoss];
+    s.entropy = router[ops::kEntropy];
+    s.expert_fraction.assign(fractions.begin() + l * e, fractions.begin() + (l + 1) * e);
+    s.dropped = dropped[l];
+    s.assignments = last_tokens_ * cfg_.top_k;
+    out.moe.push_back(std::move(s));
+  }
+  return out;
 }
 
 void Model::backward(const ForwardContext& ctx) {
@@ -126,13 +175,6 @@ std::vector<const MoELayer*> Model::moe_layers() const {
   std::vector<const MoELayer*> out;
   for (const auto& b : blocks_)
     if (b->moe()) out.push_back(b->moe());
-  return out;
-}
-
-std::vector<const MoEStats*> Model::moe_stats() const {
-  std::vector<const MoEStats*> out;
-  for (const auto& b : blocks_)
-    if (b->moe()) out.push_back(&b->moe()->stats());
   return out;
 }
 

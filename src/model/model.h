@@ -16,10 +16,26 @@
 namespace moe {
 
 struct LossInfo {
-  float ce = 0.0f;         // mean cross-entropy
-  float aux = 0.0f;        // sum over MoE layers of the load-balancing loss (no coefficient)
-  float z = 0.0f;          // sum over MoE layers of the router z-loss (no coefficient)
-  float objective = 0.0f;  // ce + aux_loss_coef * aux + z_loss_coef * z
+  double ce = 0.0;         // mean cross-entropy
+  double aux = 0.0;        // sum over MoE layers of the load-balancing loss (no coefficient)
+  double z = 0.0;          // sum over MoE layers of the router z-loss (no coefficient)
+  double objective = 0.0;  // ce + aux_loss_coef * aux + z_loss_coef * z
+};
+
+// What one MoE layer's last forward measured, on the host.
+struct MoELayerStats {
+  int64_t layer = 0;                    // index of the block
+  double aux_loss = 0.0, z_loss = 0.0;  // before their coefficients
+  double entropy = 0.0;                 // mean routing entropy, nats
+  std::vector<float> expert_fraction;   // (E) share of the assignments per expert
+  int64_t dropped = 0;                  // assignments dropped by the capacity limit
+  int64_t assignments = 0;              // N * k
+};
+
+// Everything the last forward with targets measured, read from the device in three copies.
+struct ForwardStats {
+  LossInfo loss;
+  std::vector<MoELayerStats> moe;  // one per MoE layer, in layer order
 };
 
 class Model {
@@ -28,16 +44,20 @@ class Model {
   // ArenaMode::Measure builds a model that holds no memory: its parameter table and its
   // allocate* calls only count bytes (weight_bytes, activation_bytes), for memory estimates and
   // for checking a checkpoint's tensor names and shapes before anything is allocated. Such a
-  // model cannot run.
-  explicit Model(const ModelConfig& cfg, ArenaMode mode = ArenaMode::Allocate);
+  // model cannot run. Parameters, activations and statistics live on `device`.
+  explicit Model(const ModelConfig& cfg, ArenaMode mode = ArenaMode::Allocate,
+                 Device device = Device::CPU);
+  Device device() const { return params_.device(); }
   void init_parameters(uint64_t seed) { params_.initialize(seed); }
   // Activations for calls of up to (batch, seq); seq <= block_size.
   void allocate(int64_t batch, int64_t seq);
   // KV caches for batch-1 decoding (needs allocate(1, block_size)).
   void allocate_kv_cache();
 
-  // tokens (B, T) I32; targets (B, T) I32 or empty (then only logits are computed).
-  LossInfo forward(const ForwardContext& ctx, const Tensor& tokens, const Tensor& targets);
+  // tokens (B, T) I32; targets (B, T) I32 or empty (then only logits are computed). Either may be
+  // a host tensor: they are copied to the model's device. The losses and routing statistics stay
+  // on the device (loss_stats(), read_stats()).
+  void forward(const ForwardContext& ctx, const Tensor& tokens, const Tensor& targets);
   // Gradients of the last forward's objective (times ctx.loss_scale), accumulated into the
   // parameter gradients. Needs a forward with targets and the same ctx.
   void backward(const ForwardContext& ctx);
@@ -56,8 +76,14 @@ class Model {
   // (Chowdhery et al. 2022, appendix B): 6 per active non-embedding parameter plus
   // 6 * n_layers * n_embed * (T + 1) for the causal attention scores and weighted sums.
   double flops_per_token() const;
-  // Routing statistics of the last forward, one entry per MoE layer (in layer order).
-  std::vector<const MoEStats*> moe_stats() const;
+  // The last forward's losses on the device, (1 + 3 L) F64 for L MoE layers: the mean
+  // cross-entropy, then each MoE layer's ops::RouterStat entries. A trainer adds these up over
+  // micro-batches on the device and reads the sum once per step.
+  Tensor loss_stats() const { return loss_stats_; }
+  // The objective's parts from numbers laid out as loss_stats().
+  LossInfo loss_info(const double* loss_stats) const;
+  // Copies every statistic of the last forward with targets to the host.
+  ForwardStats read_stats() const;
   std::vector<int64_t> moe_layer_indices() const { return cfg_.moe_layer_indices(); }
   // The MoE layers, in layer order.
   std::vector<const MoELayer*> moe_layers() const;
@@ -72,12 +98,16 @@ class Model {
   LinearParams lm_head_;
   Arena arena_;
   int64_t last_tokens_ = 0;
-  Tensor tokens_, targets_;           // (N) I32 copies of the last batch
-  Tensor embed_;                      // (N, C) block 0 input
-  Tensor losses_;                     // (N)
-  Tensor logits_;                     // (N, V); becomes dlogits in backward
-  Tensor dresid_a_, dresid_b_;        // (N, C) residual-stream gradients
-  Tensor dfinal_;                     // (N, C)
+  Tensor tokens_, targets_;     // (N) I32 copies of the last batch
+  Tensor embed_;                // (N, C) block 0 input
+  Tensor losses_;               // (N)
+  Tensor logits_;               // (N, V); becomes dlogits in backward
+  Tensor dresid_a_, dresid_b_;  // (N, C) residual-stream gradients
+  Tensor dfinal_;               // (N, C)
+  // Statistics of the last forward, written by the ops on the device (L MoE layers, E experts).
+  Tensor loss_stats_;                 // (1 + 3 L) F64, as loss_stats() describes
+  Tensor fractions_;                  // (L, E) F32 expert fractions
+  Tensor dropped_;                    // (L) I32 assignments dropped by the capacity limit
   std::vector<Tensor> block_inputs_;  // views: input of each block for the last forward
 };
 

@@ -35,12 +35,12 @@ Block::Block(ParamTable& table, const ModelConfig& cfg, int64_t layer)
   }
 }
 
-void Block::allocate(Arena& arena, int64_t batch, int64_t seq) {
+void Block::allocate(Arena& arena, int64_t batch, int64_t seq, const MoEStatsSlots& moe_stats) {
   const int64_t n = batch * seq, c = n_embed_;
   norm1_.allocate(arena, n);
   attention_.allocate(arena, batch, seq);
   norm2_.allocate(arena, n);
-  if (moe_) moe_->allocate(arena, n);
+  if (moe_) moe_->allocate(arena, n, moe_stats);
   if (dense_) dense_->allocate(arena, n);
   dense_offsets_ = arena.alloc(Shape{2}, DType::I32);
   attn_drop_ = arena.alloc(Shape{n, c});
@@ -54,9 +54,8 @@ void Block::allocate(Arena& arena, int64_t batch, int64_t seq) {
 
 Tensor Block::ffn_forward(const ForwardContext& ctx, const Tensor& a) {
   if (moe_) return moe_->forward(ctx, a);
-  dense_offsets_.i32()[0] = 0;
-  dense_offsets_.i32()[1] = static_cast<int32_t>(a.size(0));
-  return dense_->forward(a, dense_offsets_);
+  write_single_group_offsets(dense_offsets_, a.size(0));
+  return dense_->forward(a, dense_offsets_, a.size(0));
 }
 
 Tensor Block::forward(const ForwardContext& ctx, const Tensor& x) {
@@ -98,7 +97,7 @@ void Block::backward(const ForwardContext& ctx, Tensor dx, const Tensor& dout, c
   if (moe_) {
     moe_->backward(ctx, dnorm, df, a2);
   } else {
-    dense_->backward(dnorm, df, a2, dense_offsets_);
+    dense_->backward(dnorm, df, a2, dense_offsets_, a2.size(0));
   }
   norm2_.backward(dh, dnorm, h);
   ops::add_inplace(dh, dout);

@@ -19,7 +19,8 @@ namespace moe {
 class Block {
  public:
   Block(ParamTable& table, const ModelConfig& cfg, int64_t layer);
-  void allocate(Arena& arena, int64_t batch, int64_t seq);
+  // moe_stats: where an MoE block writes its statistics (a dense block writes none).
+  void allocate(Arena& arena, int64_t batch, int64_t seq, const MoEStatsSlots& moe_stats);
   void allocate_kv_cache(Arena& arena) { attention_.allocate_kv_cache(arena); }
   // Returns out (N, C); x (N, C).
   Tensor forward(const ForwardContext& ctx, const Tensor& x);

@@ -7,6 +7,11 @@
 
 namespace moe {
 
+void write_single_group_offsets(Tensor offsets, int64_t rows) {
+  int32_t host[2] = {0, static_cast<int32_t>(rows)};
+  ops::copy(offsets, cpu_tensor(host, Shape{2}));
+}
+
 ExpertFFN::ExpertFFN(ParamTable& table, const ModelConfig& cfg, int64_t groups, const Namer& name)
     : table_(&table),
       swiglu_(!cfg.is_gpt()),
@@ -60,9 +65,8 @@ Tensor ExpertFFN::stacked_grad(const Param* p) const {
   return p ? table_->stacked_grad(p, groups_) : Tensor{};
 }
 
-Tensor ExpertFFN::forward(const Tensor& x, const Tensor& offsets) {
+Tensor ExpertFFN::forward(const Tensor& x, const Tensor& offsets, int64_t used) {
   const int64_t m = x.size(0);
-  const int64_t used = offsets.i32()[groups_];
   Tensor h1 = h1_.rows(0, m);
   Tensor out = out_.rows(0, m);
   ops::grouped_linear_forward(h1, x, stacked(w1_), stacked(b1_), offsets);
@@ -79,9 +83,9 @@ Tensor ExpertFFN::forward(const Tensor& x, const Tensor& offsets) {
   return out;
 }
 
-void ExpertFFN::backward(Tensor dx, const Tensor& dout, const Tensor& x, const Tensor& offsets) {
+void ExpertFFN::backward(Tensor dx, const Tensor& dout, const Tensor& x, const Tensor& offsets,
+                         int64_t used) {
   const int64_t m = x.size(0);
-  const int64_t used = offsets.i32()[groups_];
   Tensor act = swiglu_ ? act_.rows(0, m) : h1_.rows(0, m);
   Tensor dact = dact_.rows(0, m);
   ops::grouped_linear_backward(dact, stacked_grad(w2_), stacked_grad(b2_), dout, act, stacked(w2_),

@@ -13,16 +13,22 @@
 
 namespace moe {
 
+// offsets (2) I32 = {0, rows}: one group over all rows (a dense FFN, a shared expert), written
+// from the host through ops::copy.
+void write_single_group_offsets(Tensor offsets, int64_t rows);
+
 class ExpertFFN {
  public:
   // name(g, "w1") is the parameter prefix of group g's w1 (".weight"/".bias" are appended).
   using Namer = std::function<std::string(int64_t group, const std::string& proj)>;
   ExpertFFN(ParamTable& table, const ModelConfig& cfg, int64_t groups, const Namer& name);
   void allocate(Arena& arena, int64_t max_rows);
-  // Returns y (M, C) for rows [0, off[G]); x (M, C); offsets (G+1) I32.
-  Tensor forward(const Tensor& x, const Tensor& offsets);
-  // dx (M, C) assigned for rows [0, off[G]); parameter gradients accumulated.
-  void backward(Tensor dx, const Tensor& dout, const Tensor& x, const Tensor& offsets);
+  // Returns y (M, C) for rows [0, used); x (M, C); offsets (G+1) I32 with off[G] = used, which
+  // the caller passes from the host (it knows it without reading the device; see MoELayer).
+  Tensor forward(const Tensor& x, const Tensor& offsets, int64_t used);
+  // dx (M, C) assigned for rows [0, used); parameter gradients accumulated.
+  void backward(Tensor dx, const Tensor& dout, const Tensor& x, const Tensor& offsets,
+                int64_t used);
   // The first `rows` rows of the last forward's output (M, C).
   Tensor forward_output(int64_t rows) const { return out_.rows(0, rows); }
   // Parameters in one group (for active-parameter counts).

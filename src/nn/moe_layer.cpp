@@ -40,14 +40,14 @@ int64_t MoELayer::inactive_params_per_token() const {
   return (n_experts_ - top_k_) * experts_.params_per_group();
 }
 
-void MoELayer::allocate(Arena& arena, int64_t max_tokens) {
+void MoELayer::allocate(Arena& arena, int64_t max_tokens, const MoEStatsSlots& stats) {
+  stats_ = stats;
   const int64_t n = max_tokens, e = n_experts_, k = top_k_, c = n_embed_;
   logits_ = arena.alloc(Shape{n, e});
   noise_logits_ = arena.alloc(Shape{n, e});
   noise_eps_ = arena.alloc(Shape{n, e});
   topk_idx_ = arena.alloc(Shape{n, k}, DType::I32);
   gates_ = arena.alloc(Shape{n, k});
-  fraction_ = arena.alloc(Shape{e});
   offsets_ = arena.alloc(Shape{e + 1}, DType::I32);
   sorted_slots_ = arena.alloc(Shape{n * k}, DType::I32);
   slot_rows_ = arena.alloc(Shape{n * k}, DType::I32);
@@ -63,7 +63,15 @@ void MoELayer::allocate(Arena& arena, int64_t max_tokens) {
   experts_.allocate(arena, n * k);
   for (auto& s : shared_)
     s->allocate(arena, n);
-  stats_.expert_fraction.assign(e, 0.0f);
+}
+
+// With a capacity limit the number of rows the experts compute depends on the routing: the last
+// expert offset, read from the device. This is the one host read of a forward (see
+// docs/ARCHITECTURE.md, "Host reads"); dropless routing keeps all N*k rows and reads nothing.
+int64_t MoELayer::kept_assignments() const {
+  int32_t kept = 0;
+  ops::copy(cpu_tensor(&kept, Shape{1}), offsets_.rows(n_experts_, n_experts_ + 1));
+  return kept;
 }
 
 ops::RouterArgs MoELayer::router_args(const ForwardContext& ctx) const {
@@ -89,9 +97,8 @@ Tensor MoELayer::forward(const ForwardContext& ctx, const Tensor& x) {
     ops::fill_normal(noise_eps, 0.0f, 1.0f, ctx.site_key(layer_, rng_site::kRouterNoise));
   }
   ops::router_forward(topk_idx, gates, logits, noise_logits, noise_eps, router_args(ctx));
-  stats_.router = ops::router_losses_forward(fraction_, logits, topk_idx, ctx.router_temperature);
-  const float* f = fraction_.f32();
-  stats_.expert_fraction.assign(f, f + e);
+  ops::router_losses_forward(stats_.router, stats_.fraction, logits, topk_idx,
+                             ctx.router_temperature);
 
   int64_t capacity = 0;
   if (capacity_factor_ > 0.0f) {
@@ -100,18 +107,17 @@ Tensor MoELayer::forward(const ForwardContext& ctx, const Tensor& x) {
         std::ceil(capacity_factor_ * static_cast<double>(n * k) / static_cast<double>(e)));
   }
   Tensor sorted_slots = sorted_slots_.rows(0, n * k), slot_rows = slot_rows_.rows(0, n * k);
-  stats_.dropped = ops::moe_dispatch_plan(offsets_, sorted_slots, slot_rows, topk_idx, e, capacity);
-  stats_.assignments = n * k;
+  ops::moe_dispatch_plan(offsets_, sorted_slots, slot_rows, stats_.dropped, topk_idx, e, capacity);
   Tensor xs = xs_.rows(0, n * k);
   ops::moe_gather(xs, x, sorted_slots, offsets_, k);
-  Tensor ys = experts_.forward(xs, offsets_);
+  used_rows_ = capacity > 0 ? kept_assignments() : n * k;
+  Tensor ys = experts_.forward(xs, offsets_, used_rows_);
   Tensor out = out_.rows(0, n);
   ops::moe_scatter(out, ys, gates, slot_rows);
   if (!shared_.empty()) {
-    dense_offsets_.i32()[0] = 0;
-    dense_offsets_.i32()[1] = static_cast<int32_t>(n);
+    write_single_group_offsets(dense_offsets_, n);
     for (auto& s : shared_)
-      ops::add_inplace(out, s->forward(x, dense_offsets_));
+      ops::add_inplace(out, s->forward(x, dense_offsets_, n));
   }
   return out;
 }
@@ -125,7 +131,7 @@ void MoELayer::backward(const ForwardContext& ctx, Tensor dx, const Tensor& dout
   // The experts' outputs are still in their buffer from forward (ExpertFFN::forward's return).
   Tensor ys = experts_.forward_output(n * k);
   ops::moe_scatter_backward(dys, dgates, dout, ys, gates, slot_rows, sorted_slots, offsets_);
-  experts_.backward(dxs, dys, xs, offsets_);
+  experts_.backward(dxs, dys, xs, offsets_, used_rows_);
   ops::moe_gather_backward(dx, dxs, slot_rows, k);
 
   Tensor logits = logits_.rows(0, n), dlogits = dlogits_.rows(0, n);
@@ -137,7 +143,7 @@ void MoELayer::backward(const ForwardContext& ctx, Tensor dx, const Tensor& dout
   }
   ops::router_backward(dlogits, dnoise_logits, dgates, topk_idx, gates, noise_logits, noise_eps,
                        router_args(ctx));
-  ops::router_losses_backward(dlogits, logits, fraction_, ctx.router_temperature,
+  ops::router_losses_backward(dlogits, logits, stats_.fraction, ctx.router_temperature,
                               aux_coef_ * ctx.loss_scale, z_coef_ * ctx.loss_scale);
   Tensor tmp = dx_tmp_.rows(0, n);
   ops::linear_backward(tmp, gate_.weight->grad, bias_grad(gate_), dlogits, x, gate_.weight->value);
@@ -148,7 +154,7 @@ void MoELayer::backward(const ForwardContext& ctx, Tensor dx, const Tensor& dout
     ops::add_inplace(dx, tmp);
   }
   for (auto& s : shared_) {
-    s->backward(tmp, dout, x, dense_offsets_);
+    s->backward(tmp, dout, x, dense_offsets_, n);
     ops::add_inplace(dx, tmp);
   }
 }

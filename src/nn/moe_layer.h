@@ -16,22 +16,22 @@
 
 namespace moe {
 
-struct MoEStats {
-  ops::RouterStats router;
-  std::vector<float> expert_fraction;  // (E) share of assignments per expert
-  int64_t dropped = 0;                 // assignments dropped by the capacity limit
-  int64_t assignments = 0;             // N * k
+// Where an MoE layer's forward writes what it measures: views of the model's statistics buffers
+// on the model's device (Model::read_stats brings them to the host).
+struct MoEStatsSlots {
+  Tensor router;    // (3) F64: the ops::RouterStat entries
+  Tensor fraction;  // (E) F32: share of the assignments per expert (also used by backward)
+  Tensor dropped;   // (1) I32: assignments dropped by the capacity limit
 };
 
 class MoELayer {
  public:
   MoELayer(ParamTable& table, const std::string& prefix, const ModelConfig& cfg, int64_t layer);
-  void allocate(Arena& arena, int64_t max_tokens);
+  void allocate(Arena& arena, int64_t max_tokens, const MoEStatsSlots& stats);
   // Returns out (N, C); x (N, C) is the normalised input.
   Tensor forward(const ForwardContext& ctx, const Tensor& x);
   // dx (N, C) assigned. Adds the aux and z losses' gradients with their coefficients.
   void backward(const ForwardContext& ctx, Tensor dx, const Tensor& dout, const Tensor& x);
-  const MoEStats& stats() const { return stats_; }
   // The standard-normal router noise drawn by the last forward (N, E); empty when it drew none.
   Tensor noise_eps(int64_t tokens) const {
     return noise_used_ ? noise_eps_.rows(0, tokens) : Tensor{};
@@ -46,7 +46,7 @@ class MoELayer {
   LinearParams gate_, noise_;
   ExpertFFN experts_;
   std::vector<std::unique_ptr<ExpertFFN>> shared_;
-  MoEStats stats_;
+  MoEStatsSlots stats_;
   bool noise_used_ = false;  // the last forward added router noise
   // Saved activations (buffers for the largest call; N tokens, k = top_k).
   Tensor logits_;         // (N, E)
@@ -54,7 +54,6 @@ class MoELayer {
   Tensor noise_eps_;      // (N, E)
   Tensor topk_idx_;       // (N, k) I32
   Tensor gates_;          // (N, k)
-  Tensor fraction_;       // (E)
   Tensor offsets_;        // (E+1) I32
   Tensor sorted_slots_;   // (N*k) I32
   Tensor slot_rows_;      // (N*k) I32
@@ -66,7 +65,9 @@ class MoELayer {
   Tensor dgates_;                   // (N, k)
   Tensor dlogits_, dnoise_logits_;  // (N, E)
   Tensor dx_tmp_;                   // (N, C)
+  int64_t used_rows_ = 0;           // rows the experts computed in the last forward
   ops::RouterArgs router_args(const ForwardContext& ctx) const;
+  int64_t kept_assignments() const;
 };
 
 }  // namespace moe

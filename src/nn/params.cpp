@@ -16,8 +16,7 @@ Param* ParamTable::add(const std::string& name, Shape shape, ParamInit init, boo
   return &params_.back();
 }
 
-void ParamTable::allocate(Device device) {
-  MOE_CHECK(device == Device::CPU, "parameters on ", device_name(device), " need the CUDA backend");
+void ParamTable::allocate() {
   values_ = arena_.alloc(Shape{numel_});
   grads_ = arena_.alloc(Shape{numel_});
   if (arena_.mode() == ArenaMode::Measure) return;

@@ -37,13 +37,15 @@ struct Param {
 
 class ParamTable {
  public:
-  // ArenaMode::Measure: allocate() only counts the bytes (core/arena.h) and binds no tensors.
-  explicit ParamTable(ArenaMode mode = ArenaMode::Allocate)
-      : arena_(ops::device_memory(Device::CPU), mode) {}
+  // Values and gradients live on `device` (an error when this build or machine has no backend for
+  // it). ArenaMode::Measure: allocate() only counts the bytes (core/arena.h) and binds no tensors.
+  explicit ParamTable(Device device = Device::CPU, ArenaMode mode = ArenaMode::Allocate)
+      : arena_(ops::device_memory(device), mode) {}
   // Registers a parameter; the returned pointer stays valid for the table's life.
   Param* add(const std::string& name, Shape shape, ParamInit init, bool decay);
   // Allocates the flat value and gradient buffers and binds every Param's tensors.
-  void allocate(Device device = Device::CPU);
+  void allocate();
+  Device device() const { return arena_.memory().device; }
   // Fills values from their init specs, drawing random ones from (seed, parameter index).
   void initialize(uint64_t seed);
   // A (count, ...) view over `count` consecutive same-shaped parameters starting at `first`.

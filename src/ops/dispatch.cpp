@@ -70,9 +70,4 @@ void check_expert_offsets(const char* op, const Backend& backend, const Tensor& 
             " buffer rows");
 }
 
-void check_host_results(const char* op, const Backend& backend) {
-  MOE_CHECK(backend.host_memory, op, ": returning the result to the host is not implemented for ",
-            backend.name, " tensors yet");
-}
-
 }  // namespace moe::ops

@@ -46,9 +46,4 @@ void check_index_range(const char* op, const Backend& backend, const char* arg, 
 void check_expert_offsets(const char* op, const Backend& backend, const Tensor& expert_offsets,
                           int64_t rows);
 
-// The ops that return host values (a loss, a norm, a count) let the kernel write them into host
-// variables, which only a backend with host memory can do. They will write into caller-owned
-// device tensors instead (read by the trainer once per step); until then, this says so clearly.
-void check_host_results(const char* op, const Backend& backend);
-
 }  // namespace moe::ops

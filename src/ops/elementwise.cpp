@@ -65,24 +65,22 @@ void scale_inplace(Tensor t, float s) {
   backend.elementwise.scale_inplace(t, s);
 }
 
-double sum_squares(const Tensor& t) {
+void sum_squares(Tensor sum, const Tensor& t) {
   const char* op = "sum_squares";
-  const Backend& backend = backend_for(op, {&t});
+  const Backend& backend = backend_for(op, {&sum, &t});
   float_dtype(op, backend, "t", t);
-  check_host_results(op, backend);
-  double sum = 0.0;
-  backend.elementwise.sum_squares(cpu_tensor(&sum, {1}), t);
-  return sum;
+  check_dtype(op, "sum", sum, DType::F64);
+  check_shape(op, "sum", sum, {1});
+  backend.elementwise.sum_squares(sum, t);
 }
 
-bool all_finite(const Tensor& t) {
+void all_finite(Tensor finite, const Tensor& t) {
   const char* op = "all_finite";
-  const Backend& backend = backend_for(op, {&t});
+  const Backend& backend = backend_for(op, {&finite, &t});
   float_dtype(op, backend, "t", t);
-  check_host_results(op, backend);
-  int32_t finite = 0;
-  backend.elementwise.all_finite(cpu_tensor(&finite, {1}), t);
-  return finite != 0;
+  check_dtype(op, "finite", finite, DType::I32);
+  check_shape(op, "finite", finite, {1});
+  backend.elementwise.all_finite(finite, t);
 }
 
 void fill_normal(Tensor t, float mean, float std, uint64_t key) {

@@ -17,10 +17,11 @@ void add(Tensor out, const Tensor& a, const Tensor& b);
 void add_inplace(Tensor a, const Tensor& b);
 // t *= s
 void scale_inplace(Tensor t, float s);
-// Sum of squares in fp64 (for gradient norms).
-double sum_squares(const Tensor& t);
-// True when every element is finite.
-bool all_finite(const Tensor& t);
+// sum (1) F64 = the sum of t's squares, accumulated in fp64 (for gradient norms). Like every
+// statistic, it stays on t's device until a caller copies it to the host.
+void sum_squares(Tensor sum, const Tensor& t);
+// finite (1) I32 = 1 when every element of t is finite, else 0.
+void all_finite(Tensor finite, const Tensor& t);
 // t = mean + std * N(0, 1) drawn from (key, index).
 void fill_normal(Tensor t, float mean, float std, uint64_t key);
 // t = uniform in [lo, hi) drawn from (key, index).

@@ -51,10 +51,11 @@ void check_slot_rows(const char* op, const Backend& backend, const Tensor& slot_
 
 }  // namespace
 
-int64_t moe_dispatch_plan(Tensor expert_offsets, Tensor sorted_slots, Tensor slot_rows,
-                          const Tensor& topk_idx, int64_t n_experts, int64_t capacity) {
+void moe_dispatch_plan(Tensor expert_offsets, Tensor sorted_slots, Tensor slot_rows, Tensor dropped,
+                       const Tensor& topk_idx, int64_t n_experts, int64_t capacity) {
   const char* op = "moe_dispatch_plan";
-  const Backend& backend = backend_for(op, {&expert_offsets, &sorted_slots, &slot_rows, &topk_idx});
+  const Backend& backend =
+      backend_for(op, {&expert_offsets, &sorted_slots, &slot_rows, &dropped, &topk_idx});
   check_2d(op, "topk_idx", topk_idx);
   MOE_CHECK(n_experts >= 1, op, ": n_experts = ", n_experts, " must be positive");
   const int64_t N = topk_idx.size(0), k = topk_idx.size(1);
@@ -66,12 +67,11 @@ int64_t moe_dispatch_plan(Tensor expert_offsets, Tensor sorted_slots, Tensor slo
   check_dtype(op, "sorted_slots", sorted_slots, DType::I32);
   check_dtype(op, "slot_rows", slot_rows, DType::I32);
   check_dtype(op, "topk_idx", topk_idx, DType::I32);
+  check_dtype(op, "dropped", dropped, DType::I32);
+  check_shape(op, "dropped", dropped, {1});
   check_index_range(op, backend, "topk_idx", topk_idx, 0, n_experts, "an expert index");
-  check_host_results(op, backend);
-  int32_t dropped = 0;
-  backend.dispatch.moe_dispatch_plan(expert_offsets, sorted_slots, slot_rows,
-                                     cpu_tensor(&dropped, {1}), topk_idx, capacity);
-  return dropped;
+  backend.dispatch.moe_dispatch_plan(expert_offsets, sorted_slots, slot_rows, dropped, topk_idx,
+                                     capacity);
 }
 
 void moe_gather(Tensor xs, const Tensor& x, const Tensor& sorted_slots,

@@ -15,9 +15,9 @@ namespace moe::ops {
 // slot_rows (N*k) I32: the row of each slot, -1 when dropped;
 // topk_idx (N, k) I32. capacity > 0 keeps at most `capacity` assignments per expert (earlier
 // tokens first, as in Switch Transformer); capacity <= 0 is dropless.
-// Returns the number of dropped assignments.
-int64_t moe_dispatch_plan(Tensor expert_offsets, Tensor sorted_slots, Tensor slot_rows,
-                          const Tensor& topk_idx, int64_t n_experts, int64_t capacity);
+// dropped (1) I32 = the number of assignments over capacity.
+void moe_dispatch_plan(Tensor expert_offsets, Tensor sorted_slots, Tensor slot_rows, Tensor dropped,
+                       const Tensor& topk_idx, int64_t n_experts, int64_t capacity);
 
 // xs (N*k, C): row r = x[sorted_slots[r] / k] for r < M; x (N, C).
 void moe_gather(Tensor xs, const Tensor& x, const Tensor& sorted_slots,

@@ -77,10 +77,10 @@ void router_backward(Tensor dlogits, Tensor dnoise_logits, const Tensor& dgates,
                                  noise_eps, args);
 }
 
-RouterStats router_losses_forward(Tensor expert_fraction, const Tensor& logits,
-                                  const Tensor& topk_idx, float temperature) {
+void router_losses_forward(Tensor stats, Tensor expert_fraction, const Tensor& logits,
+                           const Tensor& topk_idx, float temperature) {
   const char* op = "router_losses_forward";
-  const Backend& backend = backend_for(op, {&expert_fraction, &logits, &topk_idx});
+  const Backend& backend = backend_for(op, {&stats, &expert_fraction, &logits, &topk_idx});
   MOE_CHECK(logits.shape.ndim == 2, op, ": logits must be (N, E), got ", logits.shape.str());
   MOE_CHECK(topk_idx.shape.ndim == 2, op, ": topk_idx must be (N, k), got ", topk_idx.shape.str());
   const int64_t N = logits.size(0), E = logits.size(1), k = topk_idx.size(1);
@@ -91,12 +91,9 @@ RouterStats router_losses_forward(Tensor expert_fraction, const Tensor& logits,
   check_shape(op, "expert_fraction", expert_fraction, {E});
   check_dtype(op, "expert_fraction", expert_fraction, dtype);
   check_topk_idx(op, backend, topk_idx, N, k, E);
-  check_host_results(op, backend);
-  double stats[3];
-  backend.router.router_losses_forward(cpu_tensor(stats, {3}), expert_fraction, logits, topk_idx,
-                                       temperature);
-  return RouterStats{static_cast<float>(stats[0]), static_cast<float>(stats[1]),
-                     static_cast<float>(stats[2])};
+  check_dtype(op, "stats", stats, DType::F64);
+  check_shape(op, "stats", stats, {kRouterStats});
+  backend.router.router_losses_forward(stats, expert_fraction, logits, topk_idx, temperature);
 }
 
 void router_losses_backward(Tensor dlogits, const Tensor& logits, const Tensor& expert_fraction,

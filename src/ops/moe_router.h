@@ -28,15 +28,17 @@ void router_backward(Tensor dlogits, Tensor dnoise_logits, const Tensor& dgates,
                      const Tensor& topk_idx, const Tensor& gates, const Tensor& noise_logits,
                      const Tensor& noise_eps, const RouterArgs& args);
 
-struct RouterStats {
-  float aux_loss = 0.0f;  // Switch load-balancing loss (before its coefficient)
-  float z_loss = 0.0f;    // router z-loss (before its coefficient)
-  float entropy = 0.0f;   // mean over tokens of the entropy of P, nats (max ln E)
+// The entries of router_losses_forward's stats (3) F64.
+enum RouterStat : int64_t {
+  kAuxLoss = 0,  // Switch load-balancing loss (before its coefficient)
+  kZLoss = 1,    // router z-loss (before its coefficient)
+  kEntropy = 2,  // mean over tokens of the entropy of P, nats (max ln E)
+  kRouterStats = 3
 };
 
-// expert_fraction (E): f_e. logits (N, E); topk_idx (N, k).
-RouterStats router_losses_forward(Tensor expert_fraction, const Tensor& logits,
-                                  const Tensor& topk_idx, float temperature);
+// stats (3) F64 as RouterStat; expert_fraction (E): f_e. logits (N, E); topk_idx (N, k).
+void router_losses_forward(Tensor stats, Tensor expert_fraction, const Tensor& logits,
+                           const Tensor& topk_idx, float temperature);
 
 // dlogits (N, E) += aux_coef * d(aux)/d(logits) + z_coef * d(z)/d(logits).
 void router_losses_backward(Tensor dlogits, const Tensor& logits, const Tensor& expert_fraction,

@@ -28,17 +28,16 @@ void check_target_range(const char* op, const Backend& backend, const Tensor& ta
 
 }  // namespace
 
-float softmax_xent_forward(Tensor losses, const Tensor& logits, const Tensor& targets) {
+void softmax_xent_forward(Tensor losses, Tensor mean, const Tensor& logits, const Tensor& targets) {
   const char* op = "softmax_xent_forward";
-  const Backend& backend = backend_for(op, {&losses, &logits, &targets});
+  const Backend& backend = backend_for(op, {&losses, &mean, &logits, &targets});
   const DType dtype = check_logits_targets(op, backend, logits, targets);
   check_dtype(op, "losses", losses, dtype);
   check_shape(op, "losses", losses, Shape{logits.size(0)});
+  check_dtype(op, "mean", mean, DType::F64);
+  check_shape(op, "mean", mean, {1});
   check_target_range(op, backend, targets, logits.size(1));
-  check_host_results(op, backend);
-  double mean = 0.0;
-  backend.loss.softmax_xent_forward(losses, cpu_tensor(&mean, {1}), logits, targets);
-  return static_cast<float>(mean);
+  backend.loss.softmax_xent_forward(losses, mean, logits, targets);
 }
 
 void softmax_xent_backward(Tensor dlogits, const Tensor& logits, const Tensor& targets,

@@ -5,9 +5,9 @@
 
 namespace moe::ops {
 
-// losses (N) = logsumexp(logits[i]) - logits[i, targets[i]]; logits (N, V); targets (N) I32.
-// Returns the mean of losses. Targets outside [0, V) raise an error.
-float softmax_xent_forward(Tensor losses, const Tensor& logits, const Tensor& targets);
+// losses (N) = logsumexp(logits[i]) - logits[i, targets[i]]; mean (1) F64 = their mean, summed in
+// row order in fp64; logits (N, V); targets (N) I32. Targets outside [0, V) raise an error.
+void softmax_xent_forward(Tensor losses, Tensor mean, const Tensor& logits, const Tensor& targets);
 
 // dlogits (N, V) = (softmax(logits) - onehot(targets)) * dloss, assigned. dlogits may alias
 // logits. dloss is the gradient of the objective w.r.t. each row's loss (1/N for a mean).

@@ -22,27 +22,26 @@ ForwardContext Evaluator::context(int64_t batch, uint64_t key, float temperature
   return ctx;
 }
 
-void Evaluator::accumulate(EvalResult& r, const LossInfo& loss, int64_t rows, int64_t seq) {
-  r.loss += static_cast<double>(loss.ce) * static_cast<double>(rows * seq);
+void Evaluator::accumulate(EvalResult& r, int64_t rows, int64_t seq) {
+  const ForwardStats stats = model_.read_stats();
+  r.loss += stats.loss.ce * static_cast<double>(rows * seq);
   r.tokens += rows * seq;
-  auto stats = model_.moe_stats();
-  auto layers = model_.moe_layer_indices();
   if (r.routing.empty()) {
-    for (size_t i = 0; i < stats.size(); ++i) {
+    for (const MoELayerStats& s : stats.moe) {
       LayerRouting lr;
-      lr.layer = layers[i];
-      lr.expert_usage.assign(stats[i]->expert_fraction.size(), 0.0);
+      lr.layer = s.layer;
+      lr.expert_usage.assign(s.expert_fraction.size(), 0.0);
       r.routing.push_back(lr);
     }
   }
-  for (size_t i = 0; i < stats.size(); ++i) {
-    for (size_t e = 0; e < stats[i]->expert_fraction.size(); ++e)
-      r.routing[i].expert_usage[e] += stats[i]->expert_fraction[e];
-    r.routing[i].entropy += stats[i]->router.entropy;
-    r.routing[i].aux_loss += stats[i]->router.aux_loss;
+  for (size_t i = 0; i < stats.moe.size(); ++i) {
+    const MoELayerStats& s = stats.moe[i];
+    for (size_t e = 0; e < s.expert_fraction.size(); ++e)
+      r.routing[i].expert_usage[e] += s.expert_fraction[e];
+    r.routing[i].entropy += s.entropy;
+    r.routing[i].aux_loss += s.aux_loss;
     r.routing[i].dropped_fraction +=
-        stats[i]->assignments ? static_cast<double>(stats[i]->dropped) / stats[i]->assignments
-                              : 0.0;
+        s.assignments ? static_cast<double>(s.dropped) / static_cast<double>(s.assignments) : 0.0;
   }
 }
 
@@ -63,7 +62,8 @@ EvalResult Evaluator::random_windows(const BatchSampler& sampler, int64_t iters,
   for (int64_t i = 0; i < iters; ++i) {
     const ForwardContext ctx = context(i, key, temperature);
     sampler.sample(tokens_, targets_, rng_key(key, static_cast<uint64_t>(i)));
-    accumulate(r, model_.forward(ctx, tokens_, targets_), ctx.batch, ctx.seq);
+    model_.forward(ctx, tokens_, targets_);
+    accumulate(r, ctx.batch, ctx.seq);
   }
   finish(r, iters);
   return r;
@@ -81,7 +81,8 @@ EvalResult Evaluator::contiguous(const BatchSampler& sampler, int64_t max_batche
     ForwardContext ctx = context(batches, key, temperature);
     ctx.batch = rows;
     Tensor tok = tokens_.prefix(Shape{rows, ctx.seq}), tgt = targets_.prefix(Shape{rows, ctx.seq});
-    accumulate(r, model_.forward(ctx, tok, tgt), rows, ctx.seq);
+    model_.forward(ctx, tok, tgt);
+    accumulate(r, rows, ctx.seq);
     ++batches;
   }
   finish(r, batches);

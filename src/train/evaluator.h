@@ -45,7 +45,8 @@ class Evaluator {
   bool router_noise_;
   // The forward context of evaluation batch `batch` (key: the evaluation's key).
   ForwardContext context(int64_t batch, uint64_t key, float temperature) const;
-  void accumulate(EvalResult& r, const LossInfo& loss, int64_t rows, int64_t seq);
+  // Adds the statistics of the batch just run (read from the device: once per batch).
+  void accumulate(EvalResult& r, int64_t rows, int64_t seq);
   void finish(EvalResult& r, int64_t batches);
 };
 

@@ -8,7 +8,7 @@
 namespace moe {
 
 AdamW::AdamW(ParamTable& params, const TrainConfig& cfg, ArenaMode mode)
-    : params_(params), cfg_(cfg), arena_(ops::device_memory(Device::CPU), mode) {
+    : params_(params), cfg_(cfg), arena_(ops::device_memory(params.device()), mode) {
   m_ = arena_.alloc(Shape{params.numel()});
   v_ = arena_.alloc(Shape{params.numel()});
 }
@@ -36,11 +36,13 @@ void AdamW::step(float lr, int64_t step) {
   }
 }
 
-float clip_grad_norm(ParamTable& params, float max_norm) {
-  const double norm = std::sqrt(ops::sum_squares(params.flat_grads()));
+void grad_sum_squares(Tensor sum, const ParamTable& params) {
+  ops::sum_squares(sum, params.flat_grads());
+}
+
+void clip_grads(ParamTable& params, double norm, float max_norm) {
   if (max_norm > 0.0f && norm > max_norm)
     ops::scale_inplace(params.flat_grads(), static_cast<float>(max_norm / (norm + 1e-6)));
-  return static_cast<float>(norm);
 }
 
 }  // namespace moe

@@ -10,7 +10,8 @@ namespace moe {
 
 class AdamW {
  public:
-  // ArenaMode::Measure: the moments are only counted (bytes_reserved), for memory estimates.
+  // The moments live on the parameters' device. ArenaMode::Measure: they are only counted
+  // (bytes_reserved), for memory estimates.
   AdamW(ParamTable& params, const TrainConfig& cfg, ArenaMode mode = ArenaMode::Allocate);
   // One update with learning rate lr; step is the 1-based update count (bias correction).
   void step(float lr, int64_t step);
@@ -25,9 +26,11 @@ class AdamW {
   Tensor m_, v_;
 };
 
-// Global L2 norm of all gradients; when max_norm > 0 and the norm exceeds it, scales the
-// gradients by max_norm / (norm + 1e-6) (torch.nn.utils.clip_grad_norm_). Returns the norm
-// before clipping.
-float clip_grad_norm(ParamTable& params, float max_norm);
+// sum (1) F64 = the sum of squares of all gradients, on their device (the squared global L2 norm).
+void grad_sum_squares(Tensor sum, const ParamTable& params);
+// Clipping by global norm (torch.nn.utils.clip_grad_norm_): when max_norm > 0 and `norm` (the
+// gradients' L2 norm, from grad_sum_squares) exceeds it, scales the gradients by
+// max_norm / (norm + 1e-6).
+void clip_grads(ParamTable& params, double norm, float max_norm);
 
 }  // namespace moe

@@ -3,7 +3,8 @@
 namespace moe {
 
 // The batch buffers are tiny: an arena sized exactly for them (block size 0) rather than a
-// default 64 MiB block.
+// default 64 MiB block. They are host memory on every device: the sampler writes the batch there
+// and Model::forward copies it to the model's device.
 BatchBuffers::BatchBuffers(Model& model, int64_t batch, ArenaMode mode)
     : arena_(ops::device_memory(Device::CPU), 0, mode) {
   const int64_t seq = model.config().block_size;
@@ -17,11 +18,16 @@ MemoryUse BatchBuffers::memory_use(const Model& model) const {
 }
 
 TrainingBuffers::TrainingBuffers(Model& model, const TrainConfig& train, ArenaMode mode)
-    : batch(model, train.batch_size, mode), optimizer(model.params(), train, mode) {}
+    : batch(model, train.batch_size, mode),
+      optimizer(model.params(), train, mode),
+      stats_arena_(ops::device_memory(model.device()), 0, mode) {
+  step_stats_ = stats_arena_.alloc(Shape{model.loss_stats().numel() + 1}, DType::F64);
+}
 
 MemoryUse TrainingBuffers::memory_use(const Model& model) const {
   MemoryUse use = batch.memory_use(model);
   use.optimizer = optimizer.bytes_reserved();
+  use.activations += stats_arena_.bytes_reserved();
   return use;
 }
 

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <vector>
 
 #include "core/check.h"
 #include "core/fs.h"
@@ -20,6 +21,7 @@
 #include "model/checkpoint.h"
 #include "model/model.h"
 #include "ops/device.h"
+#include "ops/elementwise.h"
 #include "report/write_report.h"
 #include "train/evaluator.h"
 #include "train/lr_schedule.h"
@@ -98,7 +100,7 @@ class Trainer {
 
   // The loop's steps.
   StepRecord train_step();
-  LossInfo micro_batch(int64_t step, int64_t micro, StepRecord& record);
+  void micro_batch(int64_t step, int64_t micro, StepRecord& record);
   void log_step(const StepRecord& record);
   bool eval_due(bool last_step) const;
   void evaluate();
@@ -273,17 +275,30 @@ StepRecord Trainer::train_step() {
   ctx_.router_temperature = r.router_temperature;
   const auto t0 = Clock::now();
   model_->params().zero_grads();
+  // Losses add up on the device; the gradients' sum of squares goes in the last entry.
+  const Tensor stats = buffers_->step_stats();
+  const int64_t norm_slot = stats.numel() - 1;
+  ops::fill(stats, 0.0f);
   for (int64_t micro = 0; micro < tc().grad_accum; ++micro) {
-    const LossInfo info = micro_batch(step, micro, r);
-    r.loss.ce += info.ce / tc().grad_accum;
-    r.loss.aux += info.aux / tc().grad_accum;
-    r.loss.z += info.z / tc().grad_accum;
-    r.loss.objective += info.objective / tc().grad_accum;
+    micro_batch(step, micro, r);
+    ops::add_inplace(stats.rows(0, norm_slot), model_->loss_stats());
   }
   const auto t_opt = Clock::now();
-  r.grad_norm = clip_grad_norm(model_->params(), tc().grad_clip);
-  MOE_CHECK(std::isfinite(r.grad_norm), "gradient norm is ", r.grad_norm, " at step ", step + 1,
+  grad_sum_squares(stats.rows(norm_slot, norm_slot + 1), model_->params());
+  // The step's one read from the device: before the update, which must not see a NaN.
+  std::vector<double> host(static_cast<size_t>(stats.numel()));
+  ops::copy(cpu_tensor(host.data(), stats.shape), stats);
+  for (int64_t i = 0; i < norm_slot; ++i)
+    host[i] /= static_cast<double>(tc().grad_accum);  // means over the micro-batches
+  r.loss = model_->loss_info(host.data());
+  MOE_CHECK(std::isfinite(r.loss.objective), "loss is ", r.loss.objective, " at step ", step + 1,
+            " (lr ", r.lr, "); training stopped; ", usable_checkpoint(),
+            "; lower train.lr or enable train.grad_clip");
+  const double norm = std::sqrt(host[norm_slot]);
+  r.grad_norm = static_cast<float>(norm);
+  MOE_CHECK(std::isfinite(norm), "gradient norm is ", r.grad_norm, " at step ", step + 1,
             "; training stopped; ", usable_checkpoint());
+  clip_grads(model_->params(), norm, tc().grad_clip);
   buffers_->optimizer.step(r.lr, step + 1);
   r.optimizer_ms = ms_since(t_opt);
   const double step_s = ms_since(t0) / 1000.0;
@@ -297,7 +312,7 @@ StepRecord Trainer::train_step() {
 
 // Draws micro-batch `micro` of update `step` (a pure function of seed, step and micro, which is
 // what makes resume exact) and runs forward and backward on it; adds the times to `record`.
-LossInfo Trainer::micro_batch(int64_t step, int64_t micro, StepRecord& record) {
+void Trainer::micro_batch(int64_t step, int64_t micro, StepRecord& record) {
   if (config_.data.sampling == "chunks")
     train_sampler_->chunks(tokens_, targets_, step * tc().grad_accum + micro,
                            rng_key(seed(), rng_stream::kTrainChunks));
@@ -306,15 +321,11 @@ LossInfo Trainer::micro_batch(int64_t step, int64_t micro, StepRecord& record) {
                            rng_key(seed(), rng_stream::kTrainBatch, step, micro));
   ctx_.key = rng_key(seed(), rng_stream::kStep, step, micro);
   const auto t_fwd = Clock::now();
-  const LossInfo info = model_->forward(ctx_, tokens_, targets_);
+  model_->forward(ctx_, tokens_, targets_);
   record.forward_ms += ms_since(t_fwd);
-  MOE_CHECK(std::isfinite(info.objective), "loss is ", info.objective, " at step ", step + 1,
-            " (lr ", record.lr, "); training stopped; ", usable_checkpoint(),
-            "; lower train.lr or enable train.grad_clip");
   const auto t_bwd = Clock::now();
   model_->backward(ctx_);
   record.backward_ms += ms_since(t_bwd);
-  return info;
 }
 
 void Trainer::log_step(const StepRecord& r) {

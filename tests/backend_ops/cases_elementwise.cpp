@@ -26,6 +26,9 @@ OpCase elementwise() {
   c.output("acc", {n}, v.uniform(n));
   c.index("ids", {5}, {3, 1, 4, 1, 5});
   c.index_output("ids_copied", {5});
+  c.statistic("sum_squares", 1);
+  c.index_output("a_finite", {1});
+  c.index_output("with_inf_finite", {1});
   c.forward = [](const Tensors& t) {
     ops::fill(t["filled"], 0.25f);
     ops::copy(t["copied"], t["a"]);
@@ -33,8 +36,9 @@ OpCase elementwise() {
     ops::add(t["sum"], t["a"], t["b"]);
     ops::add_inplace(t["acc"], t["b"]);
     ops::scale_inplace(t["acc"], -1.5f);
-    return Returned{ops::sum_squares(t["a"]), double(ops::all_finite(t["a"])),
-                    double(ops::all_finite(t["with_inf"]))};
+    ops::sum_squares(t["sum_squares"], t["a"]);
+    ops::all_finite(t["a_finite"], t["a"]);
+    ops::all_finite(t["with_inf_finite"], t["with_inf"]);
   };
   return c;
 }
@@ -46,7 +50,6 @@ OpCase random_fills() {
   c.forward = [](const Tensors& t) {
     ops::fill_normal(t["normal"], 0.5f, 0.02f, 77);
     ops::fill_uniform(t["uniform"], -0.3f, 0.7f, 78);
-    return Returned{};
   };
   return c;
 }
@@ -61,14 +64,8 @@ OpCase relu() {
   c.input("dout", s, v.uniform(s.numel()));
   c.output("out", s);
   c.output("dx", s);
-  c.forward = [](const Tensors& t) {
-    ops::relu_forward(t["out"], t["x"]);
-    return Returned{};
-  };
-  c.backward = [](const Tensors& t) {
-    ops::relu_backward(t["dx"], t["dout"], t["out"]);
-    return Returned{};
-  };
+  c.forward = [](const Tensors& t) { ops::relu_forward(t["out"], t["x"]); };
+  c.backward = [](const Tensors& t) { ops::relu_backward(t["dx"], t["dout"], t["out"]); };
   c.objective = {{"out", "dout"}};
   c.gradients = {{"x", "dx"}};
   return c;
@@ -88,13 +85,9 @@ OpCase swiglu() {
   c.output("out", s);
   c.output("dgate", s);
   c.output("dup", s);
-  c.forward = [](const Tensors& t) {
-    ops::swiglu_forward(t["out"], t["gate"], t["up"]);
-    return Returned{};
-  };
+  c.forward = [](const Tensors& t) { ops::swiglu_forward(t["out"], t["gate"], t["up"]); };
   c.backward = [](const Tensors& t) {
     ops::swiglu_backward(t["dgate"], t["dup"], t["dout"], t["gate"], t["up"]);
-    return Returned{};
   };
   c.objective = {{"out", "dout"}};
   c.gradients = {{"gate", "dgate"}, {"up", "dup"}};
@@ -110,14 +103,8 @@ OpCase dropout(float p) {
   c.input("dout", s, v.uniform(s.numel()));
   c.output("out", s);
   c.output("dx", s);
-  c.forward = [p](const Tensors& t) {
-    ops::dropout_forward(t["out"], t["x"], p, 1234);
-    return Returned{};
-  };
-  c.backward = [p](const Tensors& t) {
-    ops::dropout_backward(t["dx"], t["dout"], p, 1234);
-    return Returned{};
-  };
+  c.forward = [p](const Tensors& t) { ops::dropout_forward(t["out"], t["x"], p, 1234); };
+  c.backward = [p](const Tensors& t) { ops::dropout_backward(t["dx"], t["dout"], p, 1234); };
   c.objective = {{"out", "dout"}};
   c.gradients = {{"x", "dx"}};
   return c;

@@ -33,12 +33,10 @@ OpCase layernorm(bool bias) {
   c.forward = [bias](const Tensors& t) {
     ops::layernorm_forward(t["out"], t["mean"], t["rstd"], t["x"], t["w"], bias ? t["b"] : Tensor{},
                            1e-5f);
-    return Returned{};
   };
   c.backward = [bias](const Tensors& t) {
     ops::layernorm_backward(t["dx"], t["dw"], bias ? t["db"] : Tensor{}, t["dout"], t["x"], t["w"],
                             t["mean"], t["rstd"]);
-    return Returned{};
   };
   c.objective = {{"out", "dout"}};
   c.gradients = {{"x", "dx"}, {"w", "dw", true}};
@@ -59,11 +57,9 @@ OpCase rmsnorm() {
   c.output("dw", {C}, v.uniform(C));
   c.forward = [](const Tensors& t) {
     ops::rmsnorm_forward(t["out"], t["rstd"], t["x"], t["w"], 1e-6f);
-    return Returned{};
   };
   c.backward = [](const Tensors& t) {
     ops::rmsnorm_backward(t["dx"], t["dw"], t["dout"], t["x"], t["w"], t["rstd"]);
-    return Returned{};
   };
   c.objective = {{"out", "dout"}};
   c.gradients = {{"x", "dx"}, {"w", "dw", true}};
@@ -86,12 +82,10 @@ OpCase linear(bool full) {
   c.output("db", {O}, v.uniform(O));
   c.forward = [full](const Tensors& t) {
     ops::linear_forward(t["out"], t["x"], t["w"], full ? t["b"] : Tensor{});
-    return Returned{};
   };
   c.backward = [full](const Tensors& t) {
     ops::linear_backward(full ? t["dx"] : Tensor{}, t["dw"], full ? t["db"] : Tensor{}, t["dout"],
                          t["x"], t["w"]);
-    return Returned{};
   };
   c.objective = {{"out", "dout"}};
   c.gradients = {{"w", "dw", true}};
@@ -119,12 +113,10 @@ OpCase grouped_linear(std::string name, std::vector<int32_t> offsets, int64_t ro
   c.output("db", {E, O}, v.uniform(E * O));
   c.forward = [](const Tensors& t) {
     ops::grouped_linear_forward(t["out"], t["x"], t["w"], t["b"], t["offsets"]);
-    return Returned{};
   };
   c.backward = [](const Tensors& t) {
     ops::grouped_linear_backward(t["dx"], t["dw"], t["db"], t["dout"], t["x"], t["w"],
                                  t["offsets"]);
-    return Returned{};
   };
   c.objective = {{"out", "dout"}};
   c.gradients = {{"x", "dx"}, {"w", "dw", true}, {"b", "db", true}};
@@ -153,11 +145,9 @@ OpCase embedding(bool positions, int64_t offset) {
   c.forward = [positions, offset](const Tensors& t) {
     ops::embedding_forward(t["out"], t["tokens"], t["wte"], positions ? t["wpe"] : Tensor{},
                            offset);
-    return Returned{};
   };
   c.backward = [positions](const Tensors& t) {
     ops::embedding_backward(t["dwte"], positions ? t["dwpe"] : Tensor{}, t["dout"], t["tokens"]);
-    return Returned{};
   };
   c.objective = {{"out", "dout"}};
   c.gradients = {{"wte", "dwte", true}};
@@ -175,14 +165,8 @@ OpCase rope() {
   c.input("dout", s, v.uniform(s.numel()));
   c.output("out", s);
   c.output("dx", s);
-  c.forward = [](const Tensors& t) {
-    ops::rope_forward(t["out"], t["x"], 5, 10000.0f);
-    return Returned{};
-  };
-  c.backward = [](const Tensors& t) {
-    ops::rope_backward(t["dx"], t["dout"], 5, 10000.0f);
-    return Returned{};
-  };
+  c.forward = [](const Tensors& t) { ops::rope_forward(t["out"], t["x"], 5, 10000.0f); };
+  c.backward = [](const Tensors& t) { ops::rope_backward(t["dx"], t["dout"], 5, 10000.0f); };
   c.objective = {{"out", "dout"}};
   c.gradients = {{"x", "dx"}};
   return c;
@@ -204,13 +188,13 @@ OpCase softmax_xent() {
   c.index("targets", {N}, targets);
   c.input("dlosses", {N}, std::vector<double>(N, dloss));  // the objective's weights
   c.output("losses", {N});
+  c.statistic("mean", 1);
   c.output("dlogits", {N, V});
   c.forward = [](const Tensors& t) {
-    return Returned{ops::softmax_xent_forward(t["losses"], t["logits"], t["targets"])};
+    ops::softmax_xent_forward(t["losses"], t["mean"], t["logits"], t["targets"]);
   };
   c.backward = [dloss](const Tensors& t) {
     ops::softmax_xent_backward(t["dlogits"], t["logits"], t["targets"], dloss);
-    return Returned{};
   };
   c.objective = {{"losses", "dlosses"}};
   c.gradients = {{"logits", "dlogits"}};
@@ -223,10 +207,7 @@ OpCase softmax() {
   Values v(21);
   c.input("logits", {N, V}, v.uniform(N * V, -5.0, 5.0));
   c.output("probs", {N, V});
-  c.forward = [](const Tensors& t) {
-    ops::softmax_forward(t["probs"], t["logits"], 0.7f);
-    return Returned{};
-  };
+  c.forward = [](const Tensors& t) { ops::softmax_forward(t["probs"], t["logits"], 0.7f); };
   return c;
 }
 
@@ -247,7 +228,6 @@ OpCase adamw() {
       args.step = step;
       ops::adamw_update(t["param"], t["grad"], t["m"], t["v"], args);
     }
-    return Returned{};
   };
   return c;
 }

@@ -32,13 +32,11 @@ OpCase router(bool noisy) {
   c.forward = [noisy, args](const Tensors& t) {
     ops::router_forward(t["topk"], t["gates"], t["logits"], noisy ? t["noise_logits"] : Tensor{},
                         noisy ? t["noise_eps"] : Tensor{}, args);
-    return Returned{};
   };
   c.backward = [noisy, args](const Tensors& t) {
     ops::router_backward(t["dlogits"], noisy ? t["dnoise_logits"] : Tensor{}, t["dgates"],
                          t["topk"], t["gates"], noisy ? t["noise_logits"] : Tensor{},
                          noisy ? t["noise_eps"] : Tensor{}, args);
-    return Returned{};
   };
   c.objective = {{"gates", "dgates"}};
   c.gradients = {{"logits", "dlogits"}};
@@ -61,18 +59,16 @@ OpCase router_ties() {
   args.top_k = static_cast<int>(k);
   c.forward = [args](const Tensors& t) {
     ops::router_forward(t["topk"], t["gates"], t["logits"], Tensor{}, Tensor{}, args);
-    return Returned{};
   };
   c.backward = [args](const Tensors& t) {
     ops::router_backward(t["dlogits"], Tensor{}, t["dgates"], t["topk"], t["gates"], Tensor{},
                          Tensor{}, args);
-    return Returned{};
   };
   return c;
 }
 
-// The load-balancing and z losses (returned), expert fractions, and their gradient added onto
-// what dlogits held.
+// The load-balancing and z losses and the entropy (statistics), expert fractions, and their
+// gradient added onto what dlogits held.
 OpCase router_losses() {
   OpCase c{"router losses (an idle expert)", {"router_losses_forward", "router_losses_backward"}};
   const int64_t N = kTokens, E = kExperts, k = 2;
@@ -80,15 +76,13 @@ OpCase router_losses() {
   c.input("logits", {N, E}, v.uniform(N * E, -2.0, 2.0));
   c.index("topk", {N, k}, v.topk(N, k, {0, 1, 3}));
   c.output("fraction", {E});
+  c.statistic("stats", ops::kRouterStats);
   c.output("dlogits", {N, E}, v.uniform(N * E));
   c.forward = [](const Tensors& t) {
-    const ops::RouterStats s =
-        ops::router_losses_forward(t["fraction"], t["logits"], t["topk"], 0.9f);
-    return Returned{s.aux_loss, s.z_loss, s.entropy};
+    ops::router_losses_forward(t["stats"], t["fraction"], t["logits"], t["topk"], 0.9f);
   };
   c.backward = [](const Tensors& t) {
     ops::router_losses_backward(t["dlogits"], t["logits"], t["fraction"], 0.9f, 0.01f, 0.001f);
-    return Returned{};
   };
   return c;
 }
@@ -109,6 +103,7 @@ OpCase dispatch(std::string name, std::vector<int32_t> experts_used, int64_t cap
   c.index_output("offsets", {E + 1});
   c.index_output("sorted_slots", {slots});
   c.index_output("slot_rows", {slots});
+  c.index_output("dropped", {1});
   const std::vector<double> sentinel(static_cast<size_t>(slots * C), 7.0);
   c.output("xs", {slots, C}, sentinel);
   c.output("ys", {slots, O}, std::vector<double>(slots * O, 7.0));
@@ -119,12 +114,11 @@ OpCase dispatch(std::string name, std::vector<int32_t> experts_used, int64_t cap
   c.output("dw", {E, O, C}, v.uniform(E * O * C));
   c.output("dx", {N, C});
   c.forward = [capacity](const Tensors& t) {
-    const int64_t dropped = ops::moe_dispatch_plan(t["offsets"], t["sorted_slots"], t["slot_rows"],
-                                                   t["topk"], kExperts, capacity);
+    ops::moe_dispatch_plan(t["offsets"], t["sorted_slots"], t["slot_rows"], t["dropped"], t["topk"],
+                           kExperts, capacity);
     ops::moe_gather(t["xs"], t["x"], t["sorted_slots"], t["offsets"], 2);
     ops::grouped_linear_forward(t["ys"], t["xs"], t["w"], Tensor{}, t["offsets"]);
     ops::moe_scatter(t["y"], t["ys"], t["gates"], t["slot_rows"]);
-    return Returned{static_cast<double>(dropped)};
   };
   c.backward = [](const Tensors& t) {
     ops::moe_scatter_backward(t["dys"], t["dgates"], t["dy"], t["ys"], t["gates"], t["slot_rows"],
@@ -132,7 +126,6 @@ OpCase dispatch(std::string name, std::vector<int32_t> experts_used, int64_t cap
     ops::grouped_linear_backward(t["dxs"], t["dw"], Tensor{}, t["dys"], t["xs"], t["w"],
                                  t["offsets"]);
     ops::moe_gather_backward(t["dx"], t["dxs"], t["slot_rows"], 2);
-    return Returned{};
   };
   c.objective = {{"y", "dy"}};
   c.gradients = {{"x", "dx"}, {"w", "dw", true}, {"gates", "dgates"}};

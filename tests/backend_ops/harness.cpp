@@ -35,6 +35,12 @@ void OpCase::index_output(std::string name, Shape shape) {
                      std::vector<double>(static_cast<size_t>(shape.numel()))});
 }
 
+void OpCase::statistic(std::string name, int64_t n) {
+  Buffer b{std::move(name), Shape{n}, false, true, std::vector<double>(static_cast<size_t>(n))};
+  b.statistic = true;
+  buffers.push_back(std::move(b));
+}
+
 const Buffer& OpCase::buffer(std::string_view name) const {
   for (const Buffer& b : buffers)
     if (b.name == name) return b;
@@ -79,7 +85,8 @@ double tolerance(DType dtype) {
 namespace {
 
 DType dtype_of(const Buffer& b, DType dtype) {
-  return b.index ? DType::I32 : dtype;
+  if (b.index) return DType::I32;
+  return b.statistic ? DType::F64 : dtype;
 }
 
 // Writes host values into a device tensor through a CPU staging copy (ops::copy, which takes the
@@ -141,13 +148,9 @@ void upload_all(const OpCase& c, const Tensors& t) {
     upload(t[b.name], b.values);
 }
 
-Returned run_ops(const OpCase& c, const Tensors& t) {
-  Returned r = c.forward(t);
-  if (c.backward) {
-    Returned more = c.backward(t);
-    r.insert(r.end(), more.begin(), more.end());
-  }
-  return r;
+void run_ops(const OpCase& c, const Tensors& t) {
+  c.forward(t);
+  if (c.backward) c.backward(t);
 }
 
 // ||a - b|| / ||b|| (0 when both are 0).
@@ -166,11 +169,10 @@ Results run_case(const OpCase& c, const Backend& backend, DType dtype) {
   Arena arena(backend.memory, size_t{1} << 20);
   const Tensors t = allocate(c, arena, dtype);
   upload_all(c, t);
-  const Returned returned = run_ops(c, t);
+  run_ops(c, t);
   Results r;
   for (const Buffer& b : c.buffers)
     if (b.compared) r.push_back(download(t[b.name]));
-  r.push_back(returned);
   return r;
 }
 
@@ -184,17 +186,17 @@ Check compare(const OpCase& c, const Results& got, const Results& ref, DType dty
   std::vector<std::string> names;
   for (const Buffer& b : c.buffers)
     if (b.compared) names.push_back(b.name);
-  names.push_back("returned values");
   for (size_t i = 0; i < names.size(); ++i) {
-    const bool index = i + 1 < names.size() && c.buffer(names[i]).index;
+    const Buffer& buffer = c.buffer(names[i]);
+    const bool index = buffer.index;
     MOE_CHECK(got[i].size() == ref[i].size(), "backend_ops: ", c.name, ": ", names[i], " has ",
               got[i].size(), " values, the reference ", ref[i].size());
     if (index) {
       if (got[i] != ref[i]) return {false, 1.0, names[i] + " differs from the reference"};
       continue;
     }
-    // Returned values are unrelated scalars (a loss and a count): each is compared on its own.
-    const bool separately = i + 1 == names.size();
+    // A statistic's entries are unrelated numbers (a loss, an entropy): each on its own.
+    const bool separately = buffer.statistic;
     for (size_t j = 0; j < (separately ? got[i].size() : 1); ++j) {
       const double error =
           separately ? rel_error({got[i][j]}, {ref[i][j]}) : rel_error(got[i], ref[i]);

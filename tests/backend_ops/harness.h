@@ -28,6 +28,9 @@ struct Buffer {
   bool index = false;
   bool compared = false;  // an output: compared with the reference after the run
   std::vector<double> values;
+  // A statistic an op writes (a loss, a norm): F64 in every run, its entries unrelated numbers
+  // compared one by one.
+  bool statistic = false;
 };
 
 // The tensors of one run, on the device under test, by buffer name.
@@ -40,10 +43,8 @@ class Tensors {
   std::vector<std::pair<std::string, Tensor>> items_;
 };
 
-// Host values ops return (a loss, a count), compared like outputs.
-using Returned = std::vector<double>;
-using Run = std::function<Returned(const Tensors&)>;
-// The outputs of one run: each compared buffer in case order, then the returned values.
+using Run = std::function<void(const Tensors&)>;
+// The outputs of one run: each compared buffer in case order.
 using Results = std::vector<std::vector<double>>;
 
 // A gradient the backward writes (into buffer `grad`) of the objective with respect to input
@@ -75,6 +76,8 @@ struct OpCase {
   // An output, compared after the run; `values` are its contents before (zeros when empty).
   void output(std::string name, Shape shape, std::vector<double> values = {});
   void index_output(std::string name, Shape shape);
+  // An F64 statistic of n entries, compared after the run.
+  void statistic(std::string name, int64_t n);
   const Buffer& buffer(std::string_view name) const;
 };
 

@@ -2,6 +2,7 @@
 // forward/backward and a short AdamW trajectory, and writes everything the PyTorch mirror
 // (tools/reference/moe_reference.py check OUT_DIR) needs to recompute and compare: weights,
 // batches, router noise, logits, losses, every gradient and the loss trajectory.
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -118,7 +119,8 @@ int run(int argc, char** argv) {
     model.params().zero_grads();
     moe::Tensor tok = tokens.rows(s, s + 1).view(moe::Shape{b, t});
     moe::Tensor tgt = targets.rows(s, s + 1).view(moe::Shape{b, t});
-    moe::LossInfo info = model.forward(ctx, tok, tgt);
+    model.forward(ctx, tok, tgt);
+    const moe::LossInfo info = model.read_stats().loss;
     trajectory.f32()[s] = info.objective;
     for (size_t l = 0; l < moe_layers.size(); ++l) {
       moe::Tensor eps = moe_layers[l]->noise_eps(n);
@@ -142,7 +144,9 @@ int run(int argc, char** argv) {
         grads0.push_back(g);
       }
     }
-    moe::clip_grad_norm(model.params(), tc.grad_clip);
+    double sum_squares = 0.0;
+    moe::grad_sum_squares(moe::cpu_tensor(&sum_squares, moe::Shape{1}), model.params());
+    moe::clip_grads(model.params(), std::sqrt(sum_squares), tc.grad_clip);
     optimizer.step(lr, s + 1);
   }
   case_tensors.emplace_back("logits", logits0);

@@ -12,6 +12,20 @@
 namespace moe {
 namespace {
 
+// The ops write their statistic into a (1) tensor; these read it back.
+double sum_squares_of(const Tensor& t) {
+  double sum = -1.0;
+  ops::sum_squares(cpu_tensor(&sum, {1}), t);
+  return sum;
+}
+
+bool all_finite_of(const Tensor& t) {
+  int32_t finite = -1;
+  ops::all_finite(cpu_tensor(&finite, {1}), t);
+  EXPECT_TRUE(finite == 0 || finite == 1);
+  return finite == 1;
+}
+
 using testing::random_vector;
 using testing::rel_error;
 
@@ -61,21 +75,21 @@ TEST(Elementwise, SumSquaresMatchesReference) {
   double ref = 0;
   for (float v : a)
     ref += static_cast<double>(v) * v;
-  const double got = ops::sum_squares(cpu_tensor(a.data(), {kN}));
+  const double got = sum_squares_of(cpu_tensor(a.data(), {kN}));
   EXPECT_LE(std::abs(got - ref) / ref, 1e-12);
   std::vector<float> small = {1.0f, -2.0f, 3.0f};
-  EXPECT_DOUBLE_EQ(ops::sum_squares(cpu_tensor(small.data(), {3})), 14.0);
+  EXPECT_DOUBLE_EQ(sum_squares_of(cpu_tensor(small.data(), {3})), 14.0);
 }
 
 TEST(Elementwise, AllFiniteFindsNanAndInf) {
   auto a = random_vector<float>(kN, 4);
   Tensor t = cpu_tensor(a.data(), {kN});
-  EXPECT_TRUE(ops::all_finite(t));
+  EXPECT_TRUE(all_finite_of(t));
   a[kN - 7] = std::numeric_limits<float>::quiet_NaN();
-  EXPECT_FALSE(ops::all_finite(t));
+  EXPECT_FALSE(all_finite_of(t));
   a[kN - 7] = 0.0f;
   a[12345] = -std::numeric_limits<float>::infinity();
-  EXPECT_FALSE(ops::all_finite(t));
+  EXPECT_FALSE(all_finite_of(t));
 }
 
 TEST(Elementwise, FillNormalAndUniformFollowRng) {
@@ -117,7 +131,11 @@ TEST(Elementwise, RejectsBadShapesAndDtypes) {
   EXPECT_THROW(ops::copy(cpu_tensor(a.data(), {2, 3}), cpu_tensor(b.data(), {6})), Error);
   EXPECT_THROW(ops::fill(cpu_tensor(ai.data(), {6}), 1.0f), Error);
   EXPECT_THROW(ops::scale_inplace(cpu_tensor(ai.data(), {6}), 2.0f), Error);
-  EXPECT_THROW(ops::sum_squares(cpu_tensor(ai.data(), {6})), Error);
+  EXPECT_THROW(sum_squares_of(cpu_tensor(ai.data(), {6})), Error);
+  float sum_f32 = 0.0f;  // the sum is F64
+  EXPECT_THROW(ops::sum_squares(cpu_tensor(&sum_f32, {1}), cpu_tensor(a.data(), {6})), Error);
+  int32_t finite[2] = {0, 0};  // one element
+  EXPECT_THROW(ops::all_finite(cpu_tensor(finite, {2}), cpu_tensor(a.data(), {6})), Error);
   EXPECT_THROW(ops::fill_normal(cpu_tensor(a.data(), {6}), 0.0f, -1.0f, 1), Error);
   EXPECT_THROW(ops::fill_uniform(cpu_tensor(a.data(), {6}), 1.0f, 0.0f, 1), Error);
 }

@@ -13,6 +13,15 @@
 namespace moe {
 namespace {
 
+// moe_dispatch_plan with its dropped count (I32 on the device) read back.
+int64_t dispatch_plan(Tensor offsets, Tensor sorted_slots, Tensor slot_rows, const Tensor& topk_idx,
+                      int64_t n_experts, int64_t capacity) {
+  int32_t dropped = -1;
+  ops::moe_dispatch_plan(offsets, sorted_slots, slot_rows, cpu_tensor(&dropped, {1}), topk_idx,
+                         n_experts, capacity);
+  return dropped;
+}
+
 using testing::numeric_gradient;
 using testing::random_vector;
 using testing::rel_error;
@@ -60,7 +69,7 @@ Plan ref_plan(const std::vector<int32_t>& idx, int64_t E, int64_t capacity) {
 
 Plan run_plan(std::vector<int32_t>& idx, int64_t N, int64_t k, int64_t E, int64_t capacity) {
   Plan p{std::vector<int32_t>(E + 1), std::vector<int32_t>(N * k), std::vector<int32_t>(N * k)};
-  p.dropped = ops::moe_dispatch_plan(
+  p.dropped = dispatch_plan(
       cpu_tensor(p.offsets.data(), {E + 1}), cpu_tensor(p.sorted_slots.data(), {N * k}),
       cpu_tensor(p.slot_rows.data(), {N * k}), cpu_tensor(idx.data(), {N, k}), E, capacity);
   return p;
@@ -226,13 +235,11 @@ TEST(MoePermute, RejectsBadArguments) {
   std::vector<float> x(N * C), xs(N * k * C), fbuf(N * k);
   Tensor ti = cpu_tensor(idx.data(), {N, k}), toff = cpu_tensor(off.data(), {E + 1});
   Tensor tsorted = cpu_tensor(sorted.data(), {N * k}), trows = cpu_tensor(rows.data(), {N * k});
-  EXPECT_THROW(ops::moe_dispatch_plan(cpu_tensor(off.data(), {E}), tsorted, trows, ti, E, 0),
-               Error);
-  EXPECT_THROW(ops::moe_dispatch_plan(toff, cpu_tensor(fbuf.data(), {N * k}), trows, ti, E, 0),
+  EXPECT_THROW(dispatch_plan(cpu_tensor(off.data(), {E}), tsorted, trows, ti, E, 0), Error);
+  EXPECT_THROW(dispatch_plan(toff, cpu_tensor(fbuf.data(), {N * k}), trows, ti, E, 0),
                Error);  // sorted_slots must be I32
-  EXPECT_THROW(
-      ops::moe_dispatch_plan(toff, tsorted, cpu_tensor(rows.data(), {N * k - 1}), ti, E, 0), Error);
-  ASSERT_EQ(ops::moe_dispatch_plan(toff, tsorted, trows, ti, E, 0), 0);
+  EXPECT_THROW(dispatch_plan(toff, tsorted, cpu_tensor(rows.data(), {N * k - 1}), ti, E, 0), Error);
+  ASSERT_EQ(dispatch_plan(toff, tsorted, trows, ti, E, 0), 0);
   EXPECT_THROW(ops::moe_gather(cpu_tensor(xs.data(), {N * k - 1, C}), cpu_tensor(x.data(), {N, C}),
                                tsorted, toff, k),
                Error);
@@ -279,10 +286,10 @@ TEST(MoePermute, RejectsExpertIndexOutOfRange) {
   std::vector<int32_t> off(E + 1), sorted(N * k), rows(N * k);
   for (int32_t bad : {3, -1}) {
     std::vector<int32_t> idx = {0, 1, bad, 2};
-    EXPECT_THROW(ops::moe_dispatch_plan(
-                     cpu_tensor(off.data(), {E + 1}), cpu_tensor(sorted.data(), {N * k}),
-                     cpu_tensor(rows.data(), {N * k}), cpu_tensor(idx.data(), {N, k}), E, 0),
-                 Error);
+    EXPECT_THROW(
+        dispatch_plan(cpu_tensor(off.data(), {E + 1}), cpu_tensor(sorted.data(), {N * k}),
+                      cpu_tensor(rows.data(), {N * k}), cpu_tensor(idx.data(), {N, k}), E, 0),
+        Error);
   }
 }
 
