@@ -2,7 +2,7 @@
 # Installs what moe.cpp needs from Debian's archive.
 #
 #   scripts/setup.sh          the build only (scripts/demo.sh): compiler, CMake, Ninja, OpenBLAS,
-#                             CLI11, nlohmann-json, toml++, PCRE2
+#                             CLI11, nlohmann-json, toml++, PCRE2, OpenSSL (libcrypto)
 #   scripts/setup.sh --test   also everything the tests use (scripts/test.sh): GoogleTest, Google
 #                             Benchmark, clang-format, PyTorch, Chromium, Node.js + js-tiktoken,
 #                             clang with its sanitizer and libFuzzer runtimes, curl and unzip
