@@ -73,10 +73,21 @@ bool RunLog::is_moe() const {
   return false;
 }
 
+// Each factor is checked before any arithmetic: a log can come from anywhere, and a float or a
+// huge number must not reach an integer conversion or overflow the product.
 int64_t RunLog::tokens_per_step() const {
-  return config.at("train").at("batch_size").get<int64_t>() *
-         config.at("model").at("block_size").get<int64_t>() *
-         config.at("train").at("grad_accum").get<int64_t>();
+  constexpr int64_t kMaxFactor = int64_t{1} << 20;
+  const auto factor = [&](const char* section, const char* key) {
+    const auto s = config.find(section);
+    MOE_CHECK(s != config.end() && s->is_object(), "the start record's config lacks ", section);
+    const int64_t v =
+        json_value_or<int64_t>(*s, key, 0, std::string("the start record's config.") + section);
+    MOE_CHECK(v >= 1 && v <= kMaxFactor, "the start record's config has ", section, ".", key, " = ",
+              v, ", not a count in [1, ", kMaxFactor, "]");
+    return v;
+  };
+  return factor("train", "batch_size") * factor("model", "block_size") *
+         factor("train", "grad_accum");
 }
 
 RunLog parse_run_log(const std::string& text, const std::string& source, const std::string& name) {
@@ -119,10 +130,8 @@ RunLog parse_run_log(const std::string& text, const std::string& source, const s
   MOE_CHECK(have_start, source, " has no start record (is it a moe train metrics log?)");
   try {
     log.tokens_per_step();
-  } catch (const nlohmann::json::exception&) {
-    fail(source,
-         ": the start record's config lacks train.batch_size, model.block_size or "
-         "train.grad_accum");
+  } catch (const Error& e) {
+    fail(source, ": ", e.what());
   }
   return log;
 }

@@ -79,6 +79,23 @@ TEST(RunLog, MissingFieldNamesLineAndKey) {
             "m.jsonl line 2: record lacks the number 'grad_norm'");
 }
 
+TEST(RunLog, BatchShapeMustBeCountsNotFloatsOrHugeNumbers) {
+  // A float or a number beyond int64 in the start record's config never reaches integer
+  // arithmetic (found by fuzz_metrics_jsonl: grad_accum 2e95).
+  for (const auto& [value, message] :
+       {std::pair{std::string("2e95"), std::string("\"grad_accum\" must be a 64-bit integer")},
+        {std::string("1.5"), std::string("\"grad_accum\" must be a 64-bit integer")},
+        {std::string("0"), std::string("train.grad_accum = 0, not a count in [1, 1048576]")}}) {
+    std::string text = testing::kTinyMetrics;
+    const size_t at = text.find("\"grad_accum\":1");
+    ASSERT_NE(at, std::string::npos);
+    text.replace(at, std::string("\"grad_accum\":1").size(), "\"grad_accum\":" + value);
+    const std::string error = error_of([&] { parse_run_log(text, "m.jsonl", "tiny"); });
+    EXPECT_NE(error.find("m.jsonl: "), std::string::npos) << error;
+    EXPECT_NE(error.find(message), std::string::npos) << error;
+  }
+}
+
 TEST(RunLog, NoStartRecordIsAnError) {
   std::string text = testing::kTinyMetrics;
   text.erase(0, text.find('\n') + 1);
