@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (tests/fuzz: one per parser of the files moe reads) with clang,
 # AddressSanitizer and UndefinedBehaviorSanitizer into build-fuzz/, and runs each for
-# FUZZ_SECONDS seconds (default 30), starting from its committed corpus.
+# FUZZ_SECONDS seconds (default 30), starting from its committed corpus, with libFuzzer's random
+# seed FUZZ_SEED (default 1, so that a run of the test command explores the same inputs each time;
+# give another seed, or 0 for a random one, to explore further).
 #
 #   scripts/fuzz.sh [TARGET...]       (default: every target)
 #
@@ -12,6 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${FUZZ_SECONDS:-30}
+SEED=${FUZZ_SEED:-1}
 OUT=build-fuzz
 
 targets=("$@")
@@ -35,7 +38,7 @@ mkdir -p "$OUT/logs"
 for t in "${targets[@]}"; do
   mkdir -p "$OUT/corpus/$t" "$OUT/artifacts/$t"
   log=$OUT/logs/$t.log
-  if ! "$OUT/tests/fuzz/fuzz_$t" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
+  if ! "$OUT/tests/fuzz/fuzz_$t" -max_total_time="$SECONDS_EACH" -seed="$SEED" -timeout=10 -rss_limit_mb=2048 \
       -print_final_stats=1 -artifact_prefix="$OUT/artifacts/$t/" \
       "$OUT/corpus/$t" "tests/fuzz/corpus/$t" >"$log" 2>&1; then
     tail -n 60 "$log" >&2
