@@ -135,6 +135,7 @@ class Trainer {
   double train_seconds_ = 0.0;
   int64_t trained_tokens_ = 0;
   bool have_eval_ = false;
+  std::vector<double> step_stats_host_;  // host copy of the step's statistics, reused every step
 };
 
 Trainer::Trainer(const RunConfig& config, const TrainOptions& options) : options_(options) {
@@ -286,7 +287,8 @@ StepRecord Trainer::train_step() {
   const auto t_opt = Clock::now();
   grad_sum_squares(stats.rows(norm_slot, norm_slot + 1), model_->params());
   // The step's one read from the device: before the update, which must not see a NaN.
-  std::vector<double> host(static_cast<size_t>(stats.numel()));
+  std::vector<double>& host = step_stats_host_;
+  host.resize(static_cast<size_t>(stats.numel()));
   ops::copy(cpu_tensor(host.data(), stats.shape), stats);
   for (int64_t i = 0; i < norm_slot; ++i)
     host[i] /= static_cast<double>(tc().grad_accum);  // means over the micro-batches
