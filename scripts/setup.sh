@@ -4,7 +4,8 @@
 #   scripts/setup.sh          the build only (scripts/demo.sh): compiler, CMake, Ninja, OpenBLAS,
 #                             CLI11, nlohmann-json, toml++, PCRE2, OpenSSL (libcrypto)
 #   scripts/setup.sh --test   also everything the tests use (scripts/test.sh): GoogleTest, Google
-#                             Benchmark, clang-format, PyTorch, Chromium, Node.js + js-tiktoken,
+#                             Benchmark, clang-format, PyTorch, Chromium, Node.js + js-tiktoken
+#                             + node-llama-cpp (llama.cpp's CPU build) + @huggingface/gguf,
 #                             clang with its sanitizer and libFuzzer runtimes, curl and unzip
 #
 # Idempotent: packages already present are left alone, and apt-get update runs only when needed.
@@ -27,7 +28,7 @@ TEST_PACKAGES=(
   curl unzip                    # scripts/get_data.sh
   python3-torch python3-numpy   # the PyTorch reference (tools/reference), run with /usr/bin/python3
   chromium                      # headless browser that renders report.html in the report test
-  nodejs npm                    # js-tiktoken, the reference for the GPT-2 tokenizer (tools/tiktoken)
+  nodejs npm                    # js-tiktoken (tools/tiktoken), llama.cpp and a GGUF parser (tools/gguf)
 )
 
 case ${1:-} in
@@ -58,5 +59,13 @@ fi
 if ((TESTS)) && [[ ! -d "$(dirname "$0")/../tools/tiktoken/node_modules" ]]; then
   echo "setup: installing js-tiktoken (tools/tiktoken)"
   (cd "$(dirname "$0")/../tools/tiktoken" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+# node-llama-cpp (llama.cpp with its prebuilt linux-x64 CPU binary) and @huggingface/gguf, the
+# consumers of the GGUF export tests, at the versions package-lock.json pins. --omit=optional
+# leaves out node-llama-cpp's optional prebuilt binaries for other platforms and for GPUs (CUDA,
+# Vulkan); package.json names the linux-x64 CPU binary as a dependency of its own (89 MB in all).
+if ((TESTS)) && [[ ! -d "$(dirname "$0")/../tools/gguf/node_modules" ]]; then
+  echo "setup: installing node-llama-cpp and @huggingface/gguf (tools/gguf)"
+  (cd "$(dirname "$0")/../tools/gguf" && npm ci --omit=optional --no-audit --no-fund --loglevel=error)
 fi
 echo "setup: dependencies present"
