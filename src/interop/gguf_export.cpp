@@ -14,10 +14,11 @@
 namespace moe {
 namespace {
 
-// llama.cpp's token types (llama.h, enum llama_token_type): ordinary tokens and control tokens
-// (the special tokens, which the converter marks CONTROL).
+// llama.cpp's token types (llama.h, enum llama_token_type): ordinary tokens, control tokens
+// (the special tokens, which the converter marks CONTROL) and unused ones (padding).
 constexpr int32_t kTokenNormal = 1;
 constexpr int32_t kTokenControl = 3;
+constexpr int32_t kTokenUnused = 5;
 
 // What llama.cpp's llama architecture computes differently from moe.cpp, refused with the
 // setting named. Kept (and documented in docs/ARCHITECTURE.md, "Interop"):
@@ -56,12 +57,21 @@ void check_exportable(const RunConfig& config, const Tokenizer* tokenizer, const
             " to GGUF: it has no <|endoftext|> token, which llama.cpp uses as BOS and EOS");
 }
 
-void add_tokenizer(GgufWriter& gguf, const BpeTokenizer& bpe) {
+// The tokenizer's vocabulary, padded to the model's (vocab_size may exceed the tokenizer's) with
+// tokens "[PADi]" of type UNUSED, as convert_hf_to_gguf.py does (get_vocab_base), since llama.cpp
+// sizes the embedding by the token list.
+void add_tokenizer(GgufWriter& gguf, const BpeTokenizer& bpe, int64_t model_vocab) {
   const BpeVocab& vocab = bpe.vocab();
-  std::vector<std::string> tokens(vocab.tokens.size());
-  std::vector<int32_t> types(vocab.tokens.size(), kTokenNormal);
-  for (size_t id = 0; id < vocab.tokens.size(); ++id)
-    tokens[id] = bytes_to_unicode_text(vocab.tokens[id]);
+  std::vector<std::string> tokens(static_cast<size_t>(model_vocab));
+  std::vector<int32_t> types(tokens.size(), kTokenNormal);
+  for (size_t id = 0; id < tokens.size(); ++id) {
+    if (id < vocab.tokens.size()) {
+      tokens[id] = bytes_to_unicode_text(vocab.tokens[id]);
+    } else {
+      tokens[id] = "[PAD" + std::to_string(id) + "]";
+      types[id] = kTokenUnused;
+    }
+  }
   for (int32_t id : bpe.special_ids()) {
     tokens[id] = vocab.tokens[id];  // <|name|>, printable ASCII, as written in encoder.json
     types[id] = kTokenControl;
@@ -236,7 +246,7 @@ GgufExportSummary export_gguf(const std::string& checkpoint_dir, const std::stri
 
   GgufWriter gguf;
   add_hyperparameters(gguf, m, type);
-  add_tokenizer(gguf, dynamic_cast<const BpeTokenizer&>(*ckpt.tokenizer));
+  add_tokenizer(gguf, dynamic_cast<const BpeTokenizer&>(*ckpt.tokenizer), m.vocab_size);
 
   TensorMapper map(ckpt.weights, gguf, type);
   map.add_matrix("token_embd.weight", "model.embed_tokens.weight");

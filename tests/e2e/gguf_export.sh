@@ -37,31 +37,33 @@ LLAMA=(--preset llama-moe-tiny --data "$WORK/data" --set model.n_layers=2 --set 
 tail -c 1200 "$SHAKESPEARE" >"$WORK/held.txt"
 "$MOE_BIN" tokenize --tokenizer "bpe:$WORK/bpe" "$WORK/held.txt" >"$WORK/held.ids"
 
-# check_file RUN FILE TYPE MOE|DENSE: @huggingface/gguf's reading of FILE.
+# check_file FILE TYPE moe|dense VOCAB: @huggingface/gguf's reading of FILE.
 check_file() {
-  node "$GGUF_TOOLS/inspect.mjs" "$2" >"$WORK/inspect.json"
-  "$PY" - "$WORK/inspect.json" "$3" "$4" <<'PYEOF'
+  node "$GGUF_TOOLS/inspect.mjs" "$1" >"$WORK/inspect.json"
+  "$PY" - "$WORK/inspect.json" "$2" "$3" "$4" <<'PYEOF'
 import json, sys
 f = json.load(open(sys.argv[1])); kind = sys.argv[2]; moe = sys.argv[3] == "moe"
+vocab = int(sys.argv[4])
 m, t = f["metadata"], {x["name"]: x for x in f["tensors"]}
 want = {"general.architecture": "llama", "general.alignment": 32, "llama.block_count": 2,
         "llama.context_length": 32, "llama.embedding_length": 64, "llama.feed_forward_length": 48,
         "llama.attention.head_count": 4, "llama.attention.head_count_kv": 2,
-        "llama.rope.dimension_count": 16, "llama.rope.freq_base": 10000, "llama.vocab_size": 384,
+        "llama.rope.dimension_count": 16, "llama.rope.freq_base": 10000, "llama.vocab_size": vocab,
         "tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": "gpt-2",
         "tokenizer.ggml.bos_token_id": 383, "tokenizer.ggml.eos_token_id": 383,
-        "tokenizer.ggml.tokens": {"length": 384}, "tokenizer.ggml.token_type": {"length": 384},
+        "tokenizer.ggml.tokens": {"length": vocab},
+        "tokenizer.ggml.token_type": {"length": vocab},
         "tokenizer.ggml.merges": {"length": 127}}
 if moe: want.update({"llama.expert_count": 4, "llama.expert_used_count": 2})
-for k, v in want.items():
-    assert m.get(k) == v, f"{k}: {m.get(k)!r}, expected {v!r}"
+for key, value in want.items():
+    assert m.get(key) == value, f"{key}: {m.get(key)!r}, expected {value!r}"
 assert abs(m["llama.attention.layer_norm_rms_epsilon"] - 1e-5) < 1e-10
 assert moe or "llama.expert_count" not in m, "a dense model has no expert_count"
 F32, F16, Q8_0, BF16 = 0, 1, 8, 30
 w = {"f32": F32, "f16": F16, "bf16": BF16, "q8_0": Q8_0}[kind]
 # (shape in ggml order, type): norms and the router stay f32; q8_0 rows of 48 fall back to f16.
-expect = {"token_embd.weight": ([64, 384], w), "output_norm.weight": ([64], F32),
-          "output.weight": ([64, 384], w)}
+expect = {"token_embd.weight": ([64, vocab], w), "output_norm.weight": ([64], F32),
+          "output.weight": ([64, vocab], w)}
 for b in range(2):
     p = f"blk.{b}."
     expect.update({p + "attn_norm.weight": ([64], F32), p + "ffn_norm.weight": ([64], F32),
@@ -110,13 +112,13 @@ declare -A TOLERANCE=([f32]=1e-3 [f16]=1e-3 [bf16]=1e-2 [q8_0]=1e-2)
 for type in f32 f16 bf16 q8_0; do
   out="$WORK/moe-$type.gguf"
   "$MOE_BIN" export --checkpoint "$WORK/moe" --format gguf --type "$type" --out "$out" >/dev/null
-  check_file "$WORK/moe" "$out" "$type" moe
+  check_file "$out" "$type" moe 384
   check_nll "$WORK/moe" "$out" "${TOLERANCE[$type]}"
 done
 "$MOE_BIN" export --checkpoint "$WORK/temp" --format gguf --out "$WORK/temp.gguf" >/dev/null
 check_nll "$WORK/temp" "$WORK/temp.gguf" 1e-3
 "$MOE_BIN" export --checkpoint "$WORK/dense" --format gguf --out "$WORK/dense.gguf" >/dev/null
-check_file "$WORK/dense" "$WORK/dense.gguf" f32 dense
+check_file "$WORK/dense.gguf" f32 dense 384
 check_nll "$WORK/dense" "$WORK/dense.gguf" 1e-3
 
 # llama.cpp's tokenizer gives moe.cpp's ids on whole files.
@@ -141,11 +143,24 @@ ours=$("$MOE_BIN" generate --checkpoint "$WORK/moe" --prompt "$prompt" --max-new
   fail "greedy generation repeats one character ('${theirs//$'\n'/\\n}'): train the model longer"
 echo "ok: greedy generation: llama.cpp continues the prompt as moe generate does: '${theirs//$'\n'/\\n}'"
 
-# Refusals: settings llama.cpp cannot run as moe.cpp does, each a one-step run.
+# One-step Llama-style runs: GPT-2's tokenizer, then the refusals (settings llama.cpp cannot run
+# as moe.cpp does).
 TINY_LLAMA=(--preset llama-moe-tiny --set model.n_layers=2 --set model.n_embed=16
             --set model.n_heads=2 --set model.n_kv_heads=1 --set model.ffn_hidden=16
             --set model.block_size=8 --set train.batch_size=2 --set train.eval_iters=1
             --steps 1 --eval-every 1 --threads 2 --quiet)
+# GPT-2's own tokenizer (50,257 tokens) in llama.cpp: a one-step model on data prepared with it.
+"$MOE_BIN" prepare --dataset text --input "$WORK/start.txt" --tokenizer gpt2 \
+  --out "$WORK/data-gpt2" >/dev/null 2>&1
+"$MOE_BIN" train "${TINY_LLAMA[@]}" --data "$WORK/data-gpt2" --out "$WORK/gpt2" >/dev/null
+"$MOE_BIN" export --checkpoint "$WORK/gpt2" --format gguf --out "$WORK/gpt2.gguf" >/dev/null
+for text in "$MOE_DATA_DIR/wikitext-2/wiki.test.tokens" "$SHAKESPEARE"; do
+  llama "$WORK/gpt2.gguf" tokenize "$text" >"$WORK/llama.ids"
+  "$MOE_BIN" tokenize --tokenizer gpt2 "$text" >"$WORK/moe.ids"
+  cmp -s "$WORK/llama.ids" "$WORK/moe.ids" || fail "$text: llama.cpp's GPT-2 ids differ from moe.cpp's"
+  echo "ok: $(basename "$text"): llama.cpp's GPT-2 tokenizer gives moe.cpp's $(wc -l <"$WORK/moe.ids") ids"
+done
+
 refused() {
   local what=$1 fragment=$2 run=$WORK/refused-$RANDOM; shift 2
   "$MOE_BIN" train "$@" --out "$run" >/dev/null
