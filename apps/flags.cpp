@@ -69,3 +69,29 @@ CLI::Validator non_empty() {
 CLI::Validator thread_count() {
   return integer_in(0, moe::kMaxThreads);
 }
+
+CLI::Validator byte_size() {
+  return CLI::Validator(
+      [](std::string& text) {
+        static const std::pair<const char*, uint64_t> kUnits[] = {
+            {"KiB", uint64_t{1} << 10}, {"MiB", uint64_t{1} << 20},
+            {"GiB", uint64_t{1} << 30}, {"KB", 1'000},
+            {"MB", 1'000'000},          {"GB", 1'000'000'000}};
+        std::string digits = text;
+        uint64_t unit = 1;
+        for (const auto& [suffix, scale] : kUnits) {
+          if (text.ends_with(suffix)) {
+            digits = text.substr(0, text.size() - std::string(suffix).size());
+            unit = scale;
+            break;
+          }
+        }
+        uint64_t v = 0, bytes = 0;
+        if (!parse_decimal(digits, v) || v == 0 || __builtin_mul_overflow(v, unit, &bytes) ||
+            bytes > (uint64_t{1} << 62))
+          return refusal("a size such as 5GB, 200MiB or 1000000 (bytes)", text);
+        text = std::to_string(bytes);
+        return std::string();
+      },
+      "SIZE");
+}

@@ -23,3 +23,8 @@ CLI::Validator non_empty();
 // --threads of every command: 0 (the default: all cores, or OMP_NUM_THREADS) to moe::kMaxThreads,
 // the bound train.threads also has.
 CLI::Validator thread_count();
+
+// A size in bytes as transformers' max_shard_size writes it: an integer, optionally followed by
+// KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024), from 1 byte to 2^62; handed on
+// as the number of bytes.
+CLI::Validator byte_size();

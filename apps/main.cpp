@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   add_tokenize_command(app);
   add_train_tokenizer_command(app);
   add_export_command(app);
+  add_import_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

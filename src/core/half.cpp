@@ -1,37 +1,55 @@
 #include "core/half.h"
 
 #include <bit>
+#include <cmath>
 
 namespace moe {
 
 uint16_t fp32_to_bf16(float x) {
-  const uint32_t u = std::bit_cast<uint32_t>(x);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x0040u);  // NaN
-  // Adding 0x7fff plus the kept part's lowest bit rounds half to even (carries may reach the
-  // exponent, which is correct rounding up to the next binade or to infinity).
-  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+  const uint32_t bits = std::bit_cast<uint32_t>(x);
+  if (std::isnan(x)) return static_cast<uint16_t>((bits >> 16) | 0x0040);  // keep it a (quiet) NaN
+  // Adding 0x7FFF plus the lowest kept bit rounds the dropped half to nearest, ties to even; a
+  // carry into the exponent is the correct rounding up (to infinity past the largest finite).
+  const uint32_t rounding = 0x7FFF + ((bits >> 16) & 1);
+  return static_cast<uint16_t>((bits + rounding) >> 16);
+}
+
+float bf16_to_fp32(uint16_t bits) {
+  return std::bit_cast<float>(static_cast<uint32_t>(bits) << 16);
 }
 
 uint16_t fp32_to_fp16(float x) {
-  const uint32_t u = std::bit_cast<uint32_t>(x);
-  const uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000u);
-  const uint32_t abs = u & 0x7fffffffu;
-  if (abs > 0x7f800000u) return sign | 0x7e00u | static_cast<uint16_t>((abs >> 13) & 0x3ffu);
-  if (abs >= 0x477ff000u) return sign | 0x7c00u;  // >= 65520 rounds to infinity (or is one)
-  if (abs >= 0x38800000u) {                       // normal in fp16 (>= 2^-14)
-    // Rebias the exponent (127 -> 15) and round the 13 dropped mantissa bits to nearest even.
-    const uint32_t rebased = abs - (uint32_t{112} << 23);
-    return sign | static_cast<uint16_t>((rebased + 0xfffu + ((rebased >> 13) & 1u)) >> 13);
+  const uint32_t bits = std::bit_cast<uint32_t>(x);
+  const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000);
+  const uint32_t magnitude = bits & 0x7FFFFFFF;
+  if (magnitude > 0x7F800000) return sign | 0x7E00;   // NaN
+  if (magnitude >= 0x47800000) return sign | 0x7C00;  // >= 2^16: infinity (also inf itself)
+  const int exponent = static_cast<int>(magnitude >> 23) - 127;
+  if (exponent < -25) return sign;  // below half the smallest subnormal: zero
+  // The significand with its implicit bit, and how many low bits the fp16 result drops: 13 for a
+  // normal result, more for a subnormal one (exponent < -14).
+  const uint32_t significand = (magnitude & 0x7FFFFF) | 0x800000;
+  const int shift = exponent < -14 ? 13 + (-14 - exponent) : 13;
+  uint32_t kept = significand >> shift;
+  const uint32_t dropped = significand & ((1u << shift) - 1), half = 1u << (shift - 1);
+  if (dropped > half || (dropped == half && (kept & 1))) ++kept;  // nearest, ties to even
+  // A normal result adds the biased exponent above the 10 stored bits (the implicit bit of kept
+  // adds one to it, hence 14 rather than 15); a carry out of the significand moves into the
+  // exponent, up to infinity (0x7C00) past 65504.
+  if (exponent < -14) return sign | static_cast<uint16_t>(kept);
+  return sign | static_cast<uint16_t>((static_cast<uint32_t>(exponent + 14) << 10) + kept);
+}
+
+float fp16_to_fp32(uint16_t bits) {
+  const uint32_t sign = static_cast<uint32_t>(bits & 0x8000) << 16;
+  const uint32_t exponent = (bits >> 10) & 0x1F, mantissa = bits & 0x3FF;
+  if (exponent == 0x1F)  // infinity or NaN (the payload kept)
+    return std::bit_cast<float>(sign | 0x7F800000 | (mantissa << 13));
+  if (exponent == 0) {  // zero or subnormal: mantissa * 2^-24, exact in fp32
+    const float magnitude = std::ldexp(static_cast<float>(mantissa), -24);
+    return sign ? -magnitude : magnitude;
   }
-  if (abs < 0x33000000u) return sign;  // below half the smallest subnormal (2^-25): zero
-  // Subnormal in fp16: the value in units of 2^-24, rounded to nearest even.
-  const uint32_t mantissa = (abs & 0x7fffffu) | 0x800000u;
-  const int shift = 126 - static_cast<int>(abs >> 23);  // 14..24 for exponents -25..-15
-  const uint32_t half_ulp = uint32_t{1} << (shift - 1);
-  const uint32_t kept = mantissa >> shift;
-  const uint32_t rest = mantissa & ((uint32_t{1} << shift) - 1);
-  const uint32_t rounded = kept + (rest > half_ulp || (rest == half_ulp && (kept & 1u)) ? 1u : 0u);
-  return sign | static_cast<uint16_t>(rounded);
+  return std::bit_cast<float>(sign | ((exponent + 112) << 23) | (mantissa << 13));
 }
 
 }  // namespace moe

@@ -1,14 +1,17 @@
-// fp32 → bf16 and fp16 conversion, rounding to nearest even; NaN stays NaN (a quiet NaN of the
-// same sign), and values beyond the target's range become infinity, as IEEE 754 rounding gives.
+// 16-bit floats of model files: IEEE 754 binary16 (fp16) and bfloat16 (the top half of an fp32).
+// Narrowing rounds to nearest, ties to even (IEEE 754's default); NaN stays NaN (quiet) and
+// infinities stay infinite. Widening to fp32 is exact.
 #pragma once
 #include <cstdint>
 
 namespace moe {
 
-// The bf16 bits of x: its upper 16 bits, rounded to nearest even on the lower 16.
 uint16_t fp32_to_bf16(float x);
+float bf16_to_fp32(uint16_t bits);
 
-// The IEEE 754 binary16 bits of x (subnormals included).
+// Values beyond fp16's largest finite 65504 (after rounding) become infinity; values below its
+// smallest subnormal 2^-24 round to (signed) zero or to it.
 uint16_t fp32_to_fp16(float x);
+float fp16_to_fp32(uint16_t bits);
 
 }  // namespace moe

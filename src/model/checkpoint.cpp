@@ -225,9 +225,9 @@ CheckpointFiles open_checkpoint(const std::string& dir) {
     MOE_CHECK(out.weights.has(p.name), "checkpoint ", weights_path, " lacks tensor ", p.name,
               " that its config.json requires (checkpoint from another config?)");
     const SafeTensorsFile::Entry& e = out.weights.entry(p.name);
-    MOE_CHECK(e.dtype == DType::F32 && e.shape == p.shape, "tensor ", p.name, " in checkpoint ",
-              weights_path, " is ", dtype_name(e.dtype), " ", e.shape.str(),
-              " but its config.json defines F32 ", p.shape.str(),
+    MOE_CHECK(e.stored == StoredDType::F32 && e.shape == p.shape, "tensor ", p.name,
+              " in checkpoint ", weights_path, " is ", stored_dtype_name(e.stored), " ",
+              e.shape.str(), " but its config.json defines F32 ", p.shape.str(),
               " (checkpoint from another config?)");
   }
   for (const auto& e : out.weights.entries()) {

@@ -7,9 +7,11 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <span>
+#include <vector>
 
 #include "core/check.h"
 #include "core/fs.h"
+#include "core/half.h"
 #include "core/json.h"
 
 namespace moe {
@@ -19,6 +21,21 @@ namespace {
 static_assert(std::endian::native == std::endian::little, "safetensors I/O assumes little-endian");
 
 constexpr size_t kHeaderSizeBytes = 8;
+constexpr StoredDType kStoredDTypes[] = {StoredDType::F32, StoredDType::I32, StoredDType::F16,
+                                         StoredDType::BF16};
+
+// The F32 values of `t` as 16-bit floats.
+std::vector<uint16_t> narrow(const Tensor& t, StoredDType to) {
+  const float* src = t.f32();
+  std::vector<uint16_t> out(static_cast<size_t>(t.numel()));
+  for (size_t i = 0; i < out.size(); ++i)
+    out[i] = to == StoredDType::BF16 ? fp32_to_bf16(src[i]) : fp32_to_fp16(src[i]);
+  return out;
+}
+
+StoredDType stored_as(const Tensor& t, StoredDType floats) {
+  return t.dtype == DType::I32 ? StoredDType::I32 : floats;
+}
 
 template <typename... Args>
 [[noreturn]] void corrupt(const std::string& path, const Args&... args) {
@@ -36,14 +53,13 @@ SafeTensorsFile::Entry parse_entry(const std::string& path, const std::string& h
   e.name = header_key;
   const nlohmann::json& dtype = j["dtype"];
   if (!dtype.is_string()) corrupt(path, "tensor ", name, " has a non-string dtype");
-  if (dtype == "F32") {
-    e.dtype = DType::F32;
-  } else if (dtype == "I32") {
-    e.dtype = DType::I32;
-  } else {
+  const auto known = std::find_if(std::begin(kStoredDTypes), std::end(kStoredDTypes),
+                                  [&](StoredDType s) { return dtype == stored_dtype_name(s); });
+  if (known == std::end(kStoredDTypes))
     fail("checkpoint ", path, ": tensor ", name, " has unsupported dtype ",
-         excerpt(dtype.get<std::string>()), " (supported: F32, I32)");
-  }
+         excerpt(dtype.get<std::string>()), " (supported: F32, I32, F16, BF16)");
+  e.stored = *known;
+  e.dtype = e.stored == StoredDType::I32 ? DType::I32 : DType::F32;
   const nlohmann::json& shape = j["shape"];
   if (!shape.is_array()) corrupt(path, "tensor ", name, " has a non-array shape");
   if (shape.size() > static_cast<size_t>(Shape::kMaxDims))
@@ -66,7 +82,8 @@ SafeTensorsFile::Entry parse_entry(const std::string& path, const std::string& h
   if (end < begin)
     corrupt(path, "tensor ", name, " has data_offsets ", json_excerpt(offs), " with end < begin");
   uint64_t expected = 0;
-  if (__builtin_mul_overflow(numel, dtype_size(e.dtype), &expected) || end - begin != expected)
+  if (__builtin_mul_overflow(numel, stored_dtype_size(e.stored), &expected) ||
+      end - begin != expected)
     corrupt(path, "tensor ", name, " has shape ", e.shape.str(), " (", expected,
             " bytes) but data_offsets ", json_excerpt(offs), " span ", end - begin, " bytes");
   e.offset = begin;
@@ -76,9 +93,28 @@ SafeTensorsFile::Entry parse_entry(const std::string& path, const std::string& h
 
 }  // namespace
 
+const char* stored_dtype_name(StoredDType dtype) {
+  switch (dtype) {
+    case StoredDType::F32:
+      return "F32";
+    case StoredDType::I32:
+      return "I32";
+    case StoredDType::F16:
+      return "F16";
+    case StoredDType::BF16:
+      return "BF16";
+  }
+  return "?";
+}
+
+size_t stored_dtype_size(StoredDType dtype) {
+  return dtype == StoredDType::F16 || dtype == StoredDType::BF16 ? 2 : 4;
+}
+
 void write_safetensors(const std::string& path,
                        const std::vector<std::pair<std::string, Tensor>>& tensors,
-                       const std::map<std::string, std::string>& metadata) {
+                       const std::map<std::string, std::string>& metadata, StoredDType floats) {
+  MOE_CHECK(floats != StoredDType::I32, "cannot write ", path, ": floats cannot be stored as I32");
   // ordered_json keeps the header in the order the tensors are written.
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
@@ -92,13 +128,17 @@ void write_safetensors(const std::string& path,
               device_name(t.device), ", not cpu");
     MOE_CHECK(!t.empty() || t.numel() == 0, "cannot write ", path, ": tensor ", name,
               " has no data");
+    MOE_CHECK(t.dtype != DType::F64, "cannot write ", path, ": tensor ", name,
+              " is F64, which is not stored here");
     nlohmann::ordered_json shape = nlohmann::ordered_json::array();
     for (int i = 0; i < t.shape.ndim; ++i)
       shape.push_back(t.shape.dims[i]);
-    header[name] = {{"dtype", dtype_name(t.dtype)},
+    const StoredDType stored = stored_as(t, floats);
+    const size_t bytes = static_cast<size_t>(t.numel()) * stored_dtype_size(stored);
+    header[name] = {{"dtype", stored_dtype_name(stored)},
                     {"shape", shape},
-                    {"data_offsets", {offset, offset + t.bytes()}}};
-    offset += t.bytes();
+                    {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
   }
   std::string text;
   try {
@@ -115,8 +155,15 @@ void write_safetensors(const std::string& path,
   std::memcpy(size_field.data(), &n, kHeaderSizeBytes);
   out.append(size_field);
   out.append(text);
-  for (const auto& [name, t] : tensors)
-    out.append({static_cast<const char*>(t.ptr), t.bytes()});
+  for (const auto& [name, t] : tensors) {
+    const StoredDType stored = stored_as(t, floats);
+    if (stored == StoredDType::F32 || stored == StoredDType::I32) {
+      out.append({static_cast<const char*>(t.ptr), t.bytes()});
+    } else {
+      const std::vector<uint16_t> half = narrow(t, floats);
+      out.append({reinterpret_cast<const char*>(half.data()), half.size() * sizeof(uint16_t)});
+    }
+  }
   out.commit();
 }
 
@@ -209,9 +256,15 @@ void SafeTensorsFile::read_into(const std::string& name, Tensor dst) const {
   MOE_CHECK(dst.device == Device::CPU, "tensor ", name, ": read_into needs a cpu tensor, got ",
             device_name(dst.device));
   if (e.bytes == 0) return;
-  MOE_CHECK(ReadableFile(path_).read_at(e.offset, dst.ptr, e.bytes), "checkpoint ", path_,
-            " is truncated or corrupt: cannot read tensor ", name,
+  const bool widen = e.stored == StoredDType::F16 || e.stored == StoredDType::BF16;
+  std::vector<uint16_t> half(widen ? static_cast<size_t>(dst.numel()) : 0);
+  MOE_CHECK(ReadableFile(path_).read_at(e.offset, widen ? half.data() : dst.ptr, e.bytes),
+            "checkpoint ", path_, " is truncated or corrupt: cannot read tensor ", name,
             " (the file changed after it was opened?)");
+  if (!widen) return;
+  float* out = dst.f32();
+  for (size_t i = 0; i < half.size(); ++i)
+    out[i] = e.stored == StoredDType::BF16 ? bf16_to_fp32(half[i]) : fp16_to_fp32(half[i]);
 }
 
 }  // namespace moe

@@ -2,7 +2,9 @@
 // (https://github.com/huggingface/safetensors, README "Format"): an 8-byte little-endian header
 // size N, N bytes of JSON {name: {"dtype", "shape", "data_offsets": [begin, end]},
 // "__metadata__": {str: str}}, then the tensor bytes; offsets are relative to the end of the
-// header. Only F32 and I32 tensors are supported, as those are the only dtypes a Tensor can hold.
+// header. Tensors are F32 or I32, the dtypes a Tensor holds here; a file may also store floats as
+// F16 or BF16 (Hugging Face checkpoints), which are read into F32 tensors (exactly) and written
+// from them (rounded to nearest even, core/half.h).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -18,18 +20,26 @@
 
 namespace moe {
 
-// Writes the CPU tensors, in the given order, atomically (core/fs.h AtomicFileWriter). The header
-// is padded with spaces to a multiple of 8 bytes so that the data starts aligned.
+// How a tensor's elements lie in the file.
+enum class StoredDType : uint8_t { F32, I32, F16, BF16 };
+const char* stored_dtype_name(StoredDType dtype);  // as the header writes it: "F32", "BF16", ...
+size_t stored_dtype_size(StoredDType dtype);
+
+// Writes the CPU tensors, in the given order, atomically (core/fs.h AtomicFileWriter), F32 tensors
+// stored as `floats` (F32, F16 or BF16). The header is padded with spaces to a multiple of 8 bytes
+// so that the data starts aligned.
 void write_safetensors(const std::string& path,
                        const std::vector<std::pair<std::string, Tensor>>& tensors,
-                       const std::map<std::string, std::string>& metadata = {});
+                       const std::map<std::string, std::string>& metadata = {},
+                       StoredDType floats = StoredDType::F32);
 
 // A validated safetensors file: open() reads and checks the header; read_into() reads one tensor.
 class SafeTensorsFile {
  public:
   struct Entry {
     std::string name;
-    DType dtype;
+    DType dtype;         // of the tensor it reads into: F32 for every stored float type
+    StoredDType stored;  // in the file
     Shape shape;
     size_t offset;  // byte position of the tensor's data in the file
     size_t bytes;
@@ -45,7 +55,8 @@ class SafeTensorsFile {
   const std::vector<Entry>& entries() const { return entries_; }
   bool has(const std::string& name) const;
   const Entry& entry(const std::string& name) const;
-  // Copies the tensor's data into the CPU tensor dst after checking that dtype and shape match.
+  // Copies the tensor's data into the CPU tensor dst after checking that dtype and shape match;
+  // F16 and BF16 are widened to F32.
   void read_into(const std::string& name, Tensor dst) const;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   const std::string& path() const { return path_; }

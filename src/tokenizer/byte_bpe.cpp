@@ -307,27 +307,33 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::load_dir(const std::string& dir) {
   return load(dir + "/encoder.json", dir + "/vocab.bpe");
 }
 
-void BpeTokenizer::save(const std::string& dir) const {
-  const std::vector<std::string>& tokens = vocab_.tokens;
-  // Special tokens are written as themselves; the others through the byte map.
-  const auto written = [&](int32_t id) {
-    return std::find(special_ids_.begin(), special_ids_.end(), id) != special_ids_.end()
-               ? tokens[id]
-               : bytes_to_unicode_text(tokens[id]);
-  };
+std::string BpeTokenizer::written_token(int32_t id) const {
+  return std::find(special_ids_.begin(), special_ids_.end(), id) != special_ids_.end()
+             ? vocab_.tokens[id]
+             : bytes_to_unicode_text(vocab_.tokens[id]);
+}
+
+std::string BpeTokenizer::encoder_json() const {
   // In id order, laid out as GPT-2's file ({"!": 0, "\"": 1, ...}); written by hand because a
   // JSON object that keeps insertion order looks keys up linearly.
   std::string encoder = "{";
   for (int32_t id = 0; id < vocab_size(); ++id) {
     if (id > 0) encoder += ", ";
-    encoder += nlohmann::json(written(id)).dump() + ": " + std::to_string(id);
+    encoder += nlohmann::json(written_token(id)).dump() + ": " + std::to_string(id);
   }
-  encoder += "}";
+  return encoder + "}";
+}
+
+std::string BpeTokenizer::vocab_bpe() const {
   std::string merges = std::string(kVocabHeader) + "\n";
   for (const auto& [left, right] : vocab_.merges)
-    merges += written(left) + " " + written(right) + "\n";
-  write_file_atomic(dir + "/encoder.json", encoder);
-  write_file_atomic(dir + "/vocab.bpe", merges);
+    merges += written_token(left) + " " + written_token(right) + "\n";
+  return merges;
+}
+
+void BpeTokenizer::save(const std::string& dir) const {
+  write_file_atomic(dir + "/encoder.json", encoder_json());
+  write_file_atomic(dir + "/vocab.bpe", vocab_bpe());
   const nlohmann::ordered_json info = {{"type", "bpe"},
                                        {"vocab_size", vocab_size()},
                                        {"merges", vocab_.merges.size()},

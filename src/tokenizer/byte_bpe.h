@@ -58,6 +58,11 @@ class BpeTokenizer : public Tokenizer {
   std::string type() const override { return "bpe"; }
   // Writes DIR/encoder.json, DIR/vocab.bpe and DIR/tokenizer.json {"type": "bpe", ...}.
   void save(const std::string& dir) const override;
+  // The texts of encoder.json and vocab.bpe (also Hugging Face's vocab.json and merges.txt).
+  std::string encoder_json() const;
+  std::string vocab_bpe() const;
+  // A token as the files write it: a special token as itself, the others through the byte map.
+  std::string written_token(int32_t id) const;
 
   const BpeVocab& vocab() const { return vocab_; }
   // The special tokens' texts; special_ids()[i] is the id of special_tokens()[i].

@@ -13,8 +13,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     size_t end = size;
     for (auto it = file.entries().rbegin(); it != file.entries().rend(); ++it) {
       FUZZ_REQUIRE(it->offset + it->bytes == end, "tensors tile the data section");
-      FUZZ_REQUIRE(it->bytes == static_cast<size_t>(it->shape.numel()) * moe::dtype_size(it->dtype),
-                   "a tensor's byte count matches its shape");
+      FUZZ_REQUIRE(
+          it->bytes == static_cast<size_t>(it->shape.numel()) * moe::stored_dtype_size(it->stored),
+          "a tensor's byte count matches its shape");
       FUZZ_REQUIRE(file.has(it->name) && &file.entry(it->name) == &*it, "every tensor is indexed");
       end = it->offset;
     }

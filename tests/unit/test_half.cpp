@@ -1,77 +1,95 @@
+// fp32 <-> fp16 / bf16 (core/half.h): widening is exact, narrowing rounds to the nearest
+// representable value with ties to even, NaN stays NaN and infinities stay infinite.
 #include <gtest/gtest.h>
 
 #include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <random>
 
 #include "core/half.h"
 
-namespace moe {
 namespace {
 
-// The exact value of an IEEE 754 binary16 bit pattern (independent of the encoder under test).
-float fp16_value(uint16_t h) {
-  const int exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
-  const float sign = (h & 0x8000) ? -1.0f : 1.0f;
-  if (exponent == 0x1f)
-    return mantissa ? std::numeric_limits<float>::quiet_NaN()
-                    : sign * std::numeric_limits<float>::infinity();
-  if (exponent == 0) return sign * std::ldexp(static_cast<float>(mantissa), -24);
-  return sign * std::ldexp(static_cast<float>(mantissa | 0x400), exponent - 25);
-}
+using Narrow = uint16_t (*)(float);
+using Widen = float (*)(uint16_t);
 
-TEST(Half, Fp16EveryFiniteValueRoundTrips) {
-  for (uint32_t h = 0; h < 0x10000; ++h) {
-    const float x = fp16_value(static_cast<uint16_t>(h));
-    if (std::isnan(x)) continue;
-    ASSERT_EQ(fp32_to_fp16(x), h) << "fp16 bits " << h << " value " << x;
+// Every finite 16-bit value widens and narrows back to itself; NaNs stay NaN.
+void expect_round_trip(Narrow narrow, Widen widen) {
+  for (uint32_t bits = 0; bits <= 0xFFFF; ++bits) {
+    const float x = widen(static_cast<uint16_t>(bits));
+    if (std::isnan(x)) {
+      EXPECT_TRUE(std::isnan(widen(narrow(x)))) << bits;
+    } else {
+      EXPECT_EQ(narrow(x), bits) << bits;
+    }
   }
 }
 
-TEST(Half, Fp16RoundsToNearestEven) {
-  EXPECT_EQ(fp32_to_fp16(1.0f), 0x3c00);
-  EXPECT_EQ(fp32_to_fp16(1.0f + 0x1p-11f), 0x3c00);             // halfway, to the even 1.0
-  EXPECT_EQ(fp32_to_fp16(1.0f + 3 * 0x1p-11f), 0x3c02);         // halfway, to the even 1 + 2^-9
-  EXPECT_EQ(fp32_to_fp16(1.0f + 0x1p-11f + 0x1p-20f), 0x3c01);  // above halfway
-  EXPECT_EQ(fp32_to_fp16(65504.0f), 0x7bff);                    // the largest finite
-  EXPECT_EQ(fp32_to_fp16(65519.0f), 0x7bff);
-  EXPECT_EQ(fp32_to_fp16(65520.0f), 0x7c00);  // halfway to 2^16: infinity
-  EXPECT_EQ(fp32_to_fp16(-1e10f), 0xfc00);
-  EXPECT_EQ(fp32_to_fp16(0x1p-25f), 0x0000);  // halfway to 2^-24: even (zero)
-  EXPECT_EQ(fp32_to_fp16(0x1p-25f + 0x1p-40f), 0x0001);
-  EXPECT_EQ(fp32_to_fp16(3 * 0x1p-25f), 0x0002);         // 1.5 units: to the even 2
-  EXPECT_EQ(fp32_to_fp16(0x1p-14f - 0x1p-26f), 0x0400);  // rounds up into the normals
-  EXPECT_EQ(fp32_to_fp16(-0.0f), 0x8000);
-  EXPECT_EQ(fp32_to_fp16(1e-30f), 0x0000);
-  const uint16_t nan = fp32_to_fp16(std::numeric_limits<float>::quiet_NaN());
-  EXPECT_EQ(nan & 0x7c00, 0x7c00);
-  EXPECT_NE(nan & 0x03ff, 0);
-  // A NaN whose payload lies only in the dropped bits stays NaN.
-  EXPECT_NE(fp32_to_fp16(std::bit_cast<float>(0x7f800001u)) & 0x03ff, 0);
-}
-
-TEST(Half, Bf16EveryFiniteValueRoundTrips) {
-  for (uint32_t b = 0; b < 0x10000; ++b) {
-    const float x = std::bit_cast<float>(b << 16);
-    if (std::isnan(x)) continue;
-    ASSERT_EQ(fp32_to_bf16(x), b) << "bf16 bits " << b;
+// narrow(x) is the nearest 16-bit value (its neighbours are not nearer; at a tie the even one).
+void expect_nearest(Narrow narrow, Widen widen, float x) {
+  const uint16_t h = narrow(x);
+  const double got = widen(h);
+  if (std::isinf(got)) return;  // overflow: checked separately
+  const double err = std::fabs(got - x);
+  for (int step : {-1, 1}) {
+    const uint16_t n = static_cast<uint16_t>(h + step);
+    const double other = widen(n);
+    if (std::isnan(other) || std::isinf(other) || (n & 0x7FFF) == 0x7FFF) continue;
+    if (std::signbit(other) != std::signbit(got) && got != 0.0) continue;  // across zero
+    const double other_err = std::fabs(other - x);
+    EXPECT_LE(err, other_err) << x;
+    if (err == other_err) EXPECT_EQ(h & 1, 0) << "tie not to even for " << x;
   }
 }
 
-TEST(Half, Bf16RoundsToNearestEven) {
-  EXPECT_EQ(fp32_to_bf16(1.0f), 0x3f80);
-  EXPECT_EQ(fp32_to_bf16(std::bit_cast<float>(0x3f808000u)), 0x3f80);  // halfway, to even
-  EXPECT_EQ(fp32_to_bf16(std::bit_cast<float>(0x3f818000u)), 0x3f82);  // halfway, to even
-  EXPECT_EQ(fp32_to_bf16(std::bit_cast<float>(0x3f808001u)), 0x3f81);  // above halfway
-  EXPECT_EQ(fp32_to_bf16(std::bit_cast<float>(0x7f7fffffu)), 0x7f80);  // max float: infinity
-  EXPECT_EQ(fp32_to_bf16(-std::numeric_limits<float>::infinity()), 0xff80);
-  // NaN stays NaN, payload only in the dropped bits included (rounding would make it infinity).
-  EXPECT_TRUE(std::isnan(std::bit_cast<float>(
-      static_cast<uint32_t>(fp32_to_bf16(std::bit_cast<float>(0x7f800001u))) << 16)));
-  EXPECT_TRUE(std::isnan(std::bit_cast<float>(
-      static_cast<uint32_t>(fp32_to_bf16(std::numeric_limits<float>::quiet_NaN())) << 16)));
+TEST(Half, Bf16RoundTripsEveryValue) {
+  expect_round_trip(moe::fp32_to_bf16, moe::bf16_to_fp32);
+}
+TEST(Half, Fp16RoundTripsEveryValue) {
+  expect_round_trip(moe::fp32_to_fp16, moe::fp16_to_fp32);
+}
+
+TEST(Half, NarrowingRoundsToNearestEven) {
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<uint32_t> bits;
+  for (int i = 0; i < 200000; ++i) {
+    float x = std::bit_cast<float>(bits(rng));
+    if (!std::isfinite(x)) continue;
+    expect_nearest(moe::fp32_to_bf16, moe::bf16_to_fp32, x);
+    // fp16's range: rescale into it, subnormals included.
+    int exponent = 0;
+    const float small = std::ldexp(std::frexp(x, &exponent), static_cast<int>(bits(rng) % 42) - 26);
+    expect_nearest(moe::fp32_to_fp16, moe::fp16_to_fp32, small);
+  }
+}
+
+TEST(Half, KnownValues) {
+  EXPECT_EQ(moe::fp32_to_fp16(1.0f), 0x3C00);
+  EXPECT_EQ(moe::fp32_to_fp16(-2.0f), 0xC000);
+  EXPECT_EQ(moe::fp32_to_fp16(65504.0f), 0x7BFF);
+  EXPECT_EQ(moe::fp32_to_fp16(65520.0f), 0x7C00);  // rounds past the largest finite: infinity
+  EXPECT_EQ(moe::fp32_to_fp16(65519.0f), 0x7BFF);
+  EXPECT_EQ(moe::fp32_to_fp16(std::ldexp(1.0f, -24)), 0x0001);  // smallest subnormal
+  EXPECT_EQ(moe::fp32_to_fp16(std::ldexp(1.0f, -25)), 0x0000);  // a tie: to even (zero)
+  EXPECT_EQ(moe::fp32_to_fp16(std::ldexp(1.5f, -25)), 0x0001);
+  EXPECT_EQ(moe::fp32_to_fp16(-0.0f), 0x8000);
+  EXPECT_EQ(moe::fp32_to_fp16(1.0f + std::ldexp(1.0f, -11)), 0x3C00);      // tie: to even
+  EXPECT_EQ(moe::fp32_to_fp16(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3C02);  // tie: to even (up)
+  EXPECT_EQ(moe::fp32_to_bf16(1.0f), 0x3F80);
+  EXPECT_EQ(moe::fp32_to_bf16(std::bit_cast<float>(0x3F808000u)), 0x3F80);  // tie: to even
+  EXPECT_EQ(moe::fp32_to_bf16(std::bit_cast<float>(0x3F818000u)), 0x3F82);  // tie: to even (up)
+  EXPECT_EQ(moe::fp32_to_bf16(std::numeric_limits<float>::max()), 0x7F80);  // rounds to infinity
+  const float inf = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(moe::fp32_to_fp16(inf), 0x7C00);
+  EXPECT_EQ(moe::fp32_to_fp16(-inf), 0xFC00);
+  EXPECT_EQ(moe::fp32_to_bf16(-inf), 0xFF80);
+  EXPECT_TRUE(std::isnan(moe::fp16_to_fp32(moe::fp32_to_fp16(std::nanf("")))));
+  EXPECT_TRUE(std::isnan(moe::bf16_to_fp32(moe::fp32_to_bf16(std::nanf("")))));
+  // A NaN whose payload sits only in the low bits that bf16 drops is still a NaN.
+  EXPECT_TRUE(std::isnan(moe::bf16_to_fp32(moe::fp32_to_bf16(std::bit_cast<float>(0x7F800001u)))));
+  EXPECT_TRUE(std::isnan(moe::fp16_to_fp32(moe::fp32_to_fp16(std::bit_cast<float>(0x7F800001u)))));
 }
 
 }  // namespace
-}  // namespace moe

@@ -4,6 +4,18 @@
 Usage:
   moe_reference.py check DIR   rebuild the model from DIR, recompute in float64 and compare
   moe_reference.py selftest    run `check` on directories written from this model in float32
+  moe_reference.py hf-check HF_DIR LOGITS
+                               rebuild the model from a Hugging Face Llama/Mixtral folder by its
+                               config.json fields and tensor names alone, and compare its float64
+                               logits with LOGITS (tokens and logits, as tests/tools/hf_logits
+                               writes them)
+  moe_reference.py hf-write HF_DIR --arch mixtral|llama --dtype bf16|fp16|fp32
+                            --tokenizer BPE_DIR --tokens IDS
+                               write a small random model as a Hugging Face folder (config.json,
+                               model.safetensors, vocab.json + merges.txt from BPE_DIR's
+                               encoder.json + vocab.bpe) and print its float64 mean loss on the
+                               non-overlapping max_position_embeddings windows of IDS (one id a
+                               line), as `moe eval --contiguous` scores them
 
 DIR holds config.json (flat model config), model.safetensors (initial weights),
 case.safetensors (tokens, targets, noise draws and the outputs under test) and train.json
@@ -44,11 +56,13 @@ _ST_DTYPES = {
     "F64": np.dtype("<f8"),
     "I32": np.dtype("<i4"),
 }
-_TORCH_TO_ST = {torch.float32: "F32", torch.float64: "F64", torch.int32: "I32"}
+_TORCH_TO_ST = {torch.float32: "F32", torch.float64: "F64", torch.int32: "I32",
+                torch.float16: "F16", torch.bfloat16: "BF16"}
+_HALF_DTYPES = {"F16": torch.float16, "BF16": torch.bfloat16}  # stored as 16-bit words
 
 
 def read_safetensors(path):
-    """Returns {name: tensor} from a safetensors file (F32, F64 and I32 only)."""
+    """Returns {name: tensor} from a safetensors file (F32, F64, I32, F16, BF16)."""
     if not os.path.isfile(path):
         raise MalformedInput(f"missing file {path}")
     with open(path, "rb") as f:
@@ -68,7 +82,8 @@ def read_safetensors(path):
         if name == "__metadata__":
             continue
         try:
-            dtype = _ST_DTYPES[info["dtype"]]
+            half = _HALF_DTYPES.get(info["dtype"])
+            dtype = np.dtype("<i2") if half is not None else _ST_DTYPES[info["dtype"]]
             shape = [int(d) for d in info["shape"]]
             begin, end = (int(o) for o in info["data_offsets"])
         except (KeyError, TypeError, ValueError) as err:
@@ -79,19 +94,24 @@ def read_safetensors(path):
                 f"{path}: {name} has offsets [{begin}, {end}) for {nbytes} bytes "
                 f"(data section {len(data)} bytes)")
         array = np.frombuffer(data[begin:end], dtype=dtype).reshape(shape)
-        tensors[name] = torch.from_numpy(array.astype(dtype.newbyteorder("="), copy=True))
+        tensor = torch.from_numpy(array.astype(dtype.newbyteorder("="), copy=True))
+        tensors[name] = tensor.view(half) if half is not None else tensor
     return tensors
 
 
 def write_safetensors(path, tensors, metadata=None):
-    """Writes {name: tensor} (float32, float64 or int32) as a safetensors file."""
+    """Writes {name: tensor} (float32, float64, int32, float16 or bfloat16) as a safetensors
+    file."""
     header = {}
     chunks = []
     offset = 0
     for name in sorted(tensors):
         tensor = tensors[name].detach().cpu().contiguous()
         code = _TORCH_TO_ST[tensor.dtype]
-        raw = tensor.numpy().astype(_ST_DTYPES[code]).tobytes()
+        if code in _HALF_DTYPES:
+            raw = tensor.view(torch.int16).numpy().astype("<i2").tobytes()
+        else:
+            raw = tensor.numpy().astype(_ST_DTYPES[code]).tobytes()
         header[name] = {
             "dtype": code,
             "shape": list(tensor.shape),
@@ -677,6 +697,119 @@ def check_main(directory):
         return 2
 
 
+# ----------------------------------------------------------------------------- Hugging Face
+
+HF_ARCHS = {"MixtralForCausalLM": "mixtral", "LlamaForCausalLM": "llama"}
+
+
+def hf_model_config(raw):
+    """The reference's ModelConfig from a Hugging Face config.json (MixtralConfig / LlamaConfig
+    field names), with no moe.cpp setting involved."""
+    archs = raw.get("architectures") or []
+    if len(archs) != 1 or archs[0] not in HF_ARCHS:
+        raise MalformedInput(f"config.json: architectures {archs!r} is not Mixtral or Llama")
+    moe = archs[0] == "MixtralForCausalLM"
+    if raw.get("hidden_act", "silu") != "silu" or raw.get("rope_scaling") is not None:
+        raise MalformedInput("config.json: only silu and unscaled RoPE are mirrored")
+    if raw.get("tie_word_embeddings", False):
+        raise MalformedInput("config.json: tied embeddings are not mirrored")
+    heads = int(raw["num_attention_heads"])
+    if int(raw.get("head_dim") or raw["hidden_size"] // heads) * heads != raw["hidden_size"]:
+        raise MalformedInput("config.json: head_dim must be hidden_size / num_attention_heads")
+    layers = int(raw["num_hidden_layers"])
+    return ModelConfig({
+        "arch": "llama", "router": "topk",
+        "vocab_size": raw["vocab_size"], "block_size": raw["max_position_embeddings"],
+        "n_embed": raw["hidden_size"], "n_layers": layers, "n_heads": heads,
+        "n_kv_heads": raw.get("num_key_value_heads") or heads,
+        "ffn_hidden": raw["intermediate_size"],
+        "n_experts": raw["num_local_experts"] if moe else 1,
+        "top_k": raw["num_experts_per_tok"] if moe else 1,
+        "moe_layers": list(range(layers)) if moe else [],
+        "n_shared_experts": 0, "capacity_factor": 0.0,
+        "aux_loss_coef": raw.get("router_aux_loss_coef", 0.0) if moe else 0.0, "z_loss_coef": 0.0,
+        "norm_eps": raw["rms_norm_eps"], "rope_theta": raw.get("rope_theta", 10000.0),
+        "dropout": 0.0,
+    })
+
+
+def read_hf_weights(directory):
+    """{name: tensor} of model.safetensors, or of the shards model.safetensors.index.json
+    names (every tensor in the shard its weight_map gives)."""
+    index_path = os.path.join(directory, "model.safetensors.index.json")
+    if not os.path.isfile(index_path):
+        return read_safetensors(os.path.join(directory, "model.safetensors"))
+    weight_map = _load_json(index_path)["weight_map"]
+    weights = {}
+    for shard in sorted(set(weight_map.values())):
+        for name, tensor in read_safetensors(os.path.join(directory, shard)).items():
+            if weight_map.get(name) != shard:
+                raise MalformedInput(f"{shard} holds {name}, which the index puts elsewhere")
+            weights[name] = tensor
+    if set(weights) != set(weight_map):
+        raise MalformedInput("the shards do not hold every tensor of the index")
+    return weights
+
+
+def hf_check(directory, logits_path):
+    """Compares the logits of LOGITS_PATH with the Hugging Face folder's model in float64."""
+    cfg = hf_model_config(_load_json(os.path.join(directory, "config.json")))
+    weights = {n: w.to(torch.float32) for n, w in read_hf_weights(directory).items()}
+    model = build_model(cfg, weights, torch.float64)
+    case = read_safetensors(logits_path)
+    tokens = _require(case, "tokens").long()
+    with torch.no_grad():
+        logits, _, _ = model(tokens, 1.0, {})
+    err, ok, note = compare(_require(case, "logits"), logits)
+    print(f"hf check: {directory} ({len(cfg.moe_layers)}/{cfg.n_layers} MoE layers, "
+          f"tokens {tuple(tokens.shape)})")
+    print(_format("logits", err, ok, note))
+    print(f"hf check: {'PASS' if ok else 'FAIL'}")
+    return 0 if ok else 1
+
+
+def hf_write(directory, arch, dtype_name, tokenizer_dir, ids_path):
+    """Writes a small random Mixtral or Llama in Hugging Face's layout; returns its float64 mean
+    loss on the contiguous windows of the ids."""
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype_name]
+    with open(os.path.join(tokenizer_dir, "encoder.json"), encoding="utf-8") as f:
+        vocab_size = len(json.load(f))
+    raw = {
+        "architectures": ["MixtralForCausalLM" if arch == "mixtral" else "LlamaForCausalLM"],
+        "model_type": arch, "vocab_size": vocab_size + 3, "hidden_size": 32,
+        "intermediate_size": 48, "num_hidden_layers": 2, "num_attention_heads": 4,
+        "num_key_value_heads": 2, "hidden_act": "silu", "max_position_embeddings": 24,
+        "rms_norm_eps": 1e-5, "rope_theta": 5000.0, "tie_word_embeddings": False,
+        "torch_dtype": {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[dtype_name],
+    }
+    if arch == "mixtral":
+        raw.update(num_local_experts=4, num_experts_per_tok=2, router_aux_loss_coef=0.02,
+                   sliding_window=None)
+    cfg = hf_model_config(raw)
+    generator = torch.Generator().manual_seed(7)
+    weights = {n: w.to(dtype) for n, w in _random_weights(Model(cfg), generator).items()}
+    os.makedirs(directory)
+    with open(os.path.join(directory, "config.json"), "w", encoding="utf-8") as f:
+        json.dump(raw, f, indent=2)
+    write_safetensors(os.path.join(directory, "model.safetensors"), weights, {"format": "pt"})
+    shutil.copyfile(os.path.join(tokenizer_dir, "encoder.json"),
+                    os.path.join(directory, "vocab.json"))
+    shutil.copyfile(os.path.join(tokenizer_dir, "vocab.bpe"), os.path.join(directory, "merges.txt"))
+
+    model = build_model(cfg, {n: w.to(torch.float32) for n, w in weights.items()}, torch.float64)
+    with open(ids_path, encoding="utf-8") as f:
+        ids = torch.tensor([int(line) for line in f if line.strip()])
+    t = cfg.block_size
+    windows = (len(ids) - 1) // t
+    if windows < 1:
+        raise MalformedInput(f"{ids_path}: fewer than {t + 1} ids")
+    tokens = ids[:windows * t].view(windows, t)
+    targets = ids[1:windows * t + 1].view(windows, t)
+    with torch.no_grad():
+        logits, _, _ = model(tokens, 1.0, {})
+    return float(F.cross_entropy(logits.reshape(-1, cfg.vocab_size), targets.reshape(-1)))
+
+
 # ----------------------------------------------------------------------------- selftest
 
 def naive_moe(moe, a, tau, noise_eps):
@@ -900,7 +1033,26 @@ def main():
     check = sub.add_parser("check", help="compare a directory written by the C++ side")
     check.add_argument("dir")
     sub.add_parser("selftest", help="validate the checker on this model's own outputs")
+    hfc = sub.add_parser("hf-check", help="compare logits with a Hugging Face folder's model")
+    hfc.add_argument("dir")
+    hfc.add_argument("logits")
+    hfw = sub.add_parser("hf-write", help="write a random model as a Hugging Face folder")
+    hfw.add_argument("dir")
+    hfw.add_argument("--arch", choices=["mixtral", "llama"], required=True)
+    hfw.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], required=True)
+    hfw.add_argument("--tokenizer", required=True)
+    hfw.add_argument("--tokens", required=True)
     args = parser.parse_args()
+    try:
+        if args.command == "hf-check":
+            return hf_check(args.dir, args.logits)
+        if args.command == "hf-write":
+            loss = hf_write(args.dir, args.arch, args.dtype, args.tokenizer, args.tokens)
+            print(json.dumps({"loss": loss}))
+            return 0
+    except MalformedInput as err:
+        print(f"moe_reference.py: malformed input: {err}", file=sys.stderr)
+        return 2
     if args.command == "check":
         return check_main(args.dir)
     return selftest()
