@@ -182,6 +182,19 @@ export_refused "capacity" "model.capacity_factor = 1.25" "$WORK/v_capacity"
 export_refused "mixed layers" "model.moe_layers = \"1\"" "$WORK/v_mixed"
 export_refused "gpt" "model.arch = gpt" "$WORK/v_gpt"
 export_refused "char tokenizer" "char tokenizer" "$WORK/v_char"
+# fp16 cannot hold a weight beyond 65,504: refused (bf16 can).
+cp -r "$WORK/hf_moe" "$WORK/hf_big"
+"$PY" - "$REF" "$WORK/hf_big/model.safetensors" <<'PYEOF'
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("ref", sys.argv[1]); ref = importlib.util.module_from_spec(spec); spec.loader.exec_module(ref)
+w = ref.read_safetensors(sys.argv[2]); w["model.norm.weight"][3] = 1e5
+ref.write_safetensors(sys.argv[2], w)
+PYEOF
+"$M" import --format hf "$WORK/hf_big" --out "$WORK/big" >/dev/null
+expect_error "fp16 range" "weight model.norm.weight holds 100000" \
+  "$M" export --checkpoint "$WORK/big" --format hf --dtype fp16 --out "$WORK/refused"
+[[ ! -e "$WORK/refused" ]] || fail "the refused fp16 export left files"
+"$M" export --checkpoint "$WORK/big" --format hf --dtype bf16 --out "$WORK/big_bf16" >/dev/null
 expect_error "existing out" "already exists" "$M" export --checkpoint "$WORK/moe" --format hf --out "$WORK/hf_moe"
 expect_error "bad dtype" "--dtype" "$M" export --checkpoint "$WORK/moe" --format hf --dtype fp8 --out "$WORK/x"
 expect_error "bad shard size" "--max-shard-size" "$M" export --checkpoint "$WORK/moe" --format hf --max-shard-size 5XB --out "$WORK/x"
