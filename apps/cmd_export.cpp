@@ -61,7 +61,7 @@ void add_export_command(CLI::App& app) {
   cmd->add_option("--format", flags->format, "output format: hf or gguf")
       ->required()
       ->check(CLI::IsMember({"hf", "gguf"}));
-  cmd->add_option("--out", flags->out, "output (hf: a folder, gguf: a file; must not exist)")
+  cmd->add_option("--out", flags->out, "output: hf a new folder, gguf a file (replaced atomically)")
       ->required()
       ->check(non_empty());
   cmd->add_option("--dtype", flags->dtype, "hf: weight dtype fp32 (default), bf16 or fp16")

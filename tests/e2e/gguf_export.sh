@@ -190,6 +190,10 @@ expect_error "missing checkpoint" "$WORK/none" "$MOE_BIN" export --checkpoint "$
   --format gguf --out "$WORK/out/x.gguf"
 expect_error "unknown format" "--format: onnx not in" "$MOE_BIN" export --checkpoint "$WORK/moe" \
   --format onnx --out "$WORK/out/x.gguf"
+expect_error "hf flag with gguf" "--dtype and --max-shard-size are hf options" "$MOE_BIN" export \
+  --checkpoint "$WORK/moe" --format gguf --dtype bf16 --out "$WORK/out/x.gguf"
+expect_error "gguf flag with hf" "--type is a gguf option" "$MOE_BIN" export \
+  --checkpoint "$WORK/moe" --format hf --type f16 --out "$WORK/out/x_hf"
 expect_error "unknown type" "--type" "$MOE_BIN" export --checkpoint "$WORK/moe" --format gguf \
   --type q4_0 --out "$WORK/out/x.gguf"
 expect_error "--out in a missing directory" "$WORK/out/none/x.gguf" "$MOE_BIN" export \
