@@ -11,6 +11,7 @@
 #include "core/check.h"
 #include "core/fs.h"
 #include "core/json.h"
+#include "model/host_staging.h"
 
 namespace moe {
 namespace {
@@ -88,8 +89,6 @@ void write_safetensors(const std::string& path,
     MOE_CHECK(!name.empty() && name != "__metadata__", "cannot write ", path,
               ": invalid tensor name \"", name, "\"");
     MOE_CHECK(seen.insert(name).second, "cannot write ", path, ": duplicate tensor name ", name);
-    MOE_CHECK(t.device == Device::CPU, "cannot write ", path, ": tensor ", name, " is on ",
-              device_name(t.device), ", not cpu");
     MOE_CHECK(!t.empty() || t.numel() == 0, "cannot write ", path, ": tensor ", name,
               " has no data");
     nlohmann::ordered_json shape = nlohmann::ordered_json::array();
@@ -116,7 +115,9 @@ void write_safetensors(const std::string& path,
   out.append(size_field);
   out.append(text);
   for (const auto& [name, t] : tensors)
-    out.append({static_cast<const char*>(t.ptr), t.bytes()});
+    read_through_host(t, [&](const Tensor& piece, int64_t) {
+      out.append({static_cast<const char*>(piece.ptr), piece.bytes()});
+    });
   out.commit();
 }
 
@@ -206,12 +207,14 @@ void SafeTensorsFile::read_into(const std::string& name, Tensor dst) const {
   MOE_CHECK(e.dtype == dst.dtype && e.shape == dst.shape, "tensor ", name, " in checkpoint ", path_,
             ": expected ", dtype_name(dst.dtype), " ", dst.shape.str(), ", found ",
             dtype_name(e.dtype), " ", e.shape.str());
-  MOE_CHECK(dst.device == Device::CPU, "tensor ", name, ": read_into needs a cpu tensor, got ",
-            device_name(dst.device));
   if (e.bytes == 0) return;
-  MOE_CHECK(ReadableFile(path_).read_at(e.offset, dst.ptr, e.bytes), "checkpoint ", path_,
-            " is truncated or corrupt: cannot read tensor ", name,
-            " (the file changed after it was opened?)");
+  const ReadableFile in(path_);
+  write_through_host(dst, [&](Tensor piece, int64_t first) {
+    MOE_CHECK(in.read_at(e.offset + static_cast<uint64_t>(first) * dtype_size(e.dtype), piece.ptr,
+                         piece.bytes()),
+              "checkpoint ", path_, " is truncated or corrupt: cannot read tensor ", name,
+              " (the file changed after it was opened?)");
+  });
 }
 
 }  // namespace moe
