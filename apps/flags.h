@@ -6,6 +6,9 @@
 #pragma once
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <string>
+
+#include "core/tensor.h"
 
 // An integer in [lo, hi].
 CLI::Validator integer_in(int64_t lo, int64_t hi);
@@ -23,3 +26,10 @@ CLI::Validator non_empty();
 // --threads of every command: 0 (the default: all cores, or OMP_NUM_THREADS) to moe::kMaxThreads,
 // the bound train.threads also has.
 CLI::Validator thread_count();
+
+// --device of train, eval, generate and compare: a device name (core/tensor.h), "cpu" or "cuda".
+CLI::Validator device_choice();
+
+// The device `name` names (checked by device_choice()) once this build and machine can run it; one
+// error line with the reason when they cannot, which commands ask before they write or allocate.
+moe::Device usable_device(const std::string& name);
