@@ -27,7 +27,7 @@ std::string markdown_header(const RunConfig& c, size_t n_runs) {
                  t.steps, " steps of ", t.batch_size, " x ", c.model.block_size,
                  " tokens (grad_accum ", t.grad_accum, "): ", tokens, " training tokens, seed ",
                  t.seed, ", data ", c.data.source, c.data.path.empty() ? "" : " " + c.data.path,
-                 ", eval every ", t.eval_every, " steps over ", t.eval_iters,
+                 ", on ", t.device, ", eval every ", t.eval_every, " steps over ", t.eval_iters,
                  " batches.\n\nforward / backward / optimizer columns are seconds per ",
                  kStepsPerRow,
                  " optimizer steps; total s is the sum of the step times; mean tokens/s is "

@@ -73,6 +73,12 @@ expect_same_metrics "$WORK/full/metrics.jsonl" "$WORK/moved/metrics.jsonl"
 printf '[train]\nsteps = 4\nbatch_size = 4\neval_iters = 2\n[model]\nn_layers = 1\nn_embed = 32\nn_heads = 4\nffn_hidden = 32\nblock_size = 16\n' \
   >"$WORK/a.toml"
 
+# compare --device cpu: every run on the CPU, as the summary and each run's start record say.
+"$M" compare --configs "$WORK/a.toml" --device cpu --threads 2 --quiet --out "$WORK/cmp" >/dev/null
+grep -q ", on cpu," "$WORK/cmp/summary.md" || fail "summary.md does not name the device"
+"$PY" -c 'import json,sys; r=json.loads(open(sys.argv[1]).readline()); assert r["device"]=="cpu", r' \
+  "$WORK/cmp/a/metrics.jsonl"
+
 if $cuda_usable; then
   # Everything on the GPU: train, resume on the CPU, evaluate and generate on the GPU.
   "$M" train "${TINY[@]}" --steps 6 --ckpt-every 3 --device cuda --out "$WORK/gpu" >/dev/null
