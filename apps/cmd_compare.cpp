@@ -1,7 +1,7 @@
 // moe compare --configs A.toml B.toml ... [--set key=value ...] [--steps N] [--threads T]
-//             --out DIR
-// Trains each configuration into DIR/<name>/ on the same data, seed and token budget and writes
-// DIR/summary.md, DIR/summary.csv and DIR/report.html.
+//             [--device D] --out DIR
+// Trains each configuration into DIR/<name>/ on the same data, seed, token budget and device and
+// writes DIR/summary.md, DIR/summary.csv and DIR/report.html.
 #include <iostream>
 #include <optional>
 
@@ -56,6 +56,8 @@ void add_compare_command(CLI::App& app) {
       ->transform(integer_in(1, INT64_MAX));
   cmd->add_option("--threads", flags->threads, "CPU threads (0: all cores)")
       ->transform(thread_count());
+  cmd->add_option("--device", flags->options.device, "where every run trains: cpu or cuda")
+      ->check(device_choice());
   cmd->add_option("--out", flags->options.out_dir, "output directory")->required();
   cmd->add_flag("--quiet", flags->options.quiet, "no training progress output");
   cmd->callback([flags] { run_compare(*flags); });

@@ -1,5 +1,5 @@
 // moe eval --checkpoint DIR (--text FILE | --data PREPARED [--split val|test|train]) [--contiguous]
-//          [--batches N] [--router-noise true|false]
+//          [--batches N] [--router-noise true|false] [--device D]
 // Prints one JSON line {loss, ppl, tokens}.
 #include <cmath>
 #include <iostream>
@@ -26,7 +26,7 @@
 namespace {
 
 struct EvalFlags {
-  std::string checkpoint, text, data, split = "val";
+  std::string checkpoint, text, data, split = "val", device = "cpu";
   bool contiguous = false;
   int64_t batches = 0;
   int64_t batch_size = 0;
@@ -36,6 +36,7 @@ struct EvalFlags {
 };
 
 void run_eval(const EvalFlags& f) {
+  const moe::Device device = usable_device(f.device);
   moe::set_num_threads(f.threads);
   MOE_CHECK(f.text.empty() != f.data.empty(), "give exactly one of --text FILE or --data DIR");
   moe::CheckpointFiles files = moe::open_checkpoint(f.checkpoint);
@@ -45,7 +46,7 @@ void run_eval(const EvalFlags& f) {
   moe::require_memory(moe::evaluation_memory(files.config.model, batch), moe::available_memory(),
                       "evaluating with batches of " + std::to_string(batch) + " rows",
                       "use a smaller --batch-size");
-  moe::LoadedCheckpoint ckpt = moe::load_checkpoint(std::move(files));
+  moe::LoadedCheckpoint ckpt = moe::load_checkpoint(std::move(files), device);
   // Text is encoded here; a prepared split (moe prepare) is read as it is, memory-mapped.
   std::vector<int32_t> ids;
   std::optional<moe::TokenShard> shard;
@@ -110,5 +111,7 @@ void add_eval_command(CLI::App& app) {
                   "draw the noisy router's noise (default: the run's model.router_noise_at_eval)");
   cmd->add_option("--threads", flags->threads, "CPU threads (0: all cores)")
       ->transform(thread_count());
+  cmd->add_option("--device", flags->device, "where the model runs: cpu (default) or cuda")
+      ->check(device_choice());
   cmd->callback([flags] { run_eval(*flags); });
 }

@@ -25,15 +25,17 @@ struct GenerateOptions {
   uint64_t seed = 1337;
   bool no_stop = false;
   int threads = 0;
+  std::string device = "cpu";
 };
 
 void run_generate(const GenerateOptions& opt) {
+  const moe::Device device = usable_device(opt.device);
   moe::set_num_threads(opt.threads);
   moe::CheckpointFiles files = moe::open_checkpoint(opt.checkpoint);
   moe::require_memory(moe::generation_memory(files.config.model), moe::available_memory(),
                       "generating from checkpoint " + files.dir,
                       "the model is too large for this machine");
-  moe::LoadedCheckpoint ckpt = moe::load_checkpoint(std::move(files));
+  moe::LoadedCheckpoint ckpt = moe::load_checkpoint(std::move(files), device);
   MOE_CHECK(ckpt.tokenizer, "checkpoint ", opt.checkpoint, " has no tokenizer");
   const moe::Tokenizer& tok = *ckpt.tokenizer;
 
@@ -79,5 +81,7 @@ void add_generate_command(CLI::App& app) {
   cmd->add_flag("--no-stop", opt->no_stop, "Do not stop at the end-of-text token");
   cmd->add_option("--threads", opt->threads, "CPU threads (0: all cores)")
       ->transform(thread_count());
+  cmd->add_option("--device", opt->device, "Where the model runs: cpu (default) or cuda")
+      ->check(device_choice());
   cmd->callback([opt] { run_generate(*opt); });
 }

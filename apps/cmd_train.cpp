@@ -1,6 +1,7 @@
 // moe train (--config FILE | --preset NAME) [--set key=value ...] [--data DIR] [--steps N]
-//           [--eval-every N] [--ckpt-every N] [--seed S] [--threads T] [--overwrite] --out DIR
-// moe train --resume DIR [--steps N]
+//           [--eval-every N] [--ckpt-every N] [--seed S] [--threads T] [--device D] [--overwrite]
+//           --out DIR
+// moe train --resume DIR [--steps N] [--device D]
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -21,6 +22,7 @@ struct TrainFlags {
   std::string config_file, preset, out_dir, resume_dir, data_dir;
   std::vector<std::string> sets;
   std::optional<int64_t> steps, eval_every, ckpt_every, seed, threads;
+  std::optional<std::string> device;
   bool quiet = false, overwrite = false;
 };
 
@@ -58,6 +60,7 @@ void run_train(const TrainFlags& f) {
     options.out_dir = f.out_dir;
   }
   options.steps = f.steps;
+  options.device = f.device;
   options.quiet = f.quiet;
   moe::set_num_threads(static_cast<int>(f.threads.value_or(config.train.threads)));
   const moe::StopOnSignals stop_on_signals;
@@ -104,6 +107,9 @@ void add_train_command(CLI::App& app) {
       ->transform(integer_in(INT64_MIN, INT64_MAX));
   cmd->add_option("--threads", flags->threads, "CPU threads (0: all cores)")
       ->transform(thread_count());
+  cmd->add_option("--device", flags->device,
+                  "where the model runs: cpu or cuda (train.device; on --resume, the run moves)")
+      ->check(device_choice());
   cmd->add_option("--out", flags->out_dir, "run directory (checkpoint, metrics.jsonl)")
       ->check(non_empty());
   cmd->add_option("--resume", flags->resume_dir, "continue the run in this directory")

@@ -2,11 +2,13 @@
 
 #include <charconv>
 #include <cmath>
+#include <optional>
 #include <string>
 #include <system_error>
 
 #include "config/config.h"
 #include "core/check.h"
+#include "ops/device.h"
 
 namespace {
 
@@ -94,4 +96,21 @@ CLI::Validator byte_size() {
         return std::string();
       },
       "SIZE");
+}
+
+CLI::Validator device_choice() {
+  return CLI::Validator(
+      [](std::string& text) {
+        return moe::device_from_name(text) ? std::string()
+                                           : refusal("one of " + moe::device_names(), text);
+      },
+      "");
+}
+
+moe::Device usable_device(const std::string& name) {
+  const std::optional<moe::Device> device = moe::device_from_name(name);
+  MOE_CHECK(device, "--device expects one of ", moe::device_names(), ", got '", moe::excerpt(name),
+            "'");
+  moe::ops::require_device(*device);
+  return *device;
 }

@@ -6,6 +6,9 @@
 #pragma once
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <string>
+
+#include "core/tensor.h"
 
 // An integer in [lo, hi].
 CLI::Validator integer_in(int64_t lo, int64_t hi);
@@ -28,3 +31,10 @@ CLI::Validator thread_count();
 // KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024), from 1 byte to 2^62; handed on
 // as the number of bytes.
 CLI::Validator byte_size();
+
+// --device of train, eval, generate and compare: a device name (core/tensor.h), "cpu" or "cuda".
+CLI::Validator device_choice();
+
+// The device `name` names (checked by device_choice()) once this build and machine can run it; one
+// error line with the reason when they cannot, which commands ask before they write or allocate.
+moe::Device usable_device(const std::string& name);

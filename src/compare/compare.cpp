@@ -27,7 +27,7 @@ std::string markdown_header(const RunConfig& c, size_t n_runs) {
                  t.steps, " steps of ", t.batch_size, " x ", c.model.block_size,
                  " tokens (grad_accum ", t.grad_accum, "): ", tokens, " training tokens, seed ",
                  t.seed, ", data ", c.data.source, c.data.path.empty() ? "" : " " + c.data.path,
-                 ", eval every ", t.eval_every, " steps over ", t.eval_iters,
+                 ", on ", t.device, ", eval every ", t.eval_every, " steps over ", t.eval_iters,
                  " batches.\n\nforward / backward / optimizer columns are seconds per ",
                  kStepsPerRow,
                  " optimizer steps; total s is the sum of the step times; mean tokens/s is "
@@ -38,9 +38,9 @@ std::string markdown_header(const RunConfig& c, size_t n_runs) {
 
 const std::vector<std::string>& shared_budget_keys() {
   static const std::vector<std::string> keys = {
-      "train.steps", "train.batch_size",    "model.block_size",     "train.grad_accum",
-      "train.seed",  "train.eval_every",    "train.eval_iters",     "data.source",
-      "data.path",   "data.train_fraction", "data.synthetic_tokens"};
+      "train.steps", "train.batch_size",    "model.block_size",      "train.grad_accum",
+      "train.seed",  "train.eval_every",    "train.eval_iters",      "data.source",
+      "data.path",   "data.train_fraction", "data.synthetic_tokens", "train.device"};
   return keys;
 }
 
@@ -58,6 +58,7 @@ std::vector<std::pair<std::string, RunConfig>> load_compare_configs(const Compar
     for (const std::string& kv : options.sets)
       c.set_assignment(kv);
     if (options.steps) c.train.steps = *options.steps;
+    if (options.device) c.train.device = *options.device;
     c.validate();
     configs.emplace_back(name, c);
   }
@@ -66,8 +67,8 @@ std::vector<std::pair<std::string, RunConfig>> load_compare_configs(const Compar
     for (const std::string& key : shared_budget_keys()) {
       MOE_CHECK(setting(c, key) == setting(first, key), "configuration ", name, " has ", key, " = ",
                 setting(c, key), " but ", first_name, " has ", setting(first, key),
-                "; compared runs must share data, seed and token budget (set it in every file, "
-                "or for all with --set/--steps)");
+                "; compared runs must share data, seed, token budget and device (set it in every "
+                "file, or for all with --set/--steps/--device)");
     }
   }
   return configs;
@@ -76,6 +77,7 @@ std::vector<std::pair<std::string, RunConfig>> load_compare_configs(const Compar
 CompareResult compare_runs(const CompareOptions& options) {
   MOE_CHECK(!options.out_dir.empty(), "--out DIR is required");
   const auto configs = load_compare_configs(options);
+  training_device(configs.front().second);  // shared by all: refused before anything is written
   make_dirs(options.out_dir);
   CompareResult result;
   std::vector<RunLog> logs;

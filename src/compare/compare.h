@@ -16,6 +16,7 @@ struct CompareOptions {
   std::vector<std::string> config_files;  // TOML files; a run is named by its file's stem
   std::vector<std::string> sets;          // "key=value" applied to every configuration
   std::optional<int64_t> steps;           // train.steps of every configuration
+  std::optional<std::string> device;      // train.device of every configuration
   std::string out_dir;
   bool quiet = false;  // no progress output
 };

@@ -9,6 +9,7 @@
 
 #include "core/check.h"
 #include "core/fs.h"
+#include "core/tensor.h"
 
 namespace moe {
 
@@ -136,6 +137,7 @@ const std::vector<Field>& fields() {
     t("log_every", &T::log_every);
     t("seed", &T::seed);
     t("threads", &T::threads);
+    t("device", &T::device);
     d("source", &D::source);
     d("path", &D::path);
     d("train_fraction", &D::train_fraction);
@@ -289,6 +291,14 @@ void TrainConfig::validate() const {
   check_range<int64_t>("train.early_stop_patience", early_stop_patience, 0, 1 << 20);
   check_range<int64_t>("train.log_every", log_every, 1, int64_t{1} << 40);
   check_range<int64_t>("train.threads", threads, 0, kMaxThreads);
+  device_kind();  // validates the device name
+}
+
+Device TrainConfig::device_kind() const {
+  const std::optional<Device> d = device_from_name(device);
+  MOE_CHECK(d, "config value train.device = '", excerpt(device),
+            "' is not one of: ", device_names());
+  return *d;
 }
 
 void DataConfig::validate() const {

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/tensor.h"
+
 namespace moe {
 
 struct ModelConfig {
@@ -83,7 +85,12 @@ struct TrainConfig {
   int64_t log_every = 10;
   int64_t seed = 1337;
   int64_t threads = 0;  // 0: OpenMP default
+  // Where the model, its gradients and the optimizer state live: "cpu" or "cuda" (core/tensor.h
+  // device names). Checkpoints do not depend on it, so a run may resume on another device.
+  std::string device = "cpu";
 
+  // The Device `device` names; throws, listing the device names, when it names none.
+  Device device_kind() const;
   void validate() const;
 };
 

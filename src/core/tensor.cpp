@@ -31,6 +31,19 @@ const char* device_name(Device device) {
   return device == Device::CPU ? "cpu" : "cuda";
 }
 
+std::optional<Device> device_from_name(std::string_view name) {
+  for (Device d : kAllDevices)
+    if (name == device_name(d)) return d;
+  return std::nullopt;
+}
+
+std::string device_names() {
+  std::string names;
+  for (Device d : kAllDevices)
+    names += (names.empty() ? "" : ", ") + std::string(device_name(d));
+  return names;
+}
+
 Shape::Shape(std::initializer_list<int64_t> d) {
   MOE_CHECK(static_cast<int>(d.size()) <= kMaxDims, "tensor rank ", d.size(), " exceeds ",
             kMaxDims);

@@ -5,7 +5,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace moe {
 
@@ -17,6 +19,10 @@ inline constexpr Device kAllDevices[] = {Device::CPU, Device::CUDA};
 size_t dtype_size(DType dtype);
 const char* dtype_name(DType dtype);
 const char* device_name(Device device);
+// The device named `name` ("cpu", "cuda"), or nullopt when none is.
+std::optional<Device> device_from_name(std::string_view name);
+// Every device's name, for messages: "cpu, cuda".
+std::string device_names();
 
 struct Shape {
   static constexpr int kMaxDims = 4;

@@ -9,8 +9,8 @@
 #include "core/check.h"
 #include "core/fs.h"
 #include "core/json.h"
-#include "core/non_finite.h"
 #include "core/sha256.h"
+#include "model/host_staging.h"
 #include "model/safetensors.h"
 
 namespace moe {
@@ -80,7 +80,7 @@ void verify_manifest(const fs::path& dir) {
 
 void check_weights_finite(const Model& model, int64_t step) {
   for (const Param& p : model.params().params())
-    if (const auto bad = find_non_finite(p.value))
+    if (const auto bad = find_non_finite_staged(p.value))
       fail("not saving the checkpoint of step ", step, ": weight ", p.name, " holds ", bad->value,
            " (element ", bad->index, ")");
 }
@@ -237,23 +237,23 @@ CheckpointFiles open_checkpoint(const std::string& dir) {
   return out;
 }
 
-LoadedCheckpoint load_checkpoint(CheckpointFiles files) {
+LoadedCheckpoint load_checkpoint(CheckpointFiles files, Device device) {
   LoadedCheckpoint out;
   out.dir = files.dir;
   out.config = files.config;
   out.tokenizer = std::move(files.tokenizer);
-  out.model = std::make_unique<Model>(out.config.model);
+  out.model = std::make_unique<Model>(out.config.model, ArenaMode::Allocate, device);
   for (Param& p : out.model->params().params()) {
     files.weights.read_into(p.name, p.value);
-    if (const auto bad = find_non_finite(p.value))
+    if (const auto bad = find_non_finite_staged(p.value))
       fail("checkpoint ", files.weights.path(), ": weight ", p.name, " holds ", bad->value,
            " (element ", bad->index, "); a checkpoint with non-finite weights cannot be used");
   }
   return out;
 }
 
-LoadedCheckpoint load_checkpoint(const std::string& dir) {
-  return load_checkpoint(open_checkpoint(dir));
+LoadedCheckpoint load_checkpoint(const std::string& dir, Device device) {
+  return load_checkpoint(open_checkpoint(dir), device);
 }
 
 std::string checkpoint_weights_step(const std::string& checkpoint_dir) {

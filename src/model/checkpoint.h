@@ -86,10 +86,11 @@ struct LoadedCheckpoint {
 // `path` names the file in messages.
 RunConfig parse_checkpoint_config(std::string_view text, const std::string& path);
 
-// Builds the model and reads the weights; refuses weights that hold NaN or infinity.
-LoadedCheckpoint load_checkpoint(CheckpointFiles files);
+// Builds the model on `device` and reads the weights into it (through host memory: the files do
+// not depend on the device); refuses weights that hold NaN or infinity.
+LoadedCheckpoint load_checkpoint(CheckpointFiles files, Device device = Device::CPU);
 
-// open_checkpoint, then load_checkpoint(files).
-LoadedCheckpoint load_checkpoint(const std::string& dir);
+// open_checkpoint, then load_checkpoint(files, device).
+LoadedCheckpoint load_checkpoint(const std::string& dir, Device device = Device::CPU);
 
 }  // namespace moe

@@ -13,6 +13,7 @@
 #include "core/fs.h"
 #include "core/half.h"
 #include "core/json.h"
+#include "model/host_staging.h"
 
 namespace moe {
 namespace {
@@ -124,8 +125,6 @@ void write_safetensors(const std::string& path,
     MOE_CHECK(!name.empty() && name != "__metadata__", "cannot write ", path,
               ": invalid tensor name \"", name, "\"");
     MOE_CHECK(seen.insert(name).second, "cannot write ", path, ": duplicate tensor name ", name);
-    MOE_CHECK(t.device == Device::CPU, "cannot write ", path, ": tensor ", name, " is on ",
-              device_name(t.device), ", not cpu");
     MOE_CHECK(!t.empty() || t.numel() == 0, "cannot write ", path, ": tensor ", name,
               " has no data");
     MOE_CHECK(t.dtype != DType::F64, "cannot write ", path, ": tensor ", name,
@@ -157,12 +156,14 @@ void write_safetensors(const std::string& path,
   out.append(text);
   for (const auto& [name, t] : tensors) {
     const StoredDType stored = stored_as(t, floats);
-    if (stored == StoredDType::F32 || stored == StoredDType::I32) {
-      out.append({static_cast<const char*>(t.ptr), t.bytes()});
-    } else {
-      const std::vector<uint16_t> half = narrow(t, floats);
-      out.append({reinterpret_cast<const char*>(half.data()), half.size() * sizeof(uint16_t)});
-    }
+    read_through_host(t, [&](const Tensor& piece, int64_t) {
+      if (stored == StoredDType::F32 || stored == StoredDType::I32) {
+        out.append({static_cast<const char*>(piece.ptr), piece.bytes()});
+      } else {
+        const std::vector<uint16_t> half = narrow(piece, floats);
+        out.append({reinterpret_cast<const char*>(half.data()), half.size() * sizeof(uint16_t)});
+      }
+    });
   }
   out.commit();
 }
@@ -253,18 +254,23 @@ void SafeTensorsFile::read_into(const std::string& name, Tensor dst) const {
   MOE_CHECK(e.dtype == dst.dtype && e.shape == dst.shape, "tensor ", name, " in checkpoint ", path_,
             ": expected ", dtype_name(dst.dtype), " ", dst.shape.str(), ", found ",
             dtype_name(e.dtype), " ", e.shape.str());
-  MOE_CHECK(dst.device == Device::CPU, "tensor ", name, ": read_into needs a cpu tensor, got ",
-            device_name(dst.device));
   if (e.bytes == 0) return;
   const bool widen = e.stored == StoredDType::F16 || e.stored == StoredDType::BF16;
-  std::vector<uint16_t> half(widen ? static_cast<size_t>(dst.numel()) : 0);
-  MOE_CHECK(ReadableFile(path_).read_at(e.offset, widen ? half.data() : dst.ptr, e.bytes),
-            "checkpoint ", path_, " is truncated or corrupt: cannot read tensor ", name,
-            " (the file changed after it was opened?)");
-  if (!widen) return;
-  float* out = dst.f32();
-  for (size_t i = 0; i < half.size(); ++i)
-    out[i] = e.stored == StoredDType::BF16 ? bf16_to_fp32(half[i]) : fp16_to_fp32(half[i]);
+  const size_t stored_size = stored_dtype_size(e.stored);
+  const ReadableFile in(path_);
+  std::vector<uint16_t> half;
+  write_through_host(dst, [&](Tensor piece, int64_t first) {
+    const uint64_t at = e.offset + static_cast<uint64_t>(first) * stored_size;
+    if (widen) half.resize(static_cast<size_t>(piece.numel()));
+    MOE_CHECK(in.read_at(at, widen ? half.data() : piece.ptr,
+                         static_cast<size_t>(piece.numel()) * stored_size),
+              "checkpoint ", path_, " is truncated or corrupt: cannot read tensor ", name,
+              " (the file changed after it was opened?)");
+    if (!widen) return;
+    float* out = piece.f32();
+    for (size_t i = 0; i < half.size(); ++i)
+      out[i] = e.stored == StoredDType::BF16 ? bf16_to_fp32(half[i]) : fp16_to_fp32(half[i]);
+  });
 }
 
 }  // namespace moe

@@ -25,9 +25,10 @@ enum class StoredDType : uint8_t { F32, I32, F16, BF16 };
 const char* stored_dtype_name(StoredDType dtype);  // as the header writes it: "F32", "BF16", ...
 size_t stored_dtype_size(StoredDType dtype);
 
-// Writes the CPU tensors, in the given order, atomically (core/fs.h AtomicFileWriter), F32 tensors
-// stored as `floats` (F32, F16 or BF16). The header is padded with spaces to a multiple of 8 bytes
-// so that the data starts aligned.
+// Writes the tensors (on any device: each is staged through host memory, model/host_staging.h),
+// in the given order, atomically (core/fs.h AtomicFileWriter), F32 tensors stored as `floats`
+// (F32, F16 or BF16). The header is padded with spaces to a multiple of 8 bytes so that the data
+// starts aligned.
 void write_safetensors(const std::string& path,
                        const std::vector<std::pair<std::string, Tensor>>& tensors,
                        const std::map<std::string, std::string>& metadata = {},
@@ -55,8 +56,8 @@ class SafeTensorsFile {
   const std::vector<Entry>& entries() const { return entries_; }
   bool has(const std::string& name) const;
   const Entry& entry(const std::string& name) const;
-  // Copies the tensor's data into the CPU tensor dst after checking that dtype and shape match;
-  // F16 and BF16 are widened to F32.
+  // Copies the tensor's data into dst (on any device, staged through host memory) after checking
+  // that dtype and shape match; F16 and BF16 are widened to F32.
   void read_into(const std::string& name, Tensor dst) const;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   const std::string& path() const { return path_; }

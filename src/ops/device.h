@@ -10,6 +10,11 @@ namespace moe::ops {
 // this build or machine has no backend for it.
 const DeviceMemory& device_memory(Device device);
 
+// Throws "cannot run on DEVICE: REASON" (backends/registry.h missing_backend_reason) when this
+// build or machine has no backend for `device`: commands call it before they write or allocate
+// anything, so asking for a missing device is one clear error.
+void require_device(Device device);
+
 // The kernel library of `device`'s backend (the OpenBLAS kernel family on the CPU).
 const char* kernel_library(Device device);
 

@@ -4,10 +4,11 @@
 #include <map>
 #include <optional>
 #include <stdexcept>
+#include <utility>
 
 #include "core/check.h"
-#include "core/non_finite.h"
 #include "model/checkpoint.h"
+#include "model/host_staging.h"
 #include "model/safetensors.h"
 
 namespace moe {
@@ -27,15 +28,20 @@ const std::string& param_at(const ParamTable& table, int64_t index) {
 // moment (v is a running mean of squares; sqrt(v) in the update makes a negative one NaN).
 std::optional<std::string> moments_problem(const Model& model, const TrainState& state) {
   for (const auto& [name, t] : {std::pair{"adam.m", state.adam_m}, {"adam.v", state.adam_v}}) {
-    if (const auto bad = find_non_finite(t))
+    if (const auto bad = find_non_finite_staged(t))
       return str_cat("optimizer state ", name, " holds ", bad->value, " (element ", bad->index,
                      ", parameter ", param_at(model.params(), bad->index), ")");
   }
-  const float* v = state.adam_v.f32();
-  for (int64_t i = 0; i < state.adam_v.numel(); ++i)
-    if (v[i] < 0.0f)
-      return str_cat("optimizer state adam.v holds the negative second moment ", v[i], " (element ",
-                     i, ", parameter ", param_at(model.params(), i), ")");
+  std::optional<std::pair<int64_t, float>> negative;  // (element, value) of the first below 0
+  read_through_host(state.adam_v, [&](const Tensor& piece, int64_t first) {
+    const float* v = piece.f32();
+    for (int64_t i = 0; i < piece.numel() && !negative; ++i)
+      if (v[i] < 0.0f) negative = std::pair{first + i, v[i]};
+  });
+  if (negative)
+    return str_cat("optimizer state adam.v holds the negative second moment ", negative->second,
+                   " (element ", negative->first, ", parameter ",
+                   param_at(model.params(), negative->first), ")");
   return std::nullopt;
 }
 

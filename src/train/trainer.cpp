@@ -93,6 +93,7 @@ class Trainer {
  private:
   // Set-up, in order.
   void open_model_and_data(const RunConfig& config_in);
+  Device resumable_device() const;
   void check_memory();  // refuses a run that would not fit in memory, before it allocates
   void allocate_training_buffers();
   void open_metrics_log();
@@ -165,7 +166,9 @@ void Trainer::open_model_and_data(const RunConfig& config_in) {
     tokenizer = std::move(checkpoint->tokenizer);
   }
   if (options_.steps) config_.train.steps = *options_.steps;
+  if (options_.device) config_.train.device = *options_.device;
   config_.validate();
+  const Device device = resumable_device();
   if (checkpoint) check_memory();  // the model is known: before reading the data
 
   data_ = load_train_data(config_.data, config_.model.vocab_size, std::move(tokenizer), seed());
@@ -176,13 +179,25 @@ void Trainer::open_model_and_data(const RunConfig& config_in) {
               config_.model.vocab_size);
   }
   if (checkpoint) {
-    LoadedCheckpoint loaded = load_checkpoint(std::move(*checkpoint));
+    LoadedCheckpoint loaded = load_checkpoint(std::move(*checkpoint), device);
     model_ = std::move(loaded.model);
     resume_dir_ = loaded.dir;
   } else {
     check_memory();  // the vocabulary comes from the data
-    model_ = std::make_unique<Model>(config_.model);
+    model_ = std::make_unique<Model>(config_.model, ArenaMode::Allocate, device);
     model_->init_parameters(rng_key(seed(), rng_stream::kInit));
+  }
+}
+
+// The run's device; a resumed run that trained on a device this machine cannot run is told how
+// to move it (checkpoints are the same files on every device).
+Device Trainer::resumable_device() const {
+  try {
+    return training_device(config_);
+  } catch (const Error& e) {
+    if (!options_.resume || options_.device) throw;
+    fail(e.what(), "; the run trained on ", config_.train.device, ": continue it on the CPU with ",
+         "moe train --resume ", options_.out_dir, " --device cpu");
   }
 }
 
@@ -230,16 +245,17 @@ void Trainer::announce_run() {
                      {"active_params", result_.active_params},
                      {"flops_per_token", result_.flops_per_token},
                      {"memory_bytes", result_.memory.total()},
-                     {"blas", ops::kernel_library(Device::CPU)},
+                     {"device", device_name(model_->device())},
+                     {"blas", ops::kernel_library(model_->device())},
                      {"data", data_.description},
                      {"train_tokens", data_.train.size},
                      {"val_tokens", data_.val.size},
                      {"config", config_.to_json()}});
   }
   if (options_.quiet) return;
-  std::printf("moe train: %s, %.2f M parameters (%.2f M active per token), data %s\n",
+  std::printf("moe train: %s, %.2f M parameters (%.2f M active per token), data %s, on %s\n",
               config_.model.arch.c_str(), result_.params / 1e6, result_.active_params / 1e6,
-              data_.description.c_str());
+              data_.description.c_str(), device_name(model_->device()));
   std::printf("moe train: steps %lld -> %lld, batch %lld x %lld tokens, grad_accum %lld\n",
               static_cast<long long>(state_.step), static_cast<long long>(tc().steps),
               static_cast<long long>(batch_), static_cast<long long>(seq_),
@@ -433,6 +449,12 @@ TrainResult Trainer::finish() {
 }
 
 }  // namespace
+
+Device training_device(const RunConfig& config) {
+  const Device device = config.train.device_kind();
+  ops::require_device(device);
+  return device;
+}
 
 TrainResult train(const RunConfig& config, const TrainOptions& options) {
   return Trainer(config, options).run();

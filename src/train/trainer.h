@@ -7,6 +7,7 @@
 
 #include "config/config.h"
 #include "core/memory.h"
+#include "core/tensor.h"
 
 namespace moe {
 
@@ -31,8 +32,15 @@ struct TrainOptions {
   std::string out_dir;
   bool resume = false;           // continue the run in out_dir from its checkpoint
   std::optional<int64_t> steps;  // total steps of the run (overrides the config)
-  bool quiet = false;            // no progress output (tests)
+  // train.device of the run: overrides the config's, and on resume the checkpoint's (checkpoints
+  // do not depend on the device).
+  std::optional<std::string> device;
+  bool quiet = false;  // no progress output (tests)
 };
+
+// The device `config` trains on (train.device); throws, with the reason, when this build or
+// machine has no backend for it. train() calls it before it writes or allocates anything.
+Device training_device(const RunConfig& config);
 
 // Trains `config` (ignored when resuming: the checkpoint's config is used) and returns the
 // summary that `moe train` prints as its last line. A stop asked for by a signal

@@ -66,7 +66,8 @@ TEST(Compare, RejectsADifferentTokenBudget) {
   o.config_files = {a, b};
   EXPECT_EQ(error_of([&] { load_compare_configs(o); }),
             "configuration b has train.batch_size = 8 but a has 4; compared runs must share "
-            "data, seed and token budget (set it in every file, or for all with --set/--steps)");
+            "data, seed, token budget and device (set it in every file, or for all with "
+            "--set/--steps/--device)");
   // Overriding it for all makes them comparable.
   o.sets = {"train.batch_size=2"};
   EXPECT_EQ(load_compare_configs(o).size(), 2u);

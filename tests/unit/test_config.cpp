@@ -67,6 +67,21 @@ TEST(Config, ValidationNamesTheBadValue) {
   expect_error("train.threads", "1025",
                "config value train.threads = 1025 is out of range [0, 1024]");
   expect_error("train.threads", "-1", "train.threads");
+  expect_error("train.device", "tpu", "config value train.device = 'tpu' is not one of: cpu, cuda");
+  expect_error("train.device", "CPU", "is not one of: cpu, cuda");
+}
+
+TEST(Config, DeviceNamesTheDeviceAndDefaultsToTheCpu) {
+  RunConfig c = RunConfig::preset("makemoe");
+  EXPECT_EQ(c.train.device, "cpu");
+  EXPECT_EQ(c.train.device_kind(), Device::CPU);
+  c.set("train.device", "cuda");
+  c.validate();  // a name this build may not run is still a valid setting
+  EXPECT_EQ(c.train.device_kind(), Device::CUDA);
+  EXPECT_EQ(c.to_json()["train"]["device"], "cuda");
+  EXPECT_EQ(device_from_name("cuda"), Device::CUDA);
+  EXPECT_EQ(device_from_name("gpu"), std::nullopt);
+  EXPECT_EQ(device_names(), "cpu, cuda");
 }
 
 TEST(Config, NumbersOutsideTheirTypeAreNamed) {
