@@ -4,6 +4,7 @@
 // with a message that names it.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -83,6 +84,9 @@ struct TrainConfig {
   int64_t log_every = 10;
   int64_t seed = 1337;
   int64_t threads = 0;  // 0: OpenMP default
+  // A checkpoint (a run directory or a checkpoint directory) whose weights start a new run, with a
+  // fresh optimizer at step 0 (fine-tuning, continuing an upcycled model); "": random init.
+  std::string init_from;
 
   void validate() const;
 };
@@ -123,6 +127,14 @@ struct RunConfig {
 };
 
 nlohmann::json model_config_json(const ModelConfig& m);
+// A setting whose value differs between two configurations.
+struct SettingDifference {
+  std::string name;     // qualified: "model.n_layers"
+  nlohmann::json a, b;  // its values in the first and the second configuration
+};
+// The first model setting, in registry order, that differs between `a` and `b`; nullopt when they
+// describe the same model.
+std::optional<SettingDifference> first_model_difference(const ModelConfig& a, const ModelConfig& b);
 ModelConfig model_config_from_json(const nlohmann::json& j);
 
 }  // namespace moe
