@@ -17,3 +17,4 @@ void add_compare_command(CLI::App& app);
 void add_prepare_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 void add_train_tokenizer_command(CLI::App& app);
+void add_upcycle_command(CLI::App& app);

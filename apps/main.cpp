@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   add_prepare_command(app);
   add_tokenize_command(app);
   add_train_tokenizer_command(app);
+  add_upcycle_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
