@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <ostream>
 #include <vector>
 
 #include "core/rng.h"
@@ -64,6 +65,12 @@ struct Case {
   int64_t experts, top_k;
   std::string moe_layers, router;
 };
+
+// For test names in CTest (gtest_discover_tests appends the printed parameter).
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.arch << " E=" << c.experts << " k=" << c.top_k << " layers=" << c.moe_layers << " "
+      << c.router;
+}
 
 class UpcycleModel : public ::testing::TestWithParam<Case> {};
 
