@@ -77,7 +77,8 @@ UpcycleResult upcycle_checkpoint(const UpcycleOptions& options) {
 
   // save_checkpoint writes STAGING/checkpoint atomically; the finished directory is then renamed
   // to its final name, so a failure at any point leaves nothing there.
-  const fs::path out = fs::absolute(options.out_dir).lexically_normal();
+  fs::path out = fs::absolute(options.out_dir).lexically_normal();
+  if (!out.has_filename()) out = out.parent_path();  // "DIR/"
   const fs::path staging = out.parent_path() / ("." + out.filename().string() + ".upcycle.tmp");
   make_dirs(out.parent_path().string());
   fs::remove_all(staging);

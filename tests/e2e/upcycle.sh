@@ -10,7 +10,8 @@ head -c 20000 "$TEXT" >"$WORK/small.txt"
   >/dev/null
 up=$("$M" upcycle --checkpoint "$WORK/dense" --experts 4 --top-k 2 --out "$WORK/moe" | tail -n 1)
 "$PY" -c 'import json,sys; r=json.loads(sys.argv[1]); assert r["n_experts"]==4 and r["top_k"]==2 and r["router"]=="topk" and r["moe_layers"]=="all", r' "$up"
-"$M" info --checkpoint "$WORK/moe" | grep -q "transformer.h.1.block_sparse_moe.experts.3.w2.weight" ||
+info=$("$M" info --checkpoint "$WORK/moe")
+grep -q "transformer.h.1.block_sparse_moe.experts.3.w2.weight" <<<"$info" ||
   fail "the upcycled checkpoint lacks expert tensors"
 dense_eval=$("$M" eval --checkpoint "$WORK/dense" --text "$WORK/small.txt" --batches 3)
 moe_eval=$("$M" eval --checkpoint "$WORK/moe" --text "$WORK/small.txt" --batches 3)
@@ -48,5 +49,8 @@ expect_error "no checkpoint" "$WORK/none" \
 expect_error "output exists" "already exists" \
   "$M" upcycle --checkpoint "$WORK/dense" --experts 4 --top-k 2 --out "$WORK/moe"
 [[ ! -e "$WORK/x" ]] || fail "a refused command left $WORK/x"
-ls -a "$WORK" | grep -q upcycle.tmp && fail "a staging directory was left behind"
+"$M" upcycle --checkpoint "$WORK/dense" --experts 2 --top-k 1 --out "$WORK/slash/" >/dev/null
+info=$("$M" info --checkpoint "$WORK/slash")
+grep -q "experts.1.w1.weight" <<<"$info" || fail "--out DIR/ was not written"
+[[ -z $(find "$WORK" -maxdepth 1 -name '*.upcycle.tmp') ]] || fail "a staging directory was left behind"
 echo "upcycle / init-from: ok"
