@@ -1,6 +1,6 @@
 // moe train (--config FILE | --preset NAME) [--set key=value ...] [--data DIR] [--steps N]
-//           [--eval-every N] [--ckpt-every N] [--seed S] [--threads T] [--device D] [--overwrite]
-//           --out DIR
+//           [--eval-every N] [--ckpt-every N] [--seed S] [--threads T] [--device D]
+//           [--init-from CKPT] [--overwrite] --out DIR
 // moe train --resume DIR [--steps N] [--device D]
 #include <cstdio>
 #include <iostream>
@@ -19,7 +19,7 @@
 namespace {
 
 struct TrainFlags {
-  std::string config_file, preset, out_dir, resume_dir, data_dir;
+  std::string config_file, preset, out_dir, resume_dir, data_dir, init_from;
   std::vector<std::string> sets;
   std::optional<int64_t> steps, eval_every, ckpt_every, seed, threads;
   std::optional<std::string> device;
@@ -33,6 +33,9 @@ void run_train(const TrainFlags& f) {
     MOE_CHECK(f.config_file.empty() && f.preset.empty() && f.sets.empty() && f.data_dir.empty(),
               "--resume continues a run with its saved configuration; drop --config/--preset/--set/"
               "--data");
+    MOE_CHECK(f.init_from.empty(),
+              "--resume continues a run from its own checkpoint; drop --init-from (a run started "
+              "with --init-from resumes with --resume alone)");
     MOE_CHECK(f.out_dir.empty() || f.out_dir == f.resume_dir,
               "--resume DIR writes into DIR; drop --out");
     options.out_dir = f.resume_dir;
@@ -57,6 +60,7 @@ void run_train(const TrainFlags& f) {
     if (f.ckpt_every) config.train.ckpt_every = *f.ckpt_every;
     if (f.seed) config.train.seed = *f.seed;
     if (f.threads) config.train.threads = *f.threads;
+    if (!f.init_from.empty()) config.train.init_from = f.init_from;
     options.out_dir = f.out_dir;
   }
   options.steps = f.steps;
@@ -113,6 +117,10 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--out", flags->out_dir, "run directory (checkpoint, metrics.jsonl)")
       ->check(non_empty());
   cmd->add_option("--resume", flags->resume_dir, "continue the run in this directory")
+      ->check(non_empty());
+  cmd->add_option("--init-from", flags->init_from,
+                  "start from this checkpoint's weights (run or checkpoint directory) with a fresh "
+                  "optimizer at step 0 (train.init_from)")
       ->check(non_empty());
   cmd->add_option("--data", flags->data_dir,
                   "train on a directory written by moe prepare (data.source = prepared)")

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   add_train_tokenizer_command(app);
   add_export_command(app);
   add_import_command(app);
+  add_upcycle_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -138,6 +138,7 @@ const std::vector<Field>& fields() {
     t("seed", &T::seed);
     t("threads", &T::threads);
     t("device", &T::device);
+    t("init_from", &T::init_from);
     d("source", &D::source);
     d("path", &D::path);
     d("train_fraction", &D::train_fraction);
@@ -417,6 +418,19 @@ nlohmann::json model_config_json(const ModelConfig& m) {
   RunConfig r;
   r.model = m;
   return r.to_json()["model"];
+}
+
+std::optional<SettingDifference> first_model_difference(const ModelConfig& a,
+                                                        const ModelConfig& b) {
+  RunConfig ra, rb;
+  ra.model = a;
+  rb.model = b;
+  for (const Field& f : fields()) {
+    if (f.name.rfind("model.", 0) != 0) continue;
+    nlohmann::json va = f.get(ra), vb = f.get(rb);
+    if (va != vb) return SettingDifference{f.name, std::move(va), std::move(vb)};
+  }
+  return std::nullopt;
 }
 
 ModelConfig model_config_from_json(const nlohmann::json& j) {

@@ -4,6 +4,7 @@
 // with a message that names it.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -88,6 +89,9 @@ struct TrainConfig {
   // Where the model, its gradients and the optimizer state live: "cpu" or "cuda" (core/tensor.h
   // device names). Checkpoints do not depend on it, so a run may resume on another device.
   std::string device = "cpu";
+  // A checkpoint (a run directory or a checkpoint directory) whose weights start a new run, with a
+  // fresh optimizer at step 0 (fine-tuning, continuing an upcycled model); "": random init.
+  std::string init_from;
 
   // The Device `device` names; throws, listing the device names, when it names none.
   Device device_kind() const;
@@ -130,6 +134,14 @@ struct RunConfig {
 };
 
 nlohmann::json model_config_json(const ModelConfig& m);
+// A setting whose value differs between two configurations.
+struct SettingDifference {
+  std::string name;     // qualified: "model.n_layers"
+  nlohmann::json a, b;  // its values in the first and the second configuration
+};
+// The first model setting, in registry order, that differs between `a` and `b`; nullopt when they
+// describe the same model.
+std::optional<SettingDifference> first_model_difference(const ModelConfig& a, const ModelConfig& b);
 ModelConfig model_config_from_json(const nlohmann::json& j);
 
 }  // namespace moe

@@ -12,6 +12,19 @@ std::string layer_prefix(const ModelConfig& cfg, int64_t layer) {
 }
 }  // namespace
 
+std::string moe_layer_prefix(const ModelConfig& cfg, int64_t layer) {
+  return layer_prefix(cfg, layer) + "block_sparse_moe";
+}
+
+// GPT-2's mlp.c_fc / mlp.c_proj; Llama's mlp.gate_proj / up_proj / down_proj.
+std::string dense_ffn_param_name(const ModelConfig& cfg, int64_t layer, const std::string& proj) {
+  const bool gpt = cfg.is_gpt();
+  const std::string prefix = layer_prefix(cfg, layer);
+  if (proj == "w1") return prefix + (gpt ? "mlp.c_fc" : "mlp.gate_proj");
+  if (proj == "w2") return prefix + (gpt ? "mlp.c_proj" : "mlp.down_proj");
+  return prefix + "mlp.up_proj";
+}
+
 Block::Block(ParamTable& table, const ModelConfig& cfg, int64_t layer)
     : layer_(layer),
       n_embed_(cfg.n_embed),
@@ -21,16 +34,11 @@ Block::Block(ParamTable& table, const ModelConfig& cfg, int64_t layer)
                  layer),
       norm2_(table, layer_prefix(cfg, layer) + (cfg.is_gpt() ? "ln_2" : "post_attention_layernorm"),
              cfg) {
-  const std::string prefix = layer_prefix(cfg, layer);
   if (cfg.is_moe_layer(layer)) {
-    moe_ = std::make_unique<MoELayer>(table, prefix + "block_sparse_moe", cfg, layer);
+    moe_ = std::make_unique<MoELayer>(table, moe_layer_prefix(cfg, layer), cfg, layer);
   } else {
-    // Dense FFN names: GPT-2's mlp.c_fc / mlp.c_proj; Llama's mlp.gate_proj / up_proj / down_proj.
-    bool gpt = cfg.is_gpt();
-    dense_ = std::make_unique<ExpertFFN>(table, cfg, 1, [=](int64_t, const std::string& proj) {
-      if (proj == "w1") return prefix + (gpt ? "mlp.c_fc" : "mlp.gate_proj");
-      if (proj == "w2") return prefix + (gpt ? "mlp.c_proj" : "mlp.down_proj");
-      return prefix + "mlp.up_proj";
+    dense_ = std::make_unique<ExpertFFN>(table, cfg, 1, [&](int64_t, const std::string& proj) {
+      return dense_ffn_param_name(cfg, layer, proj);
     });
   }
 }

@@ -16,6 +16,12 @@
 
 namespace moe {
 
+// Checkpoint names in block `layer`: the prefix of its MoE layer
+// ("model.layers.3.block_sparse_moe") and the name of projection `proj` ("w1", "w2", "w3": see
+// nn/expert_ffn.h) of its dense FFN, to which ".weight" / ".bias" are appended.
+std::string moe_layer_prefix(const ModelConfig& cfg, int64_t layer);
+std::string dense_ffn_param_name(const ModelConfig& cfg, int64_t layer, const std::string& proj);
+
 class Block {
  public:
   Block(ParamTable& table, const ModelConfig& cfg, int64_t layer);

@@ -9,6 +9,10 @@
 
 namespace moe {
 
+std::string expert_param_name(const std::string& prefix, int64_t expert, const std::string& proj) {
+  return prefix + ".experts." + std::to_string(expert) + "." + proj;
+}
+
 MoELayer::MoELayer(ParamTable& table, const std::string& prefix, const ModelConfig& cfg,
                    int64_t layer)
     : layer_(layer),
@@ -26,7 +30,7 @@ MoELayer::MoELayer(ParamTable& table, const std::string& prefix, const ModelConf
                               linear_init(cfg, cfg.n_embed, cfg.n_experts, false))
                  : LinearParams{}),
       experts_(table, cfg, cfg.n_experts, [&](int64_t e, const std::string& proj) {
-        return prefix + ".experts." + std::to_string(e) + "." + proj;
+        return expert_param_name(prefix, e, proj);
       }) {
   for (int64_t s = 0; s < cfg.n_shared_experts; ++s) {
     shared_.push_back(

@@ -24,6 +24,10 @@ struct MoEStatsSlots {
   Tensor dropped;   // (1) I32: assignments dropped by the capacity limit
 };
 
+// The checkpoint name of projection `proj` ("w1", "w2", "w3") of expert `expert` of the MoE layer
+// named `prefix` (".weight" / ".bias" are appended).
+std::string expert_param_name(const std::string& prefix, int64_t expert, const std::string& proj);
+
 class MoELayer {
  public:
   MoELayer(ParamTable& table, const std::string& prefix, const ModelConfig& cfg, int64_t layer);

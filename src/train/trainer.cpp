@@ -24,6 +24,7 @@
 #include "ops/elementwise.h"
 #include "report/write_report.h"
 #include "train/evaluator.h"
+#include "train/init_from.h"
 #include "train/lr_schedule.h"
 #include "train/metrics_log.h"
 #include "train/optimizer.h"
@@ -119,6 +120,7 @@ class Trainer {
   TrainOptions options_;
   RunConfig config_;
   std::string resume_dir_;             // the checkpoint directory a resumed run was read from
+  std::string init_dir_;               // the checkpoint directory train.init_from named
   std::optional<int64_t> saved_step_;  // step of this run's last checkpoint on disk
   std::unique_ptr<Model> model_;
   TrainData data_;
@@ -153,23 +155,28 @@ Trainer::Trainer(const RunConfig& config, const TrainOptions& options) : options
   ctx_.loss_scale = 1.0f / static_cast<float>(tc().grad_accum);
 }
 
-// A resumed run takes config, weights and tokenizer from its checkpoint; a fresh one builds the
-// model from `config_in` and its vocabulary from the data. Either is refused before the model is
-// allocated when the run would not fit in memory.
+// A resumed run takes config, weights and tokenizer from its checkpoint; a run started from a
+// checkpoint (train.init_from) takes weights and tokenizer from it; a fresh one builds the model
+// from `config_in` and its vocabulary from the data. Each is refused before the model is allocated
+// when the run would not fit in memory.
 void Trainer::open_model_and_data(const RunConfig& config_in) {
   config_ = config_in;
   std::optional<CheckpointFiles> checkpoint;
-  std::unique_ptr<Tokenizer> tokenizer;
   if (options_.resume) {
     checkpoint = open_checkpoint(options_.out_dir);
     config_ = checkpoint->config;
-    tokenizer = std::move(checkpoint->tokenizer);
   }
   if (options_.steps) config_.train.steps = *options_.steps;
   if (options_.device) config_.train.device = *options_.device;
   config_.validate();
   const Device device = resumable_device();
-  if (checkpoint) check_memory();  // the model is known: before reading the data
+  if (!options_.resume && !config_.train.init_from.empty())
+    checkpoint = open_init_checkpoint(config_);
+  std::unique_ptr<Tokenizer> tokenizer;
+  if (checkpoint) {
+    tokenizer = std::move(checkpoint->tokenizer);
+    check_memory();  // the model is known: before reading the data
+  }
 
   data_ = load_train_data(config_.data, config_.model.vocab_size, std::move(tokenizer), seed());
   if (data_.tokenizer) {
@@ -181,7 +188,10 @@ void Trainer::open_model_and_data(const RunConfig& config_in) {
   if (checkpoint) {
     LoadedCheckpoint loaded = load_checkpoint(std::move(*checkpoint), device);
     model_ = std::move(loaded.model);
-    resume_dir_ = loaded.dir;
+    if (options_.resume)
+      resume_dir_ = loaded.dir;
+    else
+      init_dir_ = loaded.dir;
   } else {
     check_memory();  // the vocabulary comes from the data
     model_ = std::make_unique<Model>(config_.model, ArenaMode::Allocate, device);
@@ -256,6 +266,8 @@ void Trainer::announce_run() {
   std::printf("moe train: %s, %.2f M parameters (%.2f M active per token), data %s, on %s\n",
               config_.model.arch.c_str(), result_.params / 1e6, result_.active_params / 1e6,
               data_.description.c_str(), device_name(model_->device()));
+  if (!init_dir_.empty())
+    std::printf("moe train: weights from %s (fresh optimizer state)\n", init_dir_.c_str());
   std::printf("moe train: steps %lld -> %lld, batch %lld x %lld tokens, grad_accum %lld\n",
               static_cast<long long>(state_.step), static_cast<long long>(tc().steps),
               static_cast<long long>(batch_), static_cast<long long>(seq_),

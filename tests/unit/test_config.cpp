@@ -32,6 +32,21 @@ TEST(Config, LlamaPresetValidatesAndUsesGroupedQueryAttention) {
   EXPECT_EQ(m.params().find("lm_head.bias"), nullptr);
 }
 
+TEST(Config, FirstModelDifferenceNamesTheFirstDifferingSettingAndBothValues) {
+  const ModelConfig a = RunConfig::preset("makemoe").model;
+  ModelConfig b = a;
+  EXPECT_FALSE(first_model_difference(a, b));
+  b.dropout = 0.0f;
+  b.top_k = 1;  // registered before model.dropout
+  const auto d = first_model_difference(a, b);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->name, "model.top_k");
+  EXPECT_EQ(d->a, 2);
+  EXPECT_EQ(d->b, 1);
+  b.top_k = a.top_k;
+  EXPECT_EQ(first_model_difference(a, b)->name, "model.dropout");
+}
+
 TEST(Config, UnknownPresetAndKeysAreRejected) {
   EXPECT_THROW(RunConfig::preset("gpt5"), Error);
   RunConfig c;
