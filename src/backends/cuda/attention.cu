@@ -4,14 +4,12 @@
 #include <cmath>
 
 #include "backends/cuda/check.h"
+#include "backends/cuda/reduce.h"
 #include "backends/cuda/tensor_data.h"
 #include "core/rng.h"
 
 namespace moe::cuda {
 namespace {
-
-constexpr int kWarpSize = 32;
-constexpr unsigned kFullMask = 0xFFFFFFFFu;
 
 // Every block has 128 threads and works on tiles of `tile` queries x `tile` keys held in shared
 // memory (rows of D values with stride D + 1, so threads reading the same column of consecutive
@@ -72,7 +70,7 @@ __device__ float dot(const float* a, const float* b, int64_t D) {
 }
 
 // delta (rows) = rowsum(dout * out) of the query rows i0.. of head h (the softmax Jacobian's row
-// term D_i): one warp per row, lanes over the head dimension, combined in a fixed butterfly.
+// term D_i): one warp per row, lanes over the head dimension, combined by warp_sum.
 __device__ void row_deltas(float* delta, const float* dout, const float* out, const Geometry& g,
                            int64_t b, int64_t h, int64_t i0, int rows) {
   const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
@@ -81,8 +79,7 @@ __device__ void row_deltas(float* delta, const float* dout, const float* out, co
     float s = 0.0f;
     for (int64_t d = lane; d < g.D; d += kWarpSize)
       s += dout[row + d] * out[row + d];
-    for (int width = kWarpSize / 2; width > 0; width /= 2)
-      s += __shfl_xor_sync(kFullMask, s, width);
+    s = warp_sum(s);
     if (lane == 0) delta[r] = s;
   }
 }

@@ -3,13 +3,11 @@
 #include <algorithm>
 
 #include "backends/cuda/check.h"
+#include "backends/cuda/reduce.h"
 #include "backends/cuda/tensor_data.h"
 
 namespace moe::cuda {
 namespace {
-
-constexpr int kWarpSize = 32;
-constexpr unsigned kFullMask = 0xFFFFFFFFu;
 
 // The plan's block keeps (2E + 1) + warps * E counters in shared memory; it uses as many warps
 // (at most 32) as fit in the 48 KiB every device gives a block without opting in.
@@ -65,7 +63,7 @@ __global__ void dispatch_plan_kernel(int32_t* expert_offsets, int32_t* sorted_sl
   for (int64_t chunk = 0; chunk < slots; chunk += blockDim.x) {
     const int64_t s = chunk + tid;
     const int32_t e = s < slots ? topk_idx[s] : -1;
-    const unsigned peers = __match_any_sync(kFullMask, e);
+    const unsigned peers = __match_any_sync(kFullWarp, e);
     for (int i = tid; i < warps * E; i += blockDim.x)
       warp_counts[i] = 0;
     __syncthreads();
@@ -149,7 +147,7 @@ __global__ void scatter_backward_rows_kernel(float* dys, const float* dy, const 
 }
 
 // One warp per slot: lane l sums channels l, l + 32, ... in order, then the lanes' sums meet in
-// a fixed butterfly, so the result does not depend on scheduling.
+// warp_sum's fixed tree, so the result does not depend on scheduling.
 // dgates (N*k), dy (N, C), ys (N*k, C), slot_rows (N*k).
 __global__ void scatter_backward_gates_kernel(float* dgates, const float* dy, const float* ys,
                                               const int32_t* slot_rows, int64_t slots, int64_t C,
@@ -165,8 +163,7 @@ __global__ void scatter_backward_gates_kernel(float* dgates, const float* dy, co
     for (int64_t c = lane; c < C; c += kWarpSize)
       dot += d[c] * src[c];
   }
-  for (int width = kWarpSize / 2; width > 0; width /= 2)
-    dot += __shfl_xor_sync(kFullMask, dot, width);
+  dot = warp_sum(dot);
   if (lane == 0) dgates[slot] = dot;
 }
 

@@ -1,13 +1,11 @@
 #include "backends/cuda/moe_router.h"
 
 #include "backends/cuda/check.h"
+#include "backends/cuda/reduce.h"
 #include "backends/cuda/tensor_data.h"
 
 namespace moe::cuda {
 namespace {
-
-constexpr int kWarpSize = 32;
-constexpr unsigned kFullMask = 0xFFFFFFFFu;
 
 // softplus(x) = max(x, 0) + log1p(e^-|x|): neither overflows for large x nor loses the tail for
 // very negative x (as backends/cpu/moe_router.cpp).
@@ -20,21 +18,6 @@ __device__ float sigmoid(float x) {
   if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
   const float e = expf(x);
   return e / (1.0f + e);
-}
-
-// Sum and maximum over a warp, combined in a fixed butterfly so the result does not depend on
-// scheduling; every lane gets the result.
-template <typename T>
-__device__ T warp_sum(T x) {
-  for (int width = kWarpSize / 2; width > 0; width /= 2)
-    x += __shfl_xor_sync(kFullMask, x, width);
-  return x;
-}
-template <typename T>
-__device__ T warp_max(T x) {
-  for (int width = kWarpSize / 2; width > 0; width /= 2)
-    x = max(x, __shfl_xor_sync(kFullMask, x, width));
-  return x;
 }
 
 // One thread per token, the CPU's selection sort: pick j is the largest s (lowest index on ties)
@@ -135,10 +118,10 @@ __global__ void router_losses_forward_kernel(double* stats, float* expert_fracti
   double aux = 0.0, z = 0.0, entropy = 0.0;
   for (int64_t n = warp; n < N; n += kLossWarps) {
     const float* l = logits + n * E;
-    double m = -INFINITY;
+    float m_lane = -INFINITY;
     for (int64_t e = lane; e < E; e += kWarpSize)
-      m = max(m, static_cast<double>(l[e]));
-    m = warp_max(m);
+      m_lane = fmaxf(m_lane, l[e]);
+    const double m = warp_max(m_lane);  // the largest logit, exact in either precision
     double sum = 0.0, sum_tau = 0.0;
     for (int64_t e = lane; e < E; e += kWarpSize) {
       sum += exp(static_cast<double>(l[e]) - m);
@@ -178,8 +161,8 @@ __global__ void router_losses_forward_kernel(double* stats, float* expert_fracti
   }
 }
 
-// One warp per token (lane l takes experts l, l + 32, ...), sums over experts in a fixed
-// butterfly. aux = E/N sum_n sum_e f_e P[n,e] with f held constant, so dP[n,e] = aux_scale f_e;
+// One warp per token (lane l takes experts l, l + 32, ...), sums over experts in warp_sum's
+// fixed tree. aux = E/N sum_n sum_e f_e P[n,e] with f held constant, so dP[n,e] = aux_scale f_e;
 // d z_n / d x_e = 2 lse_n softmax(x)_e.
 // dlogits (N, E) accumulated, logits (N, E), expert_fraction (E).
 __global__ void router_losses_backward_kernel(float* dlogits, const float* logits,
