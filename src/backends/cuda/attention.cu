@@ -1,6 +1,5 @@
 #include "backends/cuda/attention.h"
 
-#include <algorithm>
 #include <cmath>
 
 #include "backends/cuda/check.h"

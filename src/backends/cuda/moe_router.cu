@@ -1,5 +1,7 @@
 #include "backends/cuda/moe_router.h"
 
+#include <cmath>
+
 #include "backends/cuda/check.h"
 #include "backends/cuda/reduce.h"
 #include "backends/cuda/tensor_data.h"
