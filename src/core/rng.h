@@ -6,9 +6,17 @@
 #pragma once
 #include <cstdint>
 
+// The pure draws below are also called from CUDA kernels (backends/cuda), so that every device
+// draws the same numbers for the same (key, index).
+#ifdef __CUDACC__
+#define MOE_HOST_DEVICE __host__ __device__
+#else
+#define MOE_HOST_DEVICE
+#endif
+
 namespace moe {
 
-inline uint64_t splitmix64(uint64_t x) {
+MOE_HOST_DEVICE inline uint64_t splitmix64(uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;
   x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
   x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
@@ -24,21 +32,21 @@ uint64_t rng_key(uint64_t seed, uint64_t first, Rest... rest) {
   return rng_key(splitmix64(seed ^ splitmix64(first + 0x632BE59BD9B4E019ull)), rest...);
 }
 
-inline uint64_t rng_bits(uint64_t key, uint64_t index) {
+MOE_HOST_DEVICE inline uint64_t rng_bits(uint64_t key, uint64_t index) {
   return splitmix64(key ^ splitmix64(index));
 }
 
 // Uniform in [0, 1) with 24 random bits.
-inline float rng_uniform(uint64_t key, uint64_t index) {
+MOE_HOST_DEVICE inline float rng_uniform(uint64_t key, uint64_t index) {
   return static_cast<float>(rng_bits(key, index) >> 40) * (1.0f / 16777216.0f);
 }
 
 // Dropout keep decision with 16-bit resolution: element i uses 16-bit lane i % 4 of the draw
 // rng_bits(key, i / 4), so one draw serves four elements. P(drop) = floor(p * 65536) / 65536.
-inline uint32_t dropout_threshold(float p) {
+MOE_HOST_DEVICE inline uint32_t dropout_threshold(float p) {
   return static_cast<uint32_t>(p * 65536.0f);
 }
-inline bool rng_keep(uint64_t key, uint64_t index, uint32_t threshold) {
+MOE_HOST_DEVICE inline bool rng_keep(uint64_t key, uint64_t index, uint32_t threshold) {
   const uint64_t bits = rng_bits(key, index >> 2);
   return ((bits >> ((index & 3) * 16)) & 0xFFFF) >= threshold;
 }

@@ -1,6 +1,9 @@
 // The backend table and registry, device memory through Arena, and the device and dtype checks
 // every op makes before it reaches a kernel.
 #include <gtest/gtest.h>
+#ifdef MOE_CUDA
+#include <cuda_runtime.h>
+#endif
 
 #include <cstdlib>
 #include <string>
@@ -62,6 +65,37 @@ TEST(Backends, DeviceWithoutBackendIsAClearError) {
                                     Tensor{x.ptr, x.shape, DType::I32, x.device}.i32();
                                   })})
     EXPECT_TRUE(contains(read, "cuda memory cannot be read on the host")) << read;
+}
+#endif
+
+#ifdef MOE_CUDA
+// The CUDA table is compiled in: the registry hands it out exactly when the machine has a CUDA
+// device, and otherwise says why, naming the call that found none; every op then fails with it.
+TEST(Backends, CudaBackendIsThereExactlyWhenTheMachineHasADevice) {
+  int count = 0;
+  const bool has_device = cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
+  (void)cudaGetLastError();  // a failed query stays the last error otherwise
+  const Backend* cuda = find_backend(Device::CUDA);
+  if (!has_device) {
+    EXPECT_EQ(cuda, nullptr);
+    const char* reason = missing_backend_reason(Device::CUDA);
+    ASSERT_NE(reason, nullptr);
+    EXPECT_TRUE(contains(reason, "no CUDA device (cudaGetDeviceCount")) << reason;
+    std::vector<float> host(6);
+    Tensor x{host.data(), Shape{2, 3}, DType::F32, Device::CUDA};
+    EXPECT_EQ(error_of([&] { ops::relu_forward(x, x); }), std::string("relu_forward: ") + reason);
+    return;
+  }
+  ASSERT_NE(cuda, nullptr);
+  EXPECT_EQ(missing_backend_reason(Device::CUDA), nullptr);
+  EXPECT_STREQ(cuda->name, "cuda");
+  EXPECT_EQ(cuda->device, Device::CUDA);
+  EXPECT_TRUE(cuda->offers(DType::F32));
+  EXPECT_FALSE(cuda->offers(DType::F64));
+  EXPECT_FALSE(cuda->host_memory);
+  EXPECT_EQ(cuda->memory.device, Device::CUDA);
+  const std::string library = ops::kernel_library(Device::CUDA);
+  EXPECT_TRUE(contains(library, "cuBLAS ")) << library;
 }
 #endif
 
