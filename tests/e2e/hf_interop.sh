@@ -88,6 +88,11 @@ e1=$("$M" eval --checkpoint "$WORK/moe" --text "$WORK/wiki.txt" --batches 2 --ba
 e2=$("$M" eval --checkpoint "$WORK/moe_back" --text "$WORK/wiki.txt" --batches 2 --batch-size 4)
 [[ $e1 == "$e2" ]] || fail "the imported model scores differently: $e1 vs $e2"
 echo "ok: fp32 round trip ($e2)"
+# The imported model fine-tunes: its weights start a new run (it carries no dropout; the run's
+# own applies).
+"$M" train "${LLAMA[@]}" --init-from "$WORK/moe_back" --steps 2 --out "$WORK/finetune" >/dev/null ||
+  fail "train --init-from the imported model failed"
+echo "ok: the imported model fine-tunes"
 
 # --- bf16 and fp16 exports re-import within their rounding; sharded output.
 for dt in bf16 fp16; do

@@ -98,6 +98,25 @@ TEST(InitFrom, StartsFromTheCheckpointWeightsWithAFreshOptimizer) {
   EXPECT_EQ(tuned.weights.config.train.seed, 99);
 }
 
+TEST(InitFrom, TheRunChoosesTheModelSettingsThatOnlyShapeTraining) {
+  ScratchDir dir;
+  RunConfig base_run = synthetic_run(2);
+  base_run.model.dropout = 0.0f;
+  run(base_run, dir / "base");
+  RunConfig tune = synthetic_run(2);
+  tune.train.init_from = dir / "base";
+  tune.model.dropout = 0.2f;
+  tune.model.aux_loss_coef = 0.05f;
+  tune.model.z_loss_coef = 0.001f;
+  tune.model.capacity_factor = 1.5f;
+  run(tune, dir / "tune");
+  const ModelConfig saved = read_run(dir / "tune").weights.config.model;
+  EXPECT_EQ(saved.dropout, 0.2f);
+  EXPECT_EQ(saved.aux_loss_coef, 0.05f);
+  EXPECT_EQ(saved.z_loss_coef, 0.001f);
+  EXPECT_EQ(saved.capacity_factor, 1.5f);
+}
+
 TEST(InitFrom, RefusesAnotherModelOrAnotherKindOfData) {
   ScratchDir dir;
   run(synthetic_run(2), dir / "base");
