@@ -39,7 +39,7 @@ esac
 
 missing=()
 for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == "install ok installed" ]] || missing+=("$p")
 done
 # A nodejs from elsewhere (e.g. NodeSource) bundles its own npm; Debian's would conflict with it.
 if command -v npm >/dev/null; then

@@ -50,7 +50,7 @@ for f in config.json generation_config.json model.safetensors vocab.json merges.
   tokenizer.json tokenizer_config.json; do
   [[ -f "$WORK/hf_moe/$f" ]] || fail "export lacks $f: $out"
 done
-ls "$WORK" | grep -q 'hf_moe.tmp' && fail "export left its temporary folder"
+! compgen -G "$WORK/hf_moe.tmp*" >/dev/null || fail "export left its temporary folder"
 "$PY" - "$WORK/hf_moe/config.json" "$WORK/hf_moe/tokenizer.json" <<'PYEOF'
 import json, sys
 c = json.load(open(sys.argv[1]))
@@ -178,7 +178,7 @@ train_variant mixed --set model.moe_layers=1
 "$M" train "${TINY[@]}" --set model.arch=llama --set model.router=topk --steps 1 --out "$WORK/v_char" >/dev/null
 export_refused() {  # WHAT FRAGMENT RUN
   expect_error "$1" "$2" "$M" export --checkpoint "$3" --format hf --out "$WORK/refused"
-  [[ ! -e "$WORK/refused" ]] && ! ls "$WORK" | grep -q 'refused.tmp' || fail "$1 left files"
+  [[ ! -e "$WORK/refused" ]] && ! compgen -G "$WORK/refused.tmp*" >/dev/null || fail "$1 left files"
 }
 export_refused "noisy router" "model.router = noisy_topk" "$WORK/v_noisy"
 export_refused "temperature router" "model.router = temperature" "$WORK/v_temperature"

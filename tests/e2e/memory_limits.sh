@@ -8,7 +8,7 @@ source "$(dirname "$0")/common.bash"
 M="$MOE_BIN"
 TOOLS="$MOE_BUILD/tests"
 TEXT="$MOE_DATA_DIR/tinyshakespeare/input.txt"
-if ldd "$M" | grep -q libasan; then
+if [[ $(ldd "$M") == *libasan* ]]; then
   limited() { ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}max_allocation_size_mb=3000:allocator_may_return_null=0" "$@"; }
 else
   limited() { (ulimit -v 3000000; "$@"); }

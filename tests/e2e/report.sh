@@ -24,7 +24,7 @@ for _ in $(seq 1 600); do
 done
 kill -0 $pid 2>/dev/null || fail "the long run ended before its first report"
 has "$WORK/live/report.html" 'id="chart-loss"'
-step=$(grep -o 'at step [0-9]* ' "$WORK/live/report.html" | head -1 | tr -dc 0-9)
+step=''; [[ $(<"$WORK/live/report.html") =~ at\ step\ ([0-9]+)\  ]] && step=${BASH_REMATCH[1]}
 kill -9 $pid; wait $pid 2>/dev/null || true
 ((step >= 20 && step < 100000)) || fail "live report shows step '$step'"
 echo "ok: report.html refreshed during the run (step $step)"
