@@ -33,6 +33,7 @@ void Arena::add_block(size_t bytes) {
     memory_->zero(base, bytes);
   }
   blocks_.push_back({base, bytes, 0});
+  current_ = blocks_.size() - 1;
   MOE_CHECK(!__builtin_add_overflow(reserved_total_, bytes, &reserved_total_),
             "an arena of more than 2^64 bytes cannot be allocated");
 }
@@ -41,15 +42,27 @@ void Arena::reserve_contiguous(size_t bytes) {
   add_block(bytes);
 }
 
+void Arena::rewind() {
+  for (Block& b : blocks_) {
+    if (b.base) memory_->zero(b.base, b.used);  // alloc hands out zero-filled tensors
+    b.used = 0;
+  }
+  current_ = 0;
+  used_total_ = 0;
+}
+
 Tensor Arena::alloc(Shape shape, DType dtype) {
   size_t bytes = 0;
   MOE_CHECK(!__builtin_mul_overflow(static_cast<size_t>(shape.numel()), dtype_size(dtype), &bytes),
             "tensor ", shape.str(), " is too large to allocate");
   bytes = round_up(bytes);
   if (bytes == 0) bytes = kAlign;
-  if (blocks_.empty() || blocks_.back().size - blocks_.back().used < bytes)
-    add_block(std::max(bytes, block_bytes_));
-  Block& b = blocks_.back();
+  // Past a rewind the blocks after the current one are empty: take the first that fits before
+  // adding one.
+  while (current_ < blocks_.size() && blocks_[current_].size - blocks_[current_].used < bytes)
+    ++current_;
+  if (current_ == blocks_.size()) add_block(std::max(bytes, block_bytes_));
+  Block& b = blocks_[current_];
   Tensor t{b.base ? b.base + b.used : nullptr, shape, dtype, memory_->device};
   b.used += bytes;
   used_total_ += bytes;

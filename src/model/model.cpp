@@ -10,7 +10,10 @@
 namespace moe {
 
 Model::Model(const ModelConfig& cfg, ArenaMode mode, Device device)
-    : cfg_(cfg), params_(device, mode), arena_(ops::device_memory(device), mode) {
+    : cfg_(cfg),
+      params_(device, mode),
+      arena_(ops::device_memory(device), mode),
+      scratch_arena_(ops::device_memory(device), mode) {
   cfg_.validate();
   const int64_t c = cfg_.n_embed, v = cfg_.vocab_size;
   const bool gpt = cfg_.is_gpt();
@@ -56,7 +59,8 @@ void Model::allocate(int64_t batch, int64_t seq) {
                dropped_.rows(slot, slot + 1)};
       ++slot;
     }
-    b->allocate(arena_, batch, seq, stats);
+    scratch_arena_.rewind();
+    b->allocate(arena_, scratch_arena_, batch, seq, stats);
   }
   norm_f_->allocate(arena_, n);
 }

@@ -70,7 +70,11 @@ class Model {
   int64_t param_count() const { return params_.numel(); }
   // Memory of the parameter values and gradients, and of the activations allocated so far.
   size_t weight_bytes() const { return params_.bytes_reserved(); }
-  size_t activation_bytes() const { return arena_.bytes_reserved(); }
+  size_t activation_bytes() const {
+    return arena_.bytes_reserved() + scratch_arena_.bytes_reserved();
+  }
+  // The part of activation_bytes that all blocks share (buffers of one forward or backward call).
+  size_t scratch_bytes() const { return scratch_arena_.bytes_reserved(); }
   int64_t active_param_count() const;
   // Training FLOPs per token (forward + backward) at full context, as PaLM counts them
   // (Chowdhery et al. 2022, appendix B): 6 per active non-embedding parameter plus
@@ -97,6 +101,10 @@ class Model {
   std::unique_ptr<Norm> norm_f_;
   LinearParams lm_head_;
   Arena arena_;
+  // The blocks' buffers of one forward or backward call, rewound for each block so that all
+  // blocks share them: activation memory is the saved activations of every block plus the
+  // scratch of one.
+  Arena scratch_arena_;
   int64_t last_tokens_ = 0;
   Tensor tokens_, targets_;     // (N) I32 copies of the last batch
   Tensor embed_;                // (N, C) block 0 input

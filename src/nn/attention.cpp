@@ -29,19 +29,19 @@ Attention::Attention(ParamTable& table, const std::string& prefix, const ModelCo
                    linear_init(cfg, hd, c, true));
 }
 
-void Attention::allocate(Arena& arena, int64_t batch, int64_t seq) {
+void Attention::allocate(Arena& arena, Arena& scratch, int64_t batch, int64_t seq) {
   int64_t n = batch * seq;
   q_ = arena.alloc(Shape{batch, seq, n_heads_, head_dim_});
   k_ = arena.alloc(Shape{batch, seq, n_kv_heads_, head_dim_});
   v_ = arena.alloc(Shape{batch, seq, n_kv_heads_, head_dim_});
   lse_ = arena.alloc(Shape{batch, n_heads_, seq});
   att_ = arena.alloc(Shape{batch, seq, n_heads_, head_dim_});
-  out_ = arena.alloc(Shape{n, n_embed_});
-  dq_ = arena.alloc(q_.shape);
-  dk_ = arena.alloc(k_.shape);
-  dv_ = arena.alloc(v_.shape);
-  datt_ = arena.alloc(att_.shape);
-  dx_tmp_ = arena.alloc(Shape{n, n_embed_});
+  out_ = scratch.alloc(Shape{n, n_embed_});
+  dq_ = scratch.alloc(q_.shape);
+  dk_ = scratch.alloc(k_.shape);
+  dv_ = scratch.alloc(v_.shape);
+  datt_ = scratch.alloc(att_.shape);
+  dx_tmp_ = scratch.alloc(Shape{n, n_embed_});
 }
 
 void Attention::allocate_kv_cache(Arena& arena) {

@@ -14,7 +14,8 @@ namespace moe {
 class Attention {
  public:
   Attention(ParamTable& table, const std::string& prefix, const ModelConfig& cfg, int64_t layer);
-  void allocate(Arena& arena, int64_t batch, int64_t seq);
+  // Saved activations from `arena`, buffers of one call from `scratch` (see Block::allocate).
+  void allocate(Arena& arena, Arena& scratch, int64_t batch, int64_t seq);
   // Cache for batch-1 decoding of up to block_size positions.
   void allocate_kv_cache(Arena& arena);
   // Returns out (N, C); x (N, C) is the normalised input.
@@ -33,8 +34,8 @@ class Attention {
   Tensor v_;    // (B, T, H_kv, D)
   Tensor lse_;  // (B, H, T) log-sum-exp of each query's scores (the backward recomputes the rest)
   Tensor att_;  // (B, T, H, D) attention output before the projection
-  Tensor out_;  // (B*T, C)
-  // Backward scratch.
+  // Scratch (shared by all layers).
+  Tensor out_;           // (B*T, C)
   Tensor dq_, dk_, dv_;  // shapes of q_, k_, v_
   Tensor datt_;          // (B, T, H, D)
   Tensor dx_tmp_;        // (B*T, C)

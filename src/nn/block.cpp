@@ -43,21 +43,22 @@ Block::Block(ParamTable& table, const ModelConfig& cfg, int64_t layer)
   }
 }
 
-void Block::allocate(Arena& arena, int64_t batch, int64_t seq, const MoEStatsSlots& moe_stats) {
+void Block::allocate(Arena& arena, Arena& scratch, int64_t batch, int64_t seq,
+                     const MoEStatsSlots& moe_stats) {
   const int64_t n = batch * seq, c = n_embed_;
   norm1_.allocate(arena, n);
-  attention_.allocate(arena, batch, seq);
+  attention_.allocate(arena, scratch, batch, seq);
   norm2_.allocate(arena, n);
-  if (moe_) moe_->allocate(arena, n, moe_stats);
-  if (dense_) dense_->allocate(arena, n);
+  if (moe_) moe_->allocate(arena, scratch, n, moe_stats);
+  if (dense_) dense_->allocate(arena, scratch, n);
   dense_offsets_ = arena.alloc(Shape{2}, DType::I32);
-  attn_drop_ = arena.alloc(Shape{n, c});
   hidden_ = arena.alloc(Shape{n, c});
-  ffn_drop_ = arena.alloc(Shape{n, c});
   out_ = arena.alloc(Shape{n, c});
-  dh_ = arena.alloc(Shape{n, c});
-  dbranch_ = arena.alloc(Shape{n, c});
-  dnorm_ = arena.alloc(Shape{n, c});
+  attn_drop_ = scratch.alloc(Shape{n, c});
+  ffn_drop_ = scratch.alloc(Shape{n, c});
+  dh_ = scratch.alloc(Shape{n, c});
+  dbranch_ = scratch.alloc(Shape{n, c});
+  dnorm_ = scratch.alloc(Shape{n, c});
 }
 
 Tensor Block::ffn_forward(const ForwardContext& ctx, const Tensor& a) {

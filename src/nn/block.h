@@ -25,8 +25,11 @@ std::string dense_ffn_param_name(const ModelConfig& cfg, int64_t layer, const st
 class Block {
  public:
   Block(ParamTable& table, const ModelConfig& cfg, int64_t layer);
+  // Saved activations come from `arena`; buffers used only within one forward or backward call
+  // come from `scratch`, which the model rewinds between blocks so that all blocks share them.
   // moe_stats: where an MoE block writes its statistics (a dense block writes none).
-  void allocate(Arena& arena, int64_t batch, int64_t seq, const MoEStatsSlots& moe_stats);
+  void allocate(Arena& arena, Arena& scratch, int64_t batch, int64_t seq,
+                const MoEStatsSlots& moe_stats);
   void allocate_kv_cache(Arena& arena) { attention_.allocate_kv_cache(arena); }
   // Returns out (N, C); x (N, C).
   Tensor forward(const ForwardContext& ctx, const Tensor& x);
@@ -42,12 +45,13 @@ class Block {
   Norm norm2_;
   std::unique_ptr<ExpertFFN> dense_;  // exactly one of dense_ / moe_
   std::unique_ptr<MoELayer> moe_;
-  Tensor dense_offsets_;         // (2) I32 {0, N}
+  Tensor dense_offsets_;  // (2) I32 {0, N}
+  Tensor hidden_;         // (N, C) h
+  Tensor out_;            // (N, C)
+  // Scratch (shared by all blocks).
   Tensor attn_drop_;             // (N, C) dropout(attention out)
-  Tensor hidden_;                // (N, C) h
   Tensor ffn_drop_;              // (N, C) dropout(FFN out)
-  Tensor out_;                   // (N, C)
-  Tensor dh_, dbranch_, dnorm_;  // (N, C) backward scratch
+  Tensor dh_, dbranch_, dnorm_;  // (N, C)
   Tensor ffn_forward(const ForwardContext& ctx, const Tensor& a);
 };
 

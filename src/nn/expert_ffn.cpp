@@ -45,16 +45,16 @@ int64_t ExpertFFN::params_per_group() const {
   return n;
 }
 
-void ExpertFFN::allocate(Arena& arena, int64_t max_rows) {
+void ExpertFFN::allocate(Arena& arena, Arena& scratch, int64_t max_rows) {
   h1_ = arena.alloc(Shape{max_rows, hidden_});
   out_ = arena.alloc(Shape{max_rows, n_embed_});
-  dact_ = arena.alloc(Shape{max_rows, hidden_});
-  dh1_ = arena.alloc(Shape{max_rows, hidden_});
-  dx_tmp_ = arena.alloc(Shape{max_rows, n_embed_});
+  dact_ = scratch.alloc(Shape{max_rows, hidden_});
+  dh1_ = scratch.alloc(Shape{max_rows, hidden_});
+  dx_tmp_ = scratch.alloc(Shape{max_rows, n_embed_});
   if (swiglu_) {
     h3_ = arena.alloc(Shape{max_rows, hidden_});
-    act_ = arena.alloc(Shape{max_rows, hidden_});
-    dh3_ = arena.alloc(Shape{max_rows, hidden_});
+    act_ = scratch.alloc(Shape{max_rows, hidden_});
+    dh3_ = scratch.alloc(Shape{max_rows, hidden_});
   }
 }
 
@@ -86,7 +86,13 @@ Tensor ExpertFFN::forward(const Tensor& x, const Tensor& offsets, int64_t used) 
 void ExpertFFN::backward(Tensor dx, const Tensor& dout, const Tensor& x, const Tensor& offsets,
                          int64_t used) {
   const int64_t m = x.size(0);
-  Tensor act = swiglu_ ? act_.rows(0, m) : h1_.rows(0, m);
+  Tensor act = h1_.rows(0, m);  // gpt: relu's output
+  if (swiglu_) {
+    // SwiGLU's product is recomputed from the saved h1 and h3 rather than saved: one elementwise
+    // pass instead of an (M, F) buffer per layer, and the same bits as the forward's.
+    act = act_.rows(0, m);
+    ops::swiglu_forward(act.rows(0, used), h1_.rows(0, used), h3_.rows(0, used));
+  }
   Tensor dact = dact_.rows(0, m);
   ops::grouped_linear_backward(dact, stacked_grad(w2_), stacked_grad(b2_), dout, act, stacked(w2_),
                                offsets);

@@ -22,7 +22,8 @@ class ExpertFFN {
   // name(g, "w1") is the parameter prefix of group g's w1 (".weight"/".bias" are appended).
   using Namer = std::function<std::string(int64_t group, const std::string& proj)>;
   ExpertFFN(ParamTable& table, const ModelConfig& cfg, int64_t groups, const Namer& name);
-  void allocate(Arena& arena, int64_t max_rows);
+  // Saved activations from `arena`, buffers of one call from `scratch` (see Block::allocate).
+  void allocate(Arena& arena, Arena& scratch, int64_t max_rows);
   // Returns y (M, C) for rows [0, used); x (M, C); offsets (G+1) I32 with off[G] = used, which
   // the caller passes from the host (it knows it without reading the device; see MoELayer).
   Tensor forward(const Tensor& x, const Tensor& offsets, int64_t used);
@@ -42,10 +43,11 @@ class ExpertFFN {
   Param *b1_ = nullptr, *b2_ = nullptr;  // first of G stacked (F) / (C)
   Tensor h1_;                            // (M, F) w1 x (+ b1); gpt: relu applied in place
   Tensor h3_;                            // (M, F) w3 x (llama)
-  Tensor act_;                           // (M, F) silu(h1) * h3 (llama)
   Tensor out_;                           // (M, C)
-  Tensor dact_, dh1_, dh3_;              // (M, F)
-  Tensor dx_tmp_;                        // (M, C)
+  // Scratch (shared by all layers).
+  Tensor act_;               // (M, F) silu(h1) * h3 (llama), recomputed in backward
+  Tensor dact_, dh1_, dh3_;  // (M, F)
+  Tensor dx_tmp_;            // (M, C)
   Tensor stacked(const Param* p) const;
   Tensor stacked_grad(const Param* p) const;
 };

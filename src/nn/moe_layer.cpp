@@ -44,7 +44,8 @@ int64_t MoELayer::inactive_params_per_token() const {
   return (n_experts_ - top_k_) * experts_.params_per_group();
 }
 
-void MoELayer::allocate(Arena& arena, int64_t max_tokens, const MoEStatsSlots& stats) {
+void MoELayer::allocate(Arena& arena, Arena& scratch, int64_t max_tokens,
+                        const MoEStatsSlots& stats) {
   stats_ = stats;
   const int64_t n = max_tokens, e = n_experts_, k = top_k_, c = n_embed_;
   logits_ = arena.alloc(Shape{n, e});
@@ -56,17 +57,17 @@ void MoELayer::allocate(Arena& arena, int64_t max_tokens, const MoEStatsSlots& s
   sorted_slots_ = arena.alloc(Shape{n * k}, DType::I32);
   slot_rows_ = arena.alloc(Shape{n * k}, DType::I32);
   xs_ = arena.alloc(Shape{n * k, c});
-  out_ = arena.alloc(Shape{n, c});
   dense_offsets_ = arena.alloc(Shape{2}, DType::I32);
-  dys_ = arena.alloc(Shape{n * k, c});
-  dxs_ = arena.alloc(Shape{n * k, c});
-  dgates_ = arena.alloc(Shape{n, k});
-  dlogits_ = arena.alloc(Shape{n, e});
-  dnoise_logits_ = arena.alloc(Shape{n, e});
-  dx_tmp_ = arena.alloc(Shape{n, c});
-  experts_.allocate(arena, n * k);
+  out_ = scratch.alloc(Shape{n, c});
+  dys_ = scratch.alloc(Shape{n * k, c});
+  dxs_ = scratch.alloc(Shape{n * k, c});
+  dgates_ = scratch.alloc(Shape{n, k});
+  dlogits_ = scratch.alloc(Shape{n, e});
+  dnoise_logits_ = scratch.alloc(Shape{n, e});
+  dx_tmp_ = scratch.alloc(Shape{n, c});
+  experts_.allocate(arena, scratch, n * k);
   for (auto& s : shared_)
-    s->allocate(arena, n);
+    s->allocate(arena, scratch, n);
 }
 
 // With a capacity limit the number of rows the experts compute depends on the routing: the last

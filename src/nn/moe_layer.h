@@ -31,7 +31,8 @@ std::string expert_param_name(const std::string& prefix, int64_t expert, const s
 class MoELayer {
  public:
   MoELayer(ParamTable& table, const std::string& prefix, const ModelConfig& cfg, int64_t layer);
-  void allocate(Arena& arena, int64_t max_tokens, const MoEStatsSlots& stats);
+  // Saved activations from `arena`, buffers of one call from `scratch` (see Block::allocate).
+  void allocate(Arena& arena, Arena& scratch, int64_t max_tokens, const MoEStatsSlots& stats);
   // Returns out (N, C); x (N, C) is the normalised input.
   Tensor forward(const ForwardContext& ctx, const Tensor& x);
   // dx (N, C) assigned. Adds the aux and z losses' gradients with their coefficients.
@@ -62,9 +63,9 @@ class MoELayer {
   Tensor sorted_slots_;   // (N*k) I32
   Tensor slot_rows_;      // (N*k) I32
   Tensor xs_;             // (N*k, C) tokens in expert order
-  Tensor out_;            // (N, C)
   Tensor dense_offsets_;  // (2) I32 {0, N} for shared experts
-  // Backward scratch.
+  // Scratch (shared by all layers).
+  Tensor out_;                      // (N, C)
   Tensor dys_, dxs_;                // (N*k, C)
   Tensor dgates_;                   // (N, k)
   Tensor dlogits_, dnoise_logits_;  // (N, E)

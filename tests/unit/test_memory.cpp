@@ -86,6 +86,57 @@ TEST(Memory, AMeasuringArenaCountsWhatAnAllocatingOneTakes) {
             std::string::npos);
 }
 
+// A rewound arena hands its memory out again, zero-filled, and grows only when an owner needs
+// more than any before it; a measuring arena counts the same.
+TEST(Memory, ARewoundArenaHandsOutTheSameMemoryAgain) {
+  for (ArenaMode mode : {ArenaMode::Allocate, ArenaMode::Measure}) {
+    Arena arena(ops::device_memory(Device::CPU), 4096, mode);
+    const Tensor first = arena.alloc(Shape{256});  // 1 KiB
+    const Tensor second = arena.alloc(Shape{512});
+    EXPECT_EQ(arena.bytes_allocated(), 3072u);
+    if (mode == ArenaMode::Allocate) first.f32()[5] = 7.0f;
+    arena.rewind();
+    EXPECT_EQ(arena.bytes_allocated(), 0u);
+    const Tensor again = arena.alloc(Shape{512});
+    const Tensor bigger = arena.alloc(Shape{1024});  // 4 KiB: past the first block's end
+    EXPECT_EQ(arena.bytes_reserved(), 4096u + 4096u);
+    arena.rewind();
+    arena.alloc(Shape{1024});
+    arena.alloc(Shape{1024});  // the first block, then the second: nothing new
+    EXPECT_EQ(arena.bytes_reserved(), 4096u + 4096u);
+    if (mode == ArenaMode::Allocate) {
+      EXPECT_EQ(again.ptr, first.ptr);
+      EXPECT_NE(bigger.ptr, first.ptr);
+      EXPECT_EQ(again.f32()[5], 0.0f);
+    } else {
+      EXPECT_TRUE(again.empty());
+      EXPECT_TRUE(second.empty());
+    }
+  }
+}
+
+// The blocks share one set of scratch buffers (rewound for each block): deeper models add saved
+// activations only. The Llama-style configuration of the long-context benchmark, measured.
+TEST(Memory, BlocksShareOneSetOfScratchBuffers) {
+  ModelConfig m = RunConfig::preset("llama-moe-tiny").model;
+  m.n_embed = 256;
+  m.n_heads = 8;
+  m.n_kv_heads = 2;
+  m.ffn_hidden = 512;
+  m.n_experts = 8;
+  m.block_size = 2048;
+  size_t scratch_of_one = 0;
+  for (int64_t layers : {1, 4}) {
+    m.n_layers = layers;
+    Model model(m, ArenaMode::Measure);
+    model.allocate(4, m.block_size);
+    if (layers == 1) scratch_of_one = model.scratch_bytes();
+    EXPECT_EQ(model.scratch_bytes(), scratch_of_one) << layers;
+    EXPECT_GT(model.scratch_bytes(), size_t{100} << 20) << layers;
+    EXPECT_LT(model.scratch_bytes(), model.activation_bytes()) << layers;
+  }
+}
+
 RunConfig tiny(const std::string& preset) {
   RunConfig c = RunConfig::preset(preset);
   c.data.source = "synthetic";
