@@ -12,6 +12,7 @@
 #include "apps/flags.h"
 #include "core/check.h"
 #include "core/threads.h"
+#include "dist/communicator.h"
 #include "model/checkpoint.h"
 #include "train/stop_signal.h"
 #include "train/trainer.h"
@@ -81,11 +82,13 @@ void run_train(const TrainFlags& f) {
                             {"seconds", r.seconds},
                             {"out", options.out_dir}};
   if (r.stop_signal) summary["stopped_by"] = moe::signal_name(r.stop_signal);
-  std::cout << summary.dump() << std::endl;
+  const bool leader = moe::world().rank() == 0;  // the others print nothing but errors
+  if (leader) std::cout << summary.dump() << std::endl;
   if (r.stop_signal) {
-    std::cerr << "moe train: stopped by " << moe::signal_name(r.stop_signal) << " after step "
-              << r.steps << "; checkpoint saved in " << options.out_dir
-              << "/checkpoint; continue with: moe train --resume " << options.out_dir << "\n";
+    if (leader)
+      std::cerr << "moe train: stopped by " << moe::signal_name(r.stop_signal) << " after step "
+                << r.steps << "; checkpoint saved in " << options.out_dir
+                << "/checkpoint; continue with: moe train --resume " << options.out_dir << "\n";
     throw ExitStatus{128 + r.stop_signal};
   }
 }
