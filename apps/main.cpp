@@ -3,7 +3,9 @@
 // (mpirun -np N moe train ...), the process is one rank of a data-parallel run; a rank that
 // fails prints its error with its rank and ends the whole job.
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <iostream>
+#include <string>
 #include <string_view>
 
 #include "apps/commands.h"
@@ -20,8 +22,10 @@ void report_error(std::string_view what) {
     std::cerr << "error: " << what << "\n";
     return;
   }
-  std::cerr << "error: rank " << world.rank() << " of " << world.size() << ": " << what
-            << std::endl;
+  // One write, so that the lines of ranks failing together do not interleave.
+  const std::string line =
+      moe::str_cat("error: rank ", world.rank(), " of ", world.size(), ": ", what, "\n");
+  std::fwrite(line.data(), 1, line.size(), stderr);
   world.abort(1);
 }
 
