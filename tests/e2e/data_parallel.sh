@@ -5,11 +5,19 @@
 # checkpoint intact. Skipped (exit 77, with the reason) on a build without MPI or without mpirun.
 source "$(dirname "$0")/common.bash"
 M=$MOE_BIN
+COLLECTIVES=$MOE_BUILD/tests/collectives_check
+# Every collective against the host's rank-order result: as one process on every build, then on
+# 3 and 4 processes (3: where adding in another order than rank order changes a float sum).
+"$COLLECTIVES" >/dev/null || fail "collectives on one process"
 [[ ${MOE_MPI:-OFF} == ON ]] || { echo "skipped: this build has no MPI (configure with -DMOE_MPI=ON)"; exit 77; }
 command -v mpirun >/dev/null || { echo "skipped: mpirun not found (scripts/setup.sh --test installs openmpi-bin)"; exit 77; }
 # Root may run mpirun only when asked; more ranks than cores need --oversubscribe.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 MPIRUN=(timeout 120 mpirun --oversubscribe --quiet)
+
+for n in 3 4; do
+  "${MPIRUN[@]}" -np $n "$COLLECTIVES" || fail "collectives on $n processes"
+done
 
 # TINY on one thread per rank (the ranks share the cores).
 ONE_THREAD=()
