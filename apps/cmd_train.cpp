@@ -68,7 +68,8 @@ void run_train(const TrainFlags& f) {
   options.device = f.device;
   options.quiet = f.quiet;
   moe::set_num_threads(static_cast<int>(f.threads.value_or(config.train.threads)));
-  const moe::StopOnSignals stop_on_signals;
+  const bool leader = moe::world().rank() == 0;  // the others print nothing but errors
+  const moe::StopOnSignals stop_on_signals(leader);
   moe::TrainResult r = moe::train(config, options);
   nlohmann::json summary = {{"params", r.params},
                             {"active_params", r.active_params},
@@ -82,7 +83,6 @@ void run_train(const TrainFlags& f) {
                             {"seconds", r.seconds},
                             {"out", options.out_dir}};
   if (r.stop_signal) summary["stopped_by"] = moe::signal_name(r.stop_signal);
-  const bool leader = moe::world().rank() == 0;  // the others print nothing but errors
   if (leader) std::cout << summary.dump() << std::endl;
   if (r.stop_signal) {
     if (leader)

@@ -63,6 +63,14 @@ for sampling in random chunks; do
   # Rank 0 alone prints: its summary is the one JSON line.
   [[ $(grep -c '^{' "$WORK/dp2.out") -eq 1 ]] || fail "expected one summary line: $(cat "$WORK/dp2.out")"
 done
+# Rank 0 alone prints progress: the opening lines once, and nothing on stderr.
+LOUD=()
+for a in "${RUN[@]}"; do [[ $a == --quiet ]] || LOUD+=("$a"); done
+"${MPIRUN[@]}" -np 2 "$M" train "${LOUD[@]}" --out "$WORK/loud" >"$WORK/loud.out" 2>"$WORK/loud.err"
+[[ $(grep -c '^moe train: data parallel on 2 processes' "$WORK/loud.out") -eq 1 ]] || fail "expected one opening: $(cat "$WORK/loud.out")"
+[[ ! -s "$WORK/loud.err" ]] || fail "a rank printed on stderr: $(cat "$WORK/loud.err")"
+echo "ok: one rank prints: $(grep -m1 'data parallel' "$WORK/loud.out")"
+
 "$M" train "${RUN[@]}" --set train.grad_accum=8 --out "$WORK/one8" >/dev/null
 "${MPIRUN[@]}" -np 4 "$M" train "${RUN[@]}" --set train.grad_accum=2 --out "$WORK/dp4" >/dev/null
 echo "4 processes x grad_accum 2 vs 1 process with grad_accum 8:"
@@ -107,6 +115,13 @@ out=$("${MPIRUN[@]}" -np 1 "$M" train "${RUN[@]}" --out "$WORK/mismatch" : \
 [[ $out == *"error: rank "*"rank 1 was given another run than rank 0"* ]] || fail "no clear mismatch error: $out"
 [[ ! -e "$WORK/mismatch/metrics.jsonl" ]] || fail "a refused job wrote its metrics log"
 echo "ok: mismatch refused: $(grep -m1 '^error:' <<<"$out")"
+
+# A rank running another build (here: the binary with one more byte) is refused too.
+cp "$M" "$WORK/moe_other" && printf '\n' >>"$WORK/moe_other"
+out=$("${MPIRUN[@]}" -np 1 "$M" train "${RUN[@]}" --out "$WORK/other" : \
+        -np 1 "$WORK/moe_other" train "${RUN[@]}" --out "$WORK/other" 2>&1) && fail "another binary was not refused"
+[[ $out == *"error: rank "*"rank 1 runs another moe binary than rank 0"* ]] || fail "no clear binary error: $out"
+echo "ok: another binary refused: $(grep -m1 '^error:' <<<"$out")"
 
 # A rank that fails (rank 1 cannot find the data; rank 0 is already waiting for it in the first
 # gradient sum) ends the job within seconds, naming the rank.
