@@ -12,6 +12,7 @@
 #include "apps/flags.h"
 #include "core/check.h"
 #include "core/threads.h"
+#include "dist/communicator.h"
 #include "model/checkpoint.h"
 #include "train/stop_signal.h"
 #include "train/trainer.h"
@@ -67,7 +68,8 @@ void run_train(const TrainFlags& f) {
   options.device = f.device;
   options.quiet = f.quiet;
   moe::set_num_threads(static_cast<int>(f.threads.value_or(config.train.threads)));
-  const moe::StopOnSignals stop_on_signals;
+  const bool leader = moe::world().rank() == 0;  // the others print nothing but errors
+  const moe::StopOnSignals stop_on_signals(leader);
   moe::TrainResult r = moe::train(config, options);
   nlohmann::json summary = {{"params", r.params},
                             {"active_params", r.active_params},
@@ -81,11 +83,12 @@ void run_train(const TrainFlags& f) {
                             {"seconds", r.seconds},
                             {"out", options.out_dir}};
   if (r.stop_signal) summary["stopped_by"] = moe::signal_name(r.stop_signal);
-  std::cout << summary.dump() << std::endl;
+  if (leader) std::cout << summary.dump() << std::endl;
   if (r.stop_signal) {
-    std::cerr << "moe train: stopped by " << moe::signal_name(r.stop_signal) << " after step "
-              << r.steps << "; checkpoint saved in " << options.out_dir
-              << "/checkpoint; continue with: moe train --resume " << options.out_dir << "\n";
+    if (leader)
+      std::cerr << "moe train: stopped by " << moe::signal_name(r.stop_signal) << " after step "
+                << r.steps << "; checkpoint saved in " << options.out_dir
+                << "/checkpoint; continue with: moe train --resume " << options.out_dir << "\n";
     throw ExitStatus{128 + r.stop_signal};
   }
 }

@@ -29,9 +29,9 @@ for t in "${targets[@]}"; do
 done
 
 # No OpenMP: the parsers do not use it, and clang's would be a second OpenMP runtime beside the
-# one OpenBLAS brings. No CUDA: the parsers do not use it either.
+# one OpenBLAS brings. No CUDA or MPI: the parsers do not use them either.
 cmake -S . -B "$OUT" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++ -DMOE_FUZZ=ON \
-  -DMOE_BUILD_TESTS=OFF -DMOE_OPENMP=OFF -DMOE_CUDA=OFF >/dev/null
+  -DMOE_BUILD_TESTS=OFF -DMOE_OPENMP=OFF -DMOE_CUDA=OFF -DMOE_MPI=OFF >/dev/null
 cmake --build "$OUT" --target fuzzers -j "$(nproc)"
 
 mkdir -p "$OUT/logs"

@@ -2,7 +2,7 @@
 # Installs what moe.cpp needs from Debian's archive.
 #
 #   scripts/setup.sh          the build only (scripts/demo.sh): compiler, CMake, Ninja, OpenBLAS,
-#                             CLI11, nlohmann-json, toml++, PCRE2, OpenSSL (libcrypto)
+#                             CLI11, nlohmann-json, toml++, PCRE2, OpenSSL (libcrypto), Open MPI
 #   scripts/setup.sh --test   also everything the tests use (scripts/test.sh): GoogleTest, Google
 #                             Benchmark, clang-format, PyTorch, Chromium, Node.js + js-tiktoken
 #                             + node-llama-cpp (llama.cpp's CPU build) + @huggingface/gguf,
@@ -19,6 +19,7 @@ BUILD_PACKAGES=(
   libtomlplusplus-dev      # TOML configuration files
   libpcre2-dev             # Unicode regular expressions for GPT-2 pre-tokenisation
   libssl-dev               # SHA-256 (libcrypto) for checkpoint checksums
+  libopenmpi-dev openmpi-bin  # multi-process training (MPI; mpirun)
 )
 TEST_PACKAGES=(
   libgtest-dev libgmock-dev     # unit tests
@@ -29,6 +30,7 @@ TEST_PACKAGES=(
   python3-torch python3-numpy   # the PyTorch reference (tools/reference), run with /usr/bin/python3
   chromium                      # headless browser that renders report.html in the report test
   nodejs npm                    # js-tiktoken (tools/tiktoken), llama.cpp and a GGUF parser (tools/gguf)
+  libopenmpi-dev openmpi-bin    # the multi-process tests (e2e.data_parallel) run mpirun
 )
 
 case ${1:-} in

@@ -14,6 +14,10 @@ namespace {
 std::atomic<int> g_requested{0};
 static_assert(std::atomic<int>::is_always_lock_free);
 
+// Whether the first signal prints its note (one process of a multi-process job does).
+std::atomic<bool> g_announce{true};
+static_assert(std::atomic<bool>::is_always_lock_free);
+
 struct sigaction g_previous_int, g_previous_term;
 
 extern "C" void on_stop_signal(int signal) {
@@ -24,6 +28,7 @@ extern "C" void on_stop_signal(int signal) {
     ::_exit(128 + signal);
   }
   g_requested.store(signal);
+  if (!g_announce.load()) return;
   const char message[] =
       "\nmoe: stopping after this step and a checkpoint (signal again to stop at once)\n";
   [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, message, sizeof message - 1);
@@ -31,8 +36,9 @@ extern "C" void on_stop_signal(int signal) {
 
 }  // namespace
 
-StopOnSignals::StopOnSignals() {
+StopOnSignals::StopOnSignals(bool announce) {
   g_requested.store(0);
+  g_announce.store(announce);
   struct sigaction action;
   std::memset(&action, 0, sizeof action);
   action.sa_handler = on_stop_signal;

@@ -8,7 +8,9 @@ namespace moe {
 
 class StopOnSignals {
  public:
-  StopOnSignals();   // installs the handlers and clears any earlier request
+  // Installs the handlers and clears any earlier request; `announce`: the first signal prints a
+  // note on stderr (the second one always does).
+  explicit StopOnSignals(bool announce = true);
   ~StopOnSignals();  // restores the previous handlers
   StopOnSignals(const StopOnSignals&) = delete;
   StopOnSignals& operator=(const StopOnSignals&) = delete;

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <span>
 #include <sstream>
 #include <vector>
 
@@ -18,11 +19,13 @@
 #include "core/rng.h"
 #include "core/rng_streams.h"
 #include "data/batch_sampler.h"
+#include "dist/communicator.h"
 #include "model/checkpoint.h"
 #include "model/model.h"
 #include "ops/device.h"
 #include "ops/elementwise.h"
 #include "report/write_report.h"
+#include "train/data_parallel.h"
 #include "train/evaluator.h"
 #include "train/init_from.h"
 #include "train/lr_schedule.h"
@@ -94,6 +97,8 @@ class Trainer {
  private:
   // Set-up, in order.
   void open_model_and_data(const RunConfig& config_in);
+  void split_accumulation();
+  std::string run_identity() const;
   Device resumable_device() const;
   void check_memory();  // refuses a run that would not fit in memory, before it allocates
   void allocate_training_buffers();
@@ -113,11 +118,18 @@ class Trainer {
   TrainResult finish();
 
   const TrainConfig& tc() const { return config_.train; }
+  // Progress and summaries on stdout: rank 0's, unless the run is quiet.
+  bool prints() const { return !options_.quiet && dp_.leader(); }
   uint64_t seed() const { return static_cast<uint64_t>(tc().seed); }
   int64_t tokens_per_step() const { return batch_ * seq_ * tc().grad_accum; }
 
   const Clock::time_point wall_start_ = Clock::now();
   TrainOptions options_;
+  DataParallel dp_{world()};
+  // train.grad_accum is the step's micro-batches over all ranks (config.json holds that count,
+  // so a checkpoint is the same whatever the number of ranks); this rank runs local_accum_ of
+  // them, starting at rank * local_accum_.
+  int64_t local_accum_ = 1;
   RunConfig config_;
   std::string resume_dir_;             // the checkpoint directory a resumed run was read from
   std::string init_dir_;               // the checkpoint directory train.init_from named
@@ -129,7 +141,7 @@ class Trainer {
   std::unique_ptr<TrainingBuffers> buffers_;  // activations, batch, optimizer state
   Tensor tokens_, targets_;                   // (batch, seq) I32: the current batch (in buffers_)
   TrainState state_;
-  std::unique_ptr<MetricsLog> metrics_;
+  std::unique_ptr<MetricsLog> metrics_;  // rank 0's; null on the others
   std::unique_ptr<Evaluator> evaluator_;
   std::unique_ptr<Progress> progress_;
   ForwardContext ctx_;
@@ -147,7 +159,7 @@ Trainer::Trainer(const RunConfig& config, const TrainOptions& options) : options
   open_metrics_log();
   announce_run();
   evaluator_ = std::make_unique<Evaluator>(*model_, tokens_, targets_);
-  progress_ = std::make_unique<Progress>(tc().steps, state_.step, tc().log_every);
+  if (prints()) progress_ = std::make_unique<Progress>(tc().steps, state_.step, tc().log_every);
   first_step_ = state_.step;
   ctx_.training = true;
   ctx_.batch = batch_;
@@ -169,6 +181,8 @@ void Trainer::open_model_and_data(const RunConfig& config_in) {
   if (options_.steps) config_.train.steps = *options_.steps;
   if (options_.device) config_.train.device = *options_.device;
   config_.validate();
+  split_accumulation();
+  dp_.check_same_run(run_identity());
   const Device device = resumable_device();
   if (!options_.resume && !config_.train.init_from.empty())
     checkpoint = open_init_checkpoint(config_);
@@ -197,6 +211,25 @@ void Trainer::open_model_and_data(const RunConfig& config_in) {
     model_ = std::make_unique<Model>(config_.model, ArenaMode::Allocate, device);
     model_->init_parameters(rng_key(seed(), rng_stream::kInit));
   }
+}
+
+// A fresh run's train.grad_accum is per rank (the step's batch is batch_size x grad_accum x
+// ranks); a resumed run's, from its checkpoint, is already the step's total, which the ranks of
+// this invocation must divide.
+void Trainer::split_accumulation() {
+  if (!options_.resume) config_.train.grad_accum *= dp_.ranks();
+  MOE_CHECK(tc().grad_accum % dp_.ranks() == 0, "the run in ", options_.out_dir, " takes ",
+            tc().grad_accum, " micro-batches of ", tc().batch_size,
+            " rows per step (train.grad_accum over all processes), which ", dp_.ranks(),
+            " processes cannot share evenly; resume it on a number of processes that divides ",
+            tc().grad_accum);
+  local_accum_ = tc().grad_accum / dp_.ranks();
+}
+
+// What every rank must agree on: the configuration and the options that shape the run.
+std::string Trainer::run_identity() const {
+  return str_cat(config_.to_json().dump(), "\nout ", options_.out_dir, "\nresume ",
+                 options_.resume);
 }
 
 // The run's device; a resumed run that trained on a device this machine cannot run is told how
@@ -238,6 +271,7 @@ void Trainer::allocate_training_buffers() {
 }
 
 void Trainer::open_metrics_log() {
+  if (!dp_.leader()) return;
   make_dirs(options_.out_dir);
   const std::string path = options_.out_dir + "/metrics.jsonl";
   if (options_.resume) truncate_metrics(path, state_.step);
@@ -249,7 +283,7 @@ void Trainer::announce_run() {
   result_.params = model_->param_count();
   result_.active_params = model_->active_param_count();
   result_.flops_per_token = model_->flops_per_token();
-  if (!options_.resume) {
+  if (metrics_ && !options_.resume) {
     metrics_->write({{"type", "start"},
                      {"params", result_.params},
                      {"active_params", result_.active_params},
@@ -260,9 +294,10 @@ void Trainer::announce_run() {
                      {"data", data_.description},
                      {"train_tokens", data_.train.size},
                      {"val_tokens", data_.val.size},
+                     {"processes", dp_.ranks()},
                      {"config", config_.to_json()}});
   }
-  if (options_.quiet) return;
+  if (!prints()) return;
   std::printf("moe train: %s, %.2f M parameters (%.2f M active per token), data %s, on %s\n",
               config_.model.arch.c_str(), result_.params / 1e6, result_.active_params / 1e6,
               data_.description.c_str(), device_name(model_->device()));
@@ -272,6 +307,9 @@ void Trainer::announce_run() {
               static_cast<long long>(state_.step), static_cast<long long>(tc().steps),
               static_cast<long long>(batch_), static_cast<long long>(seq_),
               static_cast<long long>(tc().grad_accum));
+  if (dp_.ranks() > 1)
+    std::printf("moe train: data parallel on %d processes, %lld micro-batches each per step\n",
+                dp_.ranks(), static_cast<long long>(local_accum_));
   std::string memory = result_.memory.str();
   if (const auto available = available_memory())
     memory += ", of " + format_bytes(static_cast<double>(available->bytes)) + " available";
@@ -288,7 +326,7 @@ TrainResult Trainer::run() {
       evaluate();
       stop = early_stop_due();
     }
-    result_.stop_signal = last ? 0 : stop_requested();
+    result_.stop_signal = last ? 0 : dp_.agreed_stop_signal(stop_requested());
     if (checkpoint_due(last) || stop || result_.stop_signal) save();
     if (stop || result_.stop_signal) break;
   }
@@ -308,16 +346,18 @@ StepRecord Trainer::train_step() {
   const Tensor stats = buffers_->step_stats();
   const int64_t norm_slot = stats.numel() - 1;
   ops::fill(stats, 0.0f);
-  for (int64_t micro = 0; micro < tc().grad_accum; ++micro) {
-    micro_batch(step, micro, r);
+  for (int64_t micro = 0; micro < local_accum_; ++micro) {
+    micro_batch(step, dp_.rank() * local_accum_ + micro, r);
     ops::add_inplace(stats.rows(0, norm_slot), model_->loss_stats());
   }
   const auto t_opt = Clock::now();
+  dp_.sum_gradients(model_->params());
   grad_sum_squares(stats.rows(norm_slot, norm_slot + 1), model_->params());
   // The step's one read from the device: before the update, which must not see a NaN.
   std::vector<double>& host = step_stats_host_;
   host.resize(static_cast<size_t>(stats.numel()));
   ops::copy(cpu_tensor(host.data(), stats.shape), stats);
+  dp_.sum(std::span(host).first(static_cast<size_t>(norm_slot)));  // the norm is global already
   for (int64_t i = 0; i < norm_slot; ++i)
     host[i] /= static_cast<double>(tc().grad_accum);  // means over the micro-batches
   r.loss = model_->loss_info(host.data());
@@ -340,8 +380,9 @@ StepRecord Trainer::train_step() {
   return r;
 }
 
-// Draws micro-batch `micro` of update `step` (a pure function of seed, step and micro, which is
-// what makes resume exact) and runs forward and backward on it; adds the times to `record`.
+// Draws micro-batch `micro` (of all ranks') of update `step` (a pure function of seed, step and
+// micro, which is what makes resume exact) and runs forward and backward on it; adds the times to
+// `record`.
 void Trainer::micro_batch(int64_t step, int64_t micro, StepRecord& record) {
   if (config_.data.sampling == "chunks")
     train_sampler_->chunks(tokens_, targets_, step * tc().grad_accum + micro,
@@ -359,6 +400,7 @@ void Trainer::micro_batch(int64_t step, int64_t micro, StepRecord& record) {
 }
 
 void Trainer::log_step(const StepRecord& r) {
+  if (!metrics_) return;
   metrics_->write({{"type", "step"},
                    {"step", state_.step},
                    {"loss", r.loss.ce},
@@ -372,7 +414,7 @@ void Trainer::log_step(const StepRecord& r) {
                    {"forward_ms", r.forward_ms},
                    {"backward_ms", r.backward_ms},
                    {"optimizer_ms", r.optimizer_ms}});
-  if (!options_.quiet) progress_->step(state_.step, r.loss.ce, r.lr, r.tokens_per_s);
+  if (progress_) progress_->step(state_.step, r.loss.ce, r.lr, r.tokens_per_s);
 }
 
 bool Trainer::eval_due(bool last_step) const {
@@ -391,14 +433,16 @@ void Trainer::evaluate() {
   result_.train_loss = tr.loss;
   result_.val_loss = va.loss;
   have_eval_ = true;
-  metrics_->write({{"type", "eval"},
-                   {"step", step},
-                   {"train_loss", tr.loss},
-                   {"val_loss", va.loss},
-                   {"train_ppl", std::exp(tr.loss)},
-                   {"val_ppl", std::exp(va.loss)},
-                   {"moe", routing_json(va, config_.model.n_experts)}});
-  refresh_run_report(options_.out_dir);  // a failure is a warning, never a stop
+  if (metrics_) {
+    metrics_->write({{"type", "eval"},
+                     {"step", step},
+                     {"train_loss", tr.loss},
+                     {"val_loss", va.loss},
+                     {"train_ppl", std::exp(tr.loss)},
+                     {"val_ppl", std::exp(va.loss)},
+                     {"moe", routing_json(va, config_.model.n_experts)}});
+    refresh_run_report(options_.out_dir);  // a failure is a warning, never a stop
+  }
   if (state_.best_val_step < 0 || va.loss < state_.best_val_loss) {
     state_.best_val_loss = static_cast<float>(va.loss);
     state_.best_val_step = step;
@@ -406,7 +450,7 @@ void Trainer::evaluate() {
   } else {
     ++state_.evals_since_best;
   }
-  if (!options_.quiet) {
+  if (progress_) {
     char line[256];
     std::snprintf(line, sizeof line, "step %lld: train loss %.4f, val loss %.4f (ppl %.2f)",
                   static_cast<long long>(step), tr.loss, va.loss, std::exp(va.loss));
@@ -418,7 +462,7 @@ bool Trainer::early_stop_due() {
   if (tc().early_stop_patience <= 0 || state_.evals_since_best < tc().early_stop_patience)
     return false;
   result_.stopped_early = true;
-  if (!options_.quiet)
+  if (progress_)
     progress_->message("early stopping: val loss has not improved for " +
                        std::to_string(state_.evals_since_best) + " evals");
   return true;
@@ -429,14 +473,17 @@ bool Trainer::checkpoint_due(bool last_step) const {
 }
 
 // A save that fails (non-finite weights or optimizer state, a full disk) changes nothing on disk,
-// so the message can say which checkpoint is still there.
+// so the message can say which checkpoint is still there. Rank 0 writes it (the ranks hold the
+// same weights and optimizer state); every rank keeps its step for usable_checkpoint().
 void Trainer::save() {
-  try {
-    save_checkpoint(
-        options_.out_dir, config_, *model_, data_.tokenizer.get(), state_.step,
-        [&](const std::string& dir) { save_train_state(dir, config_, *model_, state_); });
-  } catch (const std::exception& e) {
-    fail(e.what(), "; training stopped; ", usable_checkpoint());
+  if (dp_.leader()) {
+    try {
+      save_checkpoint(
+          options_.out_dir, config_, *model_, data_.tokenizer.get(), state_.step,
+          [&](const std::string& dir) { save_train_state(dir, config_, *model_, state_); });
+    } catch (const std::exception& e) {
+      fail(e.what(), "; training stopped; ", usable_checkpoint());
+    }
   }
   saved_step_ = state_.step;
 }
@@ -452,7 +499,7 @@ std::string Trainer::usable_checkpoint() const {
 TrainResult Trainer::finish() {
   if (!have_eval_ && !result_.stop_signal) evaluate();
   if (state_.step == first_step_) save();
-  if (!options_.quiet) progress_->finish();
+  if (progress_) progress_->finish();
   result_.steps = state_.step;
   result_.tokens_per_s = train_seconds_ > 0 ? trained_tokens_ / train_seconds_ : 0.0;
   result_.best_val_loss = state_.best_val_loss;

@@ -1,0 +1,19 @@
+// How this process learns the job it belongs to, at start-up (apps/main.cpp).
+#pragma once
+#include <memory>
+
+#include "dist/communicator.h"
+
+namespace moe {
+
+// MPI's world when this build has MPI (MOE_MPI) and an MPI launcher (mpirun, srun, mpiexec)
+// started the process; a single process otherwise. The launcher is recognised by the variables
+// it hands its processes (Open MPI's OMPI_COMM_WORLD_SIZE, PMIx's PMIX_RANK, PMI's PMI_RANK)
+// because MPI can only tell after MPI_Init, which in a process started without a launcher
+// ("singleton") takes about 2 s; the rank and size then come from MPI itself.
+std::unique_ptr<Communicator> communicator_for_launch(int* argc, char*** argv);
+
+// Whether this build can run on several processes (MOE_MPI).
+bool built_with_mpi();
+
+}  // namespace moe

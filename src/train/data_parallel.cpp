@@ -1,0 +1,70 @@
+#include "train/data_parallel.h"
+
+#include <algorithm>
+
+#include "core/check.h"
+#include "core/sha256.h"
+#include "model/host_staging.h"
+#include "ops/elementwise.h"
+
+namespace moe {
+
+namespace {
+
+// The 64 hex digits of a SHA-256 digest as I32 values, for an all_gather.
+std::vector<int32_t> digest_values(const std::string& hex) {
+  return {hex.begin(), hex.end()};
+}
+
+}  // namespace
+
+void DataParallel::check_same_run(const std::string& run) const {
+  if (ranks() == 1) return;
+  // (2, 64): the binary's digest, then the run's.
+  std::vector<int32_t> mine = digest_values(sha256_file_hex("/proc/self/exe"));
+  const std::vector<int32_t> run_digest = digest_values(sha256_hex(run));
+  mine.insert(mine.end(), run_digest.begin(), run_digest.end());
+  const int64_t n = std::ssize(mine);
+  std::vector<int32_t> all(static_cast<size_t>(n * ranks()));  // (ranks, 2, 64)
+  comm_.all_gather(cpu_tensor(all.data(), {n * ranks()}), cpu_tensor(mine.data(), {n}));
+  for (int r = 1; r < ranks(); ++r) {
+    const auto theirs = all.begin() + r * n;
+    MOE_CHECK(std::equal(all.begin(), all.begin() + n / 2, theirs), "rank ", r,
+              " runs another moe binary than rank 0; every process of the job must run the same "
+              "build");
+    MOE_CHECK(std::equal(all.begin() + n / 2, all.begin() + n, theirs + n / 2), "rank ", r,
+              " was given another run than rank 0 (configuration, flags or --out); every process "
+              "of the job must get the same command line");
+  }
+}
+
+void DataParallel::sum_gradients(const ParamTable& params) {
+  if (ranks() == 1) return;
+  const Tensor grads = params.flat_grads();  // (numel)
+  const int64_t piece = std::min<int64_t>(grads.numel(), kStagingBytes / sizeof(float));
+  bucket_.resize(static_cast<size_t>(piece));
+  for (int64_t first = 0; first < grads.numel(); first += piece) {
+    const Tensor part = grads.rows(first, std::min(first + piece, grads.numel()));
+    const Tensor host = cpu_tensor(bucket_.data(), part.shape);
+    ops::copy(host, part);
+    comm_.all_reduce_sum(host);
+    ops::copy(part, host);
+  }
+}
+
+void DataParallel::sum(std::span<double> values) {
+  if (ranks() == 1) return;
+  comm_.all_reduce_sum(cpu_tensor(values.data(), {std::ssize(values)}));
+}
+
+int DataParallel::agreed_stop_signal(int local_signal) const {
+  if (ranks() == 1) return local_signal;
+  int32_t mine = local_signal;
+  std::vector<int32_t> all(static_cast<size_t>(ranks()));  // (ranks)
+  comm_.all_gather(cpu_tensor(all.data(), {ranks()}), cpu_tensor(&mine, {1}));
+  for (int32_t s : all)
+    if (s != 0) return s;
+  return 0;
+}
+
+}  // namespace moe

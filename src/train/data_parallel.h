@@ -1,0 +1,46 @@
+// Data-parallel training: every rank holds the whole model and optimizer state, trains on its own
+// micro-batches of each step, and the ranks sum their gradients and statistics before the update,
+// so every rank applies the same update to the same weights.
+//
+// A step of a run on N ranks with train.grad_accum = A per rank is a step of a single process
+// with grad_accum A * N: rank r runs that step's micro-batches r * A .. r * A + A - 1 (batches,
+// dropout and router noise drawn from the same keys), each with the loss scale 1 / (A * N), so
+// the summed gradient is the single process's. Per-micro-batch quantities (the load-balancing
+// loss over a micro-batch's tokens, expert capacity) are the single process's too, which a
+// single process with batch_size N * B would not reproduce.
+#pragma once
+#include <span>
+#include <string>
+#include <vector>
+
+#include "dist/communicator.h"
+#include "nn/params.h"
+
+namespace moe {
+
+class DataParallel {
+ public:
+  explicit DataParallel(Communicator& comm) : comm_(comm) {}
+  int rank() const { return comm_.rank(); }
+  int ranks() const { return comm_.size(); }
+  // Rank 0 alone prints progress and writes the metrics log, the report and checkpoints.
+  bool leader() const { return comm_.rank() == 0; }
+
+  // Refuses to start when the ranks run different binaries or different runs (`run` is the
+  // run's configuration and options as text): one error, the same on every rank.
+  void check_same_run(const std::string& run) const;
+  // gradients := their sum over the ranks, in rank order, through a host bucket of at most
+  // kStagingBytes at a time (the gradients may live on a device).
+  void sum_gradients(const ParamTable& params);
+  // values := their sum over the ranks, in rank order.
+  void sum(std::span<double> values);
+  // The stop signal of the lowest rank that received one (0: none), the same on every rank, so
+  // all stop after the same step.
+  int agreed_stop_signal(int local_signal) const;
+
+ private:
+  Communicator& comm_;
+  std::vector<float> bucket_;  // (at most kStagingBytes / 4) host copy of a gradient piece
+};
+
+}  // namespace moe
