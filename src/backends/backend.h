@@ -118,6 +118,25 @@ struct RouterKernels {
                                  float z_coef);
 };
 
+// Sigmoid gating and auxiliary-loss-free balancing (ops/router_scores.h).
+struct ScoredRouterKernels {
+  // bias may be empty.
+  void (*scored_router_forward)(Tensor topk_idx, Tensor gates, const Tensor& logits,
+                                const Tensor& bias, const ScoredRouterArgs& args);
+  void (*scored_router_backward)(Tensor dlogits, const Tensor& dgates, const Tensor& topk_idx,
+                                 const Tensor& gates, const Tensor& logits,
+                                 const ScoredRouterArgs& args);
+  // stats (3) F64: aux loss, z loss, routing entropy.
+  void (*sigmoid_router_losses_forward)(Tensor stats, Tensor expert_fraction, const Tensor& logits,
+                                        const Tensor& topk_idx);
+  void (*sigmoid_router_losses_backward)(Tensor dlogits, const Tensor& logits,
+                                         const Tensor& expert_fraction, float aux_coef,
+                                         float z_coef);
+  // load (E) I32 counts; the bias update resets them to 0.
+  void (*router_load_accumulate)(Tensor load, const Tensor& topk_idx);
+  void (*router_bias_update)(Tensor bias, Tensor load, float gamma);
+};
+
 // Sparse dispatch (ops/moe_permute.h). The plan's outputs are valid by construction, so the
 // kernels that take them need no host-side check on a device backend.
 struct DispatchKernels {
@@ -158,6 +177,7 @@ struct Backend {
   AttentionKernels attention;
   LossKernels loss;
   RouterKernels router;
+  ScoredRouterKernels scored_router;
   DispatchKernels dispatch;
   OptimizerKernels optimizer;
 

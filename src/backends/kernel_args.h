@@ -21,6 +21,17 @@ struct RouterArgs {
   float temperature = 1.0f;
 };
 
+// Scored routing (ops/router_scores.h): the score function, the selection-only per-expert bias
+// of auxiliary-loss-free balancing and the routed scaling factor (DeepSeek-V3, arXiv 2412.19437,
+// section 2.1.2).
+enum class RouterScore : int32_t { Softmax = 0, Sigmoid = 1 };
+struct ScoredRouterArgs {
+  int top_k = 2;
+  float temperature = 1.0f;  // softmax scores: softmax(logits / temperature)
+  RouterScore score = RouterScore::Sigmoid;
+  float scaling = 1.0f;  // multiplies the renormalised gates
+};
+
 // Attention's options (ops/attention.h). The ops layer resolves a scale of 0 to 1/sqrt(D), so a
 // kernel always receives the scale it applies.
 struct AttentionArgs {

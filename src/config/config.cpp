@@ -109,6 +109,9 @@ const std::vector<Field>& fields() {
     m("router_temperature_end", &M::router_temperature_end);
     m("router_temperature_steps", &M::router_temperature_steps);
     m("router_noise_at_eval", &M::router_noise_at_eval);
+    m("router_score", &M::router_score);
+    m("routed_scaling_factor", &M::routed_scaling_factor);
+    m("router_bias", &M::router_bias);
     m("n_shared_experts", &M::n_shared_experts);
     m("capacity_factor", &M::capacity_factor);
     m("aux_loss_coef", &M::aux_loss_coef);
@@ -139,6 +142,8 @@ const std::vector<Field>& fields() {
     t("threads", &T::threads);
     t("device", &T::device);
     t("init_from", &T::init_from);
+    t("router_bias_update", &T::router_bias_update);
+    t("router_bias_update_until", &T::router_bias_update_until);
     d("source", &D::source);
     d("path", &D::path);
     d("train_fraction", &D::train_fraction);
@@ -259,6 +264,21 @@ void ModelConfig::validate() const {
             "config: model.router_noise_at_eval needs model.router = noisy_topk (the only router "
             "that draws noise), got ",
             router);
+  check_one_of("model.router_score", router_score, {"softmax", "sigmoid"});
+  MOE_CHECK(
+      router_score == "softmax" || router == "topk",
+      "config: model.router_score = sigmoid needs model.router = topk, got ", router,
+      " (the noisy router's noise and the temperature router's schedule are defined on softmax "
+      "scores)");
+  MOE_CHECK(routed_scaling_factor > 0.0f && routed_scaling_factor <= 1e3f,
+            "config value model.routed_scaling_factor = ", routed_scaling_factor,
+            " must be in (0, 1000]");
+  MOE_CHECK(routed_scaling_factor == 1.0f || router_score == "sigmoid",
+            "config: model.routed_scaling_factor = ", routed_scaling_factor,
+            " needs model.router_score = sigmoid (softmax gates are not rescaled)");
+  MOE_CHECK(!router_bias || router != "noisy_topk",
+            "config: model.router_bias needs model.router = topk or temperature (the noisy router "
+            "balances with its noise; use one of the two)");
   check_range<int64_t>("model.n_shared_experts", n_shared_experts, 0, 64);
   check_range("model.capacity_factor", capacity_factor, 0.0f, 1e3f);
   check_range("model.aux_loss_coef", aux_loss_coef, 0.0f, 1e3f);
@@ -292,7 +312,15 @@ void TrainConfig::validate() const {
   check_range<int64_t>("train.early_stop_patience", early_stop_patience, 0, 1 << 20);
   check_range<int64_t>("train.log_every", log_every, 1, int64_t{1} << 40);
   check_range<int64_t>("train.threads", threads, 0, kMaxThreads);
+  check_range("train.router_bias_update", router_bias_update, 0.0f, 1.0f);
+  check_range<int64_t>("train.router_bias_update_until", router_bias_update_until, 0,
+                       int64_t{1} << 40);
   device_kind();  // validates the device name
+}
+
+float TrainConfig::router_bias_update_at(int64_t step) const {
+  return router_bias_update_until > 0 && step >= router_bias_update_until ? 0.0f
+                                                                          : router_bias_update;
 }
 
 Device TrainConfig::device_kind() const {

@@ -34,6 +34,14 @@ struct ModelConfig {
   // The noisy router draws its noise in evaluation too (train's evals, moe eval), as the makeMoE
   // tutorial's code does; the noise of each eval batch comes from a fixed key.
   bool router_noise_at_eval = false;
+  // Router scores and auxiliary-loss-free balancing (DeepSeek-V3, arXiv 2412.19437, section
+  // 2.1.2; ops/router_scores.h). "softmax" (every router) or "sigmoid" (router topk only): the
+  // kept sigmoid scores, renormalised to sum to 1, times routed_scaling_factor, are the gates.
+  std::string router_score = "softmax";
+  float routed_scaling_factor = 1.0f;  // sigmoid scores only
+  // Per-expert biases added to the scores for the top-k selection only, moved toward balance
+  // after each step (train.router_bias_update); saved in the checkpoint, since routing uses them.
+  bool router_bias = false;
   int64_t n_shared_experts = 0;
   float capacity_factor = 0.0f;  // 0: dropless
   float aux_loss_coef = 0.0f;
@@ -92,7 +100,14 @@ struct TrainConfig {
   // A checkpoint (a run directory or a checkpoint directory) whose weights start a new run, with a
   // fresh optimizer at step 0 (fine-tuning, continuing an upcycled model); "": random init.
   std::string init_from;
+  // Auxiliary-loss-free balancing (model.router_bias; Wang et al. 2024, arXiv 2408.15664): after
+  // each step every bias moves by this gamma toward balance, until step router_bias_update_until
+  // (0: the whole run), then gamma is 0 (DeepSeek-V3 stops the updates for the last tokens).
+  float router_bias_update = 1e-3f;
+  int64_t router_bias_update_until = 0;
 
+  // The bias update speed gamma after `step` completed steps.
+  float router_bias_update_at(int64_t step) const;
   // The Device `device` names; throws, listing the device names, when it names none.
   Device device_kind() const;
   void validate() const;

@@ -42,6 +42,11 @@ void check_exportable(const RunConfig& config, const Tokenizer* tokenizer, const
   MOE_CHECK(m.capacity_factor == 0.0f, "cannot export model.capacity_factor = ", m.capacity_factor,
             " to GGUF", in, ": llama.cpp routes every token to its top-k experts and drops none");
   const size_t moe_layers = m.moe_layer_indices().size();
+  MOE_CHECK(moe_layers == 0 || m.router_score == "softmax",
+            "cannot export model.router_score = ", m.router_score, " to GGUF", in,
+            ": llama.cpp's llama architecture gates with a softmax of the router logits");
+  MOE_CHECK(moe_layers == 0 || !m.router_bias, "cannot export model.router_bias = true to GGUF", in,
+            ": llama.cpp's llama architecture selects experts without per-expert biases");
   MOE_CHECK(moe_layers == 0 || moe_layers == static_cast<size_t>(m.n_layers),
             "cannot export model.moe_layers = \"", m.moe_layers, "\" to GGUF", in,
             ": llama.cpp's llama architecture makes every layer MoE when it has experts, or "

@@ -71,6 +71,10 @@ void check_hf_exportable(const ModelConfig& m) {
       "mix of dense and MoE layers cannot be expressed");
   MOE_CHECK(m.router == "topk", "cannot export model.router = ", m.router,
             " to Hugging Face: ", target, " (Mixtral routes by plain top-k of the gate logits)");
+  MOE_CHECK(m.router_score == "softmax", "cannot export model.router_score = ", m.router_score,
+            " to Hugging Face: ", target, " (Mixtral's gates are a softmax of the gate logits)");
+  MOE_CHECK(!m.router_bias, "cannot export model.router_bias = true to Hugging Face: ", target,
+            " (Mixtral selects experts without per-expert biases)");
   MOE_CHECK(m.n_shared_experts == 0, "cannot export model.n_shared_experts = ", m.n_shared_experts,
             " to Hugging Face: ", target, " (Mixtral has no shared experts)");
   MOE_CHECK(m.capacity_factor == 0.0f, "cannot export model.capacity_factor = ", m.capacity_factor,

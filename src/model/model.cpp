@@ -175,6 +175,11 @@ double Model::flops_per_token() const {
   return dense + attention;
 }
 
+void Model::update_router_biases(float gamma) {
+  for (auto& b : blocks_)
+    if (b->moe()) b->moe()->update_router_bias(gamma);
+}
+
 std::vector<const MoELayer*> Model::moe_layers() const {
   std::vector<const MoELayer*> out;
   for (const auto& b : blocks_)

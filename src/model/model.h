@@ -91,6 +91,9 @@ class Model {
   std::vector<int64_t> moe_layer_indices() const { return cfg_.moe_layer_indices(); }
   // The MoE layers, in layer order.
   std::vector<const MoELayer*> moe_layers() const;
+  // After an optimizer step: every MoE layer's selection biases move by gamma toward balance
+  // (MoELayer::update_router_bias); nothing without model.router_bias.
+  void update_router_biases(float gamma);
 
  private:
   ModelConfig cfg_;

@@ -36,6 +36,7 @@ class Block {
   // dx (N, C) assigned.
   void backward(const ForwardContext& ctx, Tensor dx, const Tensor& dout, const Tensor& x);
   const MoELayer* moe() const { return moe_.get(); }
+  MoELayer* moe() { return moe_.get(); }
 
  private:
   int64_t layer_, n_embed_;

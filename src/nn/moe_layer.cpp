@@ -23,6 +23,8 @@ MoELayer::MoELayer(ParamTable& table, const std::string& prefix, const ModelConf
       capacity_factor_(cfg.capacity_factor),
       aux_coef_(cfg.aux_loss_coef),
       z_coef_(cfg.z_loss_coef),
+      score_(cfg.router_score == "sigmoid" ? RouterScore::Sigmoid : RouterScore::Softmax),
+      routed_scaling_(cfg.routed_scaling_factor),
       gate_(add_linear(table, prefix + ".gate", cfg.n_experts, cfg.n_embed, cfg.has_bias(),
                        linear_init(cfg, cfg.n_embed, cfg.n_experts, false))),
       noise_(noisy_
@@ -37,6 +39,12 @@ MoELayer::MoELayer(ParamTable& table, const std::string& prefix, const ModelConf
         std::make_unique<ExpertFFN>(table, cfg, 1, [&](int64_t, const std::string& proj) {
           return prefix + ".shared_experts." + std::to_string(s) + "." + proj;
         }));
+  }
+  if (cfg.router_bias) {
+    // Named as DeepSeek-V3's Hugging Face checkpoints name it.
+    router_bias_ = table.add(prefix + ".gate.e_score_correction_bias", Shape{cfg.n_experts},
+                             ParamInit::zeros(), false);
+    router_bias_->trainable = false;
   }
 }
 
@@ -65,6 +73,7 @@ void MoELayer::allocate(Arena& arena, Arena& scratch, int64_t max_tokens,
   dlogits_ = scratch.alloc(Shape{n, e});
   dnoise_logits_ = scratch.alloc(Shape{n, e});
   dx_tmp_ = scratch.alloc(Shape{n, c});
+  if (router_bias_) load_ = arena.alloc(Shape{e}, DType::I32);  // zero-filled: no load yet
   experts_.allocate(arena, scratch, n * k);
   for (auto& s : shared_)
     s->allocate(arena, scratch, n);
@@ -86,6 +95,19 @@ ops::RouterArgs MoELayer::router_args(const ForwardContext& ctx) const {
   return args;
 }
 
+ops::ScoredRouterArgs MoELayer::scored_args(const ForwardContext& ctx) const {
+  ops::ScoredRouterArgs args;
+  args.top_k = static_cast<int>(top_k_);
+  args.temperature = ctx.router_temperature;
+  args.score = score_;
+  args.scaling = routed_scaling_;
+  return args;
+}
+
+void MoELayer::update_router_bias(float gamma) {
+  if (router_bias_) ops::router_bias_update(router_bias_->value, load_, gamma);
+}
+
 Tensor MoELayer::forward(const ForwardContext& ctx, const Tensor& x) {
   const int64_t n = x.size(0), e = n_experts_, k = top_k_;
   Tensor logits = logits_.rows(0, n);
@@ -101,9 +123,20 @@ Tensor MoELayer::forward(const ForwardContext& ctx, const Tensor& x) {
     ops::linear_forward(noise_logits, x, noise_.weight->value, bias_value(noise_));
     ops::fill_normal(noise_eps, 0.0f, 1.0f, ctx.site_key(layer_, rng_site::kRouterNoise));
   }
-  ops::router_forward(topk_idx, gates, logits, noise_logits, noise_eps, router_args(ctx));
-  ops::router_losses_forward(stats_.router, stats_.fraction, logits, topk_idx,
-                             ctx.router_temperature);
+  if (scored()) {
+    ops::scored_router_forward(topk_idx, gates, logits,
+                               router_bias_ ? router_bias_->value : Tensor{}, scored_args(ctx));
+  } else {
+    ops::router_forward(topk_idx, gates, logits, noise_logits, noise_eps, router_args(ctx));
+  }
+  if (score_ == RouterScore::Sigmoid) {
+    ops::sigmoid_router_losses_forward(stats_.router, stats_.fraction, logits, topk_idx);
+  } else {
+    ops::router_losses_forward(stats_.router, stats_.fraction, logits, topk_idx,
+                               ctx.router_temperature);
+  }
+  // The step's load, on the device, for the bias update after the optimizer step.
+  if (router_bias_ && ctx.training) ops::router_load_accumulate(load_, topk_idx);
 
   int64_t capacity = 0;
   if (capacity_factor_ > 0.0f) {
@@ -146,10 +179,19 @@ void MoELayer::backward(const ForwardContext& ctx, Tensor dx, const Tensor& dout
     noise_eps = noise_eps_.rows(0, n);
     dnoise_logits = dnoise_logits_.rows(0, n);
   }
-  ops::router_backward(dlogits, dnoise_logits, dgates, topk_idx, gates, noise_logits, noise_eps,
-                       router_args(ctx));
-  ops::router_losses_backward(dlogits, logits, stats_.fraction, ctx.router_temperature,
-                              aux_coef_ * ctx.loss_scale, z_coef_ * ctx.loss_scale);
+  if (scored()) {
+    ops::scored_router_backward(dlogits, dgates, topk_idx, gates, logits, scored_args(ctx));
+  } else {
+    ops::router_backward(dlogits, dnoise_logits, dgates, topk_idx, gates, noise_logits, noise_eps,
+                         router_args(ctx));
+  }
+  if (score_ == RouterScore::Sigmoid) {
+    ops::sigmoid_router_losses_backward(dlogits, logits, stats_.fraction,
+                                        aux_coef_ * ctx.loss_scale, z_coef_ * ctx.loss_scale);
+  } else {
+    ops::router_losses_backward(dlogits, logits, stats_.fraction, ctx.router_temperature,
+                                aux_coef_ * ctx.loss_scale, z_coef_ * ctx.loss_scale);
+  }
   Tensor tmp = dx_tmp_.rows(0, n);
   ops::linear_backward(tmp, gate_.weight->grad, bias_grad(gate_), dlogits, x, gate_.weight->value);
   ops::add_inplace(dx, tmp);

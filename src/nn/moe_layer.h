@@ -13,6 +13,7 @@
 #include "nn/init.h"
 #include "nn/params.h"
 #include "ops/moe_router.h"
+#include "ops/router_scores.h"
 
 namespace moe {
 
@@ -43,14 +44,22 @@ class MoELayer {
   }
   // Parameters a token does not use: the experts it is not routed to.
   int64_t inactive_params_per_token() const;
+  // Auxiliary-loss-free balancing (model.router_bias): moves every selection bias by gamma toward
+  // balance from the loads the training forwards since the last call counted, and clears them.
+  // Nothing to do without biases.
+  void update_router_bias(float gamma);
 
  private:
   int64_t layer_, n_embed_, n_experts_, top_k_;
   bool noisy_;
   float capacity_factor_, aux_coef_, z_coef_;
+  RouterScore score_;
+  float routed_scaling_;
   LinearParams gate_, noise_;
   ExpertFFN experts_;
   std::vector<std::unique_ptr<ExpertFFN>> shared_;
+  Param* router_bias_ = nullptr;  // (E) selection biases (model.router_bias), not trained by AdamW
+  Tensor load_;                   // (E) I32 assignments per expert since the last bias update
   MoEStatsSlots stats_;
   bool noise_used_ = false;  // the last forward added router noise
   // Saved activations (buffers for the largest call; N tokens, k = top_k).
@@ -72,6 +81,9 @@ class MoELayer {
   Tensor dx_tmp_;                   // (N, C)
   int64_t used_rows_ = 0;           // rows the experts computed in the last forward
   ops::RouterArgs router_args(const ForwardContext& ctx) const;
+  // Sigmoid scores or selection biases route through ops/router_scores.h.
+  bool scored() const { return score_ == RouterScore::Sigmoid || router_bias_ != nullptr; }
+  ops::ScoredRouterArgs scored_args(const ForwardContext& ctx) const;
   int64_t kept_assignments() const;
 };
 

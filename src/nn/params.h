@@ -33,6 +33,9 @@ struct Param {
   int64_t offset = 0;  // element offset in the flat buffers
   Tensor value;        // set by ParamTable::allocate
   Tensor grad;
+  // False for state that is saved with the weights but not trained by the optimizer (its
+  // gradient stays 0): the router's selection biases, which move by their own rule.
+  bool trainable = true;
 };
 
 class ParamTable {

@@ -22,12 +22,18 @@ void AdamW::step(float lr, int64_t step) {
   args.step = step;
   // One call per run of consecutive parameters that share a weight-decay flag: the flat buffers
   // make such a run contiguous, and long runs let the update loop vectorize and thread well.
+  // Parameters that are not trainable (Param::trainable) are skipped.
   const auto& params = params_.params();
   size_t i = 0;
   while (i < params.size()) {
     size_t j = i;
-    while (j + 1 < params.size() && params[j + 1].decay == params[i].decay)
+    while (j + 1 < params.size() && params[j + 1].decay == params[i].decay &&
+           params[j + 1].trainable == params[i].trainable)
       ++j;
+    if (!params[i].trainable) {
+      i = j + 1;
+      continue;
+    }
     args.weight_decay = params[i].decay ? cfg_.weight_decay : 0.0f;
     const int64_t begin = params[i].offset, end = params[j].offset + params[j].shape.numel();
     ops::adamw_update(params_.flat_values().rows(begin, end), params_.flat_grads().rows(begin, end),

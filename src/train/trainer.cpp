@@ -370,6 +370,8 @@ StepRecord Trainer::train_step() {
             "; training stopped; ", usable_checkpoint());
   clip_grads(model_->params(), norm, tc().grad_clip);
   buffers_->optimizer.step(r.lr, step + 1);
+  // Auxiliary-loss-free balancing: the biases follow the loads of this step's micro-batches.
+  model_->update_router_biases(tc().router_bias_update_at(step));
   r.optimizer_ms = ms_since(t_opt);
   const double step_s = ms_since(t0) / 1000.0;
   train_seconds_ += step_s;

@@ -100,6 +100,7 @@ std::vector<OpCase> elementwise_cases();
 std::vector<OpCase> layer_cases();
 std::vector<OpCase> moe_cases();
 std::vector<OpCase> attention_cases();
+std::vector<OpCase> router_score_cases();
 
 // The largest error a dtype may show against the F64 reference (norm-wise relative error of each
 // output): fp32 rounding of ~1e-7 per operation, grown by reductions over up to a few hundred

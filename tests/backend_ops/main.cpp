@@ -18,7 +18,8 @@ using namespace moe::backend_ops;
 
 std::vector<OpCase> all_cases(const std::string& filter) {
   std::vector<OpCase> cases;
-  for (auto group : {elementwise_cases, layer_cases, moe_cases, attention_cases})
+  for (auto group :
+       {elementwise_cases, layer_cases, moe_cases, attention_cases, router_score_cases})
     for (OpCase& c : group())
       if (c.name.find(filter) != std::string::npos) cases.push_back(std::move(c));
   return cases;

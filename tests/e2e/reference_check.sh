@@ -1,6 +1,7 @@
 # Whole-model check against the PyTorch mirror (tools/reference/moe_reference.py): logits, loss,
 # aux and z losses, every parameter gradient and a 10-step AdamW trajectory, relative error
-# <= 1e-4, for both architectures, dense and MoE, every router and the MoE options.
+# <= 1e-4, for both architectures, dense and MoE, every router and the MoE options (sigmoid
+# scores and auxiliary-loss-free balancing: their biases after the trajectory are compared too).
 source "$(dirname "$0")/common.bash"
 DUMP="$MOE_BUILD/tests/ref_dump"
 CASES=(
@@ -15,6 +16,12 @@ CASES=(
   "model.arch=llama model.router=noisy_topk model.n_kv_heads=1"
   "model.arch=llama model.router=temperature model.router_temperature=0.7 model.router_temperature_end=1.5 model.top_k=3"
   "model.arch=llama model.router=topk model.n_shared_experts=2 model.capacity_factor=1.25 model.moe_layers=1"
+  "model.arch=gpt model.router=topk model.router_score=sigmoid model.routed_scaling_factor=2.5"
+  "model.arch=gpt model.router=topk model.router_score=sigmoid model.router_bias=true train.router_bias_update=0.05"
+  "model.arch=gpt model.router=topk model.router_bias=true train.router_bias_update=0.05"
+  "model.arch=llama model.router=topk model.router_score=sigmoid model.n_kv_heads=2 model.top_k=1"
+  "model.arch=llama model.router=topk model.router_score=sigmoid model.router_bias=true model.n_kv_heads=2 train.router_bias_update=0.05 train.router_bias_update_until=6"
+  "model.arch=llama model.router=temperature model.router_temperature=0.7 model.router_bias=true train.router_bias_update=0.05"
 )
 i=0
 for c in "${CASES[@]}"; do

@@ -101,7 +101,8 @@ int run(int argc, char** argv) {
               z0 = arena.alloc(moe::Shape{1});
   moe::Tensor trajectory = arena.alloc(moe::Shape{steps});
   std::vector<moe::Tensor> grads0;
-  nlohmann::json lrs = nlohmann::json::array(), temps = nlohmann::json::array();
+  nlohmann::json lrs = nlohmann::json::array(), temps = nlohmann::json::array(),
+                 gammas = nlohmann::json::array();
 
   moe::AdamW optimizer(model.params(), tc);
   const auto moe_layers = model.moe_layers();
@@ -148,6 +149,9 @@ int run(int argc, char** argv) {
     moe::grad_sum_squares(moe::cpu_tensor(&sum_squares, moe::Shape{1}), model.params());
     moe::clip_grads(model.params(), std::sqrt(sum_squares), tc.grad_clip);
     optimizer.step(lr, s + 1);
+    const float gamma = tc.router_bias_update_at(s);
+    gammas.push_back(gamma);
+    model.update_router_biases(gamma);
   }
   case_tensors.emplace_back("logits", logits0);
   case_tensors.emplace_back("loss", loss0);
@@ -157,7 +161,14 @@ int run(int argc, char** argv) {
   size_t i = 0;
   nlohmann::json decay = nlohmann::json::array();
   for (const moe::Param& p : model.params().params()) {
-    case_tensors.emplace_back("grad." + p.name, grads0[i++]);
+    const moe::Tensor& grad = grads0[i++];
+    // The router's selection biases are state, not parameters: their values after the
+    // trajectory are checked instead of a gradient.
+    if (!p.trainable) {
+      case_tensors.emplace_back("router_bias." + p.name, p.value);
+      continue;
+    }
+    case_tensors.emplace_back("grad." + p.name, grad);
     if (p.decay) decay.push_back(p.name);
   }
   moe::write_safetensors(out + "/case.safetensors", case_tensors);
@@ -169,6 +180,7 @@ int run(int argc, char** argv) {
                           {"eps", tc.adam_eps},
                           {"weight_decay", tc.weight_decay},
                           {"grad_clip", tc.grad_clip},
+                          {"router_bias_update", gammas},
                           {"decay_params", decay}};
   moe::write_file_atomic(out + "/train.json", train.dump(2));
   std::printf("ref_dump: wrote %s (%lld parameters, %zu MoE layers)\n", out.c_str(),

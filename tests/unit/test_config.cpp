@@ -175,6 +175,57 @@ TEST(Config, TemperatureScheduleIsLinear) {
   EXPECT_FLOAT_EQ(m.temperature_at(0, 100), 1.0f);
 }
 
+// Expects validate() to refuse c with a message containing `fragment`.
+void expect_invalid(const RunConfig& c, const std::string& fragment) {
+  try {
+    c.validate();
+    FAIL() << "accepted; expected an error containing: " << fragment;
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+  }
+}
+
+TEST(Config, SigmoidGatingAndRouterBiasCombinations) {
+  RunConfig c = RunConfig::preset("makemoe");  // noisy_topk
+  EXPECT_EQ(c.model.router_score, "softmax");
+  EXPECT_FALSE(c.model.router_bias);
+  c.set("model.router_score", "sigmoid");
+  expect_invalid(c, "model.router_score = sigmoid needs model.router = topk");
+  c.set("model.router", "temperature");
+  expect_invalid(c, "needs model.router = topk, got temperature");
+  c.set("model.router", "topk");
+  c.set("model.routed_scaling_factor", "2.5");
+  c.set("model.router_bias", "true");
+  c.validate();
+  RunConfig back;
+  back.from_json(c.to_json());
+  EXPECT_EQ(back.model.router_score, "sigmoid");
+  EXPECT_FLOAT_EQ(back.model.routed_scaling_factor, 2.5f);
+  EXPECT_TRUE(back.model.router_bias);
+  c.set("model.router_score", "softmax");
+  expect_invalid(c, "model.routed_scaling_factor = 2.5 needs model.router_score = sigmoid");
+  c.set("model.routed_scaling_factor", "1");
+  c.set("model.router", "temperature");
+  c.validate();  // softmax scores with biases: topk and temperature
+  c.set("model.router", "noisy_topk");
+  expect_invalid(c, "model.router_bias needs model.router = topk or temperature");
+  c.set("model.router", "topk");
+  c.set("model.router_score", "relu");
+  expect_invalid(c, "model.router_score = 'relu' is not one of: softmax, sigmoid");
+}
+
+TEST(Config, RouterBiasUpdateSchedule) {
+  TrainConfig t;
+  EXPECT_FLOAT_EQ(t.router_bias_update_at(0), 1e-3f);
+  t.router_bias_update = 0.01f;
+  t.router_bias_update_until = 30;
+  EXPECT_FLOAT_EQ(t.router_bias_update_at(29), 0.01f);
+  EXPECT_FLOAT_EQ(t.router_bias_update_at(30), 0.0f);
+  RunConfig c;
+  c.set("train.router_bias_update", "-0.5");
+  expect_invalid(c, "train.router_bias_update = -0.5 is out of range [0, 1]");
+}
+
 TEST(Config, TomlFileAndJsonRoundTrip) {
   const std::string path = ::testing::TempDir() + "/cfg_test.toml";
   {

@@ -90,6 +90,11 @@ TEST(HfConfig, ExportRefusesWhatTransformersCannotExpress) {
             std::string::npos);
   EXPECT_NE(refusal([](auto& m) { m.router = "temperature"; }).find("model.router = temperature"),
             std::string::npos);
+  EXPECT_NE(
+      refusal([](auto& m) { m.router_score = "sigmoid"; }).find("model.router_score = sigmoid"),
+      std::string::npos);
+  EXPECT_NE(refusal([](auto& m) { m.router_bias = true; }).find("model.router_bias = true"),
+            std::string::npos);
   EXPECT_NE(refusal([](auto& m) { m.n_shared_experts = 1; }).find("model.n_shared_experts"),
             std::string::npos);
   EXPECT_NE(refusal([](auto& m) { m.capacity_factor = 1.5f; }).find("model.capacity_factor"),

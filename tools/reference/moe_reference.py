@@ -185,6 +185,12 @@ class ModelConfig:
                     "rope_theta", "dropout"):
             setattr(self, key, float(raw[key]))
         self.moe_layers = parse_moe_layers(raw["moe_layers"], self.n_layers)
+        # Sigmoid gating and auxiliary-loss-free balancing (absent from older configs).
+        self.router_score = raw.get("router_score", "softmax")
+        self.routed_scaling_factor = float(raw.get("routed_scaling_factor", 1.0))
+        self.router_bias = bool(raw.get("router_bias", False))
+        if self.router_score not in ("softmax", "sigmoid"):
+            raise MalformedInput(f"config.json: unknown router_score {self.router_score!r}")
         if self.dropout != 0.0:
             raise MalformedInput("config.json: dropout must be 0 (the check is deterministic)")
         if self.n_embed % self.n_heads or self.n_heads % self.n_kv_heads:
@@ -332,6 +338,26 @@ def stable_topk(scores, k):
     return torch.sort(scores, dim=-1, descending=True, stable=True).indices[:, :k]
 
 
+def scored_gates(cfg, logits, tau, bias):
+    """Sigmoid or softmax scores, top-k on scores + bias (selection only), gates = the kept
+    unbiased scores renormalised, times routed_scaling_factor (DeepSeek-V3, section 2.1.2)."""
+    if cfg.router_score == "sigmoid":
+        scores = torch.sigmoid(logits)
+    else:
+        scores = torch.softmax(logits / tau, dim=-1)
+    key = scores.detach() if bias is None else scores.detach() + bias
+    topk_idx = stable_topk(key, cfg.top_k)
+    kept = scores.gather(-1, topk_idx)
+    return topk_idx, kept / kept.sum(-1, keepdim=True) * cfg.routed_scaling_factor
+
+
+def update_router_bias(moe, gamma):
+    """b_e += gamma * sign(mean load - load_e) (Wang et al. 2024, algorithm 1)."""
+    load = moe.load.to(torch.float64)
+    with torch.no_grad():
+        moe.router_bias().add_(gamma * torch.sign(load.mean() - load).to(moe.router_bias().dtype))
+
+
 class MoE(nn.Module):
     """Router + routed experts + shared experts (docs/MODEL.md, "MoE layer")."""
 
@@ -345,19 +371,29 @@ class MoE(nn.Module):
         self.experts = nn.ModuleList(expert_cls(cfg) for _ in range(cfg.n_experts))
         self.shared_experts = nn.ModuleList(
             expert_cls(cfg) for _ in range(cfg.n_shared_experts))
+        if cfg.router_bias:
+            # Auxiliary-loss-free balancing's selection biases: state, not parameters.
+            self.gate.register_buffer("e_score_correction_bias", torch.zeros(cfg.n_experts))
         self.dropped = 0  # assignments dropped by the capacity limit in the last forward
+        self.load = None  # (E) assignments per expert in the last forward
+
+    def router_bias(self):
+        return self.gate.e_score_correction_bias if self.cfg.router_bias else None
 
     def forward(self, a, tau, noise_eps):
         """a (N, C); noise_eps (N, E) standard-normal draws or None (no noise).
         Returns out (N, C), aux, z."""
         n, k, n_experts = a.shape[0], self.cfg.top_k, self.cfg.n_experts
         logits = self.gate(a)
-        sel = logits
-        if self.noise is not None and noise_eps is not None:
-            sel = logits + noise_eps * F.softplus(self.noise(a))
-        s = sel / tau
-        topk_idx = stable_topk(s.detach(), k)  # (N, k)
-        gates = torch.softmax(s.gather(-1, topk_idx), dim=-1)  # (N, k)
+        if self.cfg.router_score == "sigmoid" or self.cfg.router_bias:
+            topk_idx, gates = scored_gates(self.cfg, logits, tau, self.router_bias())
+        else:
+            sel = logits
+            if self.noise is not None and noise_eps is not None:
+                sel = logits + noise_eps * F.softplus(self.noise(a))
+            s = sel / tau
+            topk_idx = stable_topk(s.detach(), k)  # (N, k)
+            gates = torch.softmax(s.gather(-1, topk_idx), dim=-1)  # (N, k)
 
         # Slot n*k + j is token n's j-th choice; slot order is token order, so the capacity
         # limit keeps each expert's earliest tokens (Switch Transformer).
@@ -380,8 +416,13 @@ class MoE(nn.Module):
         self.dropped = int((~slot_kept).sum())
 
         # Load-balancing losses on the clean logits, over all N*k assignments (before drops).
-        probs = torch.softmax(logits / tau, dim=-1)
-        fraction = torch.bincount(slot_expert, minlength=n_experts).to(a.dtype) / (n * k)
+        if self.cfg.router_score == "sigmoid":
+            scores = torch.sigmoid(logits)
+            probs = scores / scores.sum(-1, keepdim=True)  # normalised sigmoid scores
+        else:
+            probs = torch.softmax(logits / tau, dim=-1)
+        self.load = torch.bincount(slot_expert, minlength=n_experts)
+        fraction = self.load.to(a.dtype) / (n * k)
         aux = n_experts * (fraction * probs.mean(0)).sum()
         z = torch.logsumexp(logits, dim=-1).pow(2).mean()
         return out, aux, z
@@ -471,7 +512,7 @@ class Model(nn.Module):
 def build_model(cfg, weights, dtype):
     """Model in `dtype` holding `weights` ({name: tensor}, exactly the model's parameters)."""
     model = Model(cfg).to(dtype)
-    expected = dict(model.named_parameters())
+    expected = dict(model.named_parameters()) | dict(model.named_buffers())
     missing = sorted(set(expected) - set(weights))
     extra = sorted(set(weights) - set(expected))
     if missing or extra:
@@ -536,6 +577,10 @@ def train(model, settings, tokens, targets, noise):
         if settings["grad_clip"] > 0:
             torch.nn.utils.clip_grad_norm_(params.values(), settings["grad_clip"])
         optimizer.step()
+        # Auxiliary-loss-free balancing: outside AdamW, from this step's loads.
+        for moe in model.modules():
+            if isinstance(moe, MoE) and moe.router_bias() is not None:
+                update_router_bias(moe, settings["router_bias_update"][step])
         trajectory.append(out["objective"].detach())
     return step0, torch.stack(trajectory)
 
@@ -591,7 +636,11 @@ def _load_settings(path, param_names):
         raise MalformedInput(f"train.json: decay_params names unknown parameters {unknown}")
     settings = {key: float(raw[key]) for key in ("beta1", "beta2", "eps", "weight_decay",
                                                   "grad_clip")}
+    gammas = raw.get("router_bias_update", [0.0] * steps)
+    if not isinstance(gammas, list) or len(gammas) != steps:
+        raise MalformedInput(f"train.json: router_bias_update must be a list of {steps} numbers")
     settings.update(steps=steps, lr=[float(x) for x in raw["lr"]],
+                    router_bias_update=[float(x) for x in gammas],
                     temperature=[float(x) for x in raw["temperature"]],
                     decay_params=list(raw["decay_params"]))
     return settings
@@ -681,6 +730,13 @@ def run_check(directory):
     print(_format("trajectory", err, ok, note))
     if not ok:
         failures.append("trajectory")
+    # The selection biases after the trajectory (auxiliary-loss-free balancing).
+    for name, bias in model.named_buffers():
+        if name.endswith("e_score_correction_bias"):
+            err, ok, note = compare(_require(case, "router_bias." + name), bias)
+            print(_format("router bias", err, ok, f"{name}{', ' + note if note else ''}"))
+            if not ok:
+                failures.append(f"router bias {name}")
 
     if failures:
         print(f"reference check: FAIL ({'; '.join(failures)})")

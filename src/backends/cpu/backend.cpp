@@ -15,6 +15,7 @@
 #include "backends/cpu/moe_router.h"
 #include "backends/cpu/rmsnorm.h"
 #include "backends/cpu/rope.h"
+#include "backends/cpu/router_scores.h"
 #include "backends/cpu/softmax_xent.h"
 
 namespace moe::cpu {
@@ -77,6 +78,12 @@ constinit const Backend kBackend{
                .router_backward = router_backward,
                .router_losses_forward = router_losses_forward,
                .router_losses_backward = router_losses_backward},
+    .scored_router = {.scored_router_forward = scored_router_forward,
+                      .scored_router_backward = scored_router_backward,
+                      .sigmoid_router_losses_forward = sigmoid_router_losses_forward,
+                      .sigmoid_router_losses_backward = sigmoid_router_losses_backward,
+                      .router_load_accumulate = router_load_accumulate,
+                      .router_bias_update = router_bias_update},
     .dispatch = {.moe_dispatch_plan = moe_dispatch_plan,
                  .moe_gather = moe_gather,
                  .moe_gather_backward = moe_gather_backward,

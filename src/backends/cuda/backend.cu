@@ -20,6 +20,7 @@
 #include "backends/cuda/moe_router.h"
 #include "backends/cuda/rmsnorm.h"
 #include "backends/cuda/rope.h"
+#include "backends/cuda/router_scores.h"
 #include "backends/cuda/softmax_xent.h"
 
 namespace moe::cuda {
@@ -109,6 +110,12 @@ constinit const Backend kBackend{
                .router_backward = router_backward,
                .router_losses_forward = router_losses_forward,
                .router_losses_backward = router_losses_backward},
+    .scored_router = {.scored_router_forward = scored_router_forward,
+                      .scored_router_backward = scored_router_backward,
+                      .sigmoid_router_losses_forward = sigmoid_router_losses_forward,
+                      .sigmoid_router_losses_backward = sigmoid_router_losses_backward,
+                      .router_load_accumulate = router_load_accumulate,
+                      .router_bias_update = router_bias_update},
     .dispatch = {.moe_dispatch_plan = moe_dispatch_plan,
                  .moe_gather = moe_gather,
                  .moe_gather_backward = moe_gather_backward,

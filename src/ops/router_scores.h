@@ -1,0 +1,50 @@
+// Scored routing: sigmoid gating and auxiliary-loss-free balancing (DeepSeek-V3, arXiv 2412.19437,
+// section 2.1.2; Wang et al. 2024, "Auxiliary-Loss-Free Load Balancing Strategy for
+// Mixture-of-Experts", arXiv 2408.15664).
+//
+// Gate path:
+//   s = sigmoid(logits)  or  s = softmax(logits / temperature)      (args.score)
+//   topk_idx = indices of the k largest s + bias (ties: lower expert index first), descending;
+//              the bias (E) steers the selection only
+//   gates    = scaling * s_kept / sum(s_kept)       (the unbiased scores, renormalised over the k)
+// With softmax scores the gates are the softmax over the kept logits / temperature, as in
+// ops/moe_router.h.
+// Losses of sigmoid scores, on the clean logits: the Switch aux loss of ops/moe_router.h on the
+// normalised scores P = s / sum_e s_e (the sigmoid scores do not sum to 1; DeepSeek-V3's
+// sequence-wise balance loss normalises them the same way, eq. 18), and the z-loss on the logits.
+// Balancing: after each optimizer step every bias moves by gamma toward balance,
+//   b_e += gamma * sign(mean_load - load_e)   (Wang et al. 2024, algorithm 1).
+#pragma once
+#include "backends/kernel_args.h"
+#include "core/tensor.h"
+
+namespace moe::ops {
+
+using moe::RouterScore;
+using moe::ScoredRouterArgs;
+
+// topk_idx (N, k) I32; gates (N, k); logits (N, E); bias (E) or empty (no bias).
+void scored_router_forward(Tensor topk_idx, Tensor gates, const Tensor& logits, const Tensor& bias,
+                           const ScoredRouterArgs& args);
+
+// dlogits (N, E) assigned (zero outside the top k); dgates, topk_idx, gates (N, k); logits (N, E).
+void scored_router_backward(Tensor dlogits, const Tensor& dgates, const Tensor& topk_idx,
+                            const Tensor& gates, const Tensor& logits,
+                            const ScoredRouterArgs& args);
+
+// stats (3) F64 as ops::RouterStat (aux and entropy of P = s / sum s); expert_fraction (E): f_e.
+// logits (N, E); topk_idx (N, k).
+void sigmoid_router_losses_forward(Tensor stats, Tensor expert_fraction, const Tensor& logits,
+                                   const Tensor& topk_idx);
+
+// dlogits (N, E) += aux_coef * d(aux)/d(logits) + z_coef * d(z)/d(logits).
+void sigmoid_router_losses_backward(Tensor dlogits, const Tensor& logits,
+                                    const Tensor& expert_fraction, float aux_coef, float z_coef);
+
+// load (E) I32 += the number of assignments of topk_idx (N, k) to each expert.
+void router_load_accumulate(Tensor load, const Tensor& topk_idx);
+
+// bias (E) += gamma * sign(mean(load) - load_e); then load (E) I32 = 0 for the next step.
+void router_bias_update(Tensor bias, Tensor load, float gamma);
+
+}  // namespace moe::ops
