@@ -118,6 +118,18 @@ struct RouterKernels {
                                  float z_coef);
 };
 
+// Load-balancing losses over segments of the tokens (ops/router_balance.h): sequence-wise and
+// global-batch balancing.
+struct BalanceKernels {
+  void (*segment_fractions)(Tensor fraction, const Tensor& topk_idx);
+  // loss (1) F64.
+  void (*balance_loss_forward)(Tensor loss, const Tensor& scores, const Tensor& fraction);
+  void (*balance_loss_backward)(Tensor dscores, const Tensor& fraction, float coef);
+  // dlogits accumulated.
+  void (*softmax_backward)(Tensor dlogits, const Tensor& dprobs, const Tensor& probs,
+                           float temperature);
+};
+
 // Sparse dispatch (ops/moe_permute.h). The plan's outputs are valid by construction, so the
 // kernels that take them need no host-side check on a device backend.
 struct DispatchKernels {
@@ -158,6 +170,7 @@ struct Backend {
   AttentionKernels attention;
   LossKernels loss;
   RouterKernels router;
+  BalanceKernels balance;
   DispatchKernels dispatch;
   OptimizerKernels optimizer;
 

@@ -15,6 +15,11 @@ CASES=(
   "model.arch=llama model.router=noisy_topk model.n_kv_heads=1"
   "model.arch=llama model.router=temperature model.router_temperature=0.7 model.router_temperature_end=1.5 model.top_k=3"
   "model.arch=llama model.router=topk model.n_shared_experts=2 model.capacity_factor=1.25 model.moe_layers=1"
+  "model.arch=gpt model.router=topk train.grad_accum=2"
+  "model.arch=gpt model.router=noisy_topk model.seq_aux_loss_coef=0.1"
+  "model.arch=llama model.router=temperature model.router_temperature=0.7 model.n_kv_heads=2 model.seq_aux_loss_coef=0.1"
+  "model.arch=gpt model.router=noisy_topk model.aux_loss_coef=0.1 model.aux_loss_scope=global_batch train.grad_accum=3"
+  "model.arch=llama model.router=topk model.aux_loss_coef=0.1 model.aux_loss_scope=global_batch train.grad_accum=2 model.seq_aux_loss_coef=0.05"
 )
 i=0
 for c in "${CASES[@]}"; do

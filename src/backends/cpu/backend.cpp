@@ -15,6 +15,7 @@
 #include "backends/cpu/moe_router.h"
 #include "backends/cpu/rmsnorm.h"
 #include "backends/cpu/rope.h"
+#include "backends/cpu/router_balance.h"
 #include "backends/cpu/softmax_xent.h"
 
 namespace moe::cpu {
@@ -77,6 +78,10 @@ constinit const Backend kBackend{
                .router_backward = router_backward,
                .router_losses_forward = router_losses_forward,
                .router_losses_backward = router_losses_backward},
+    .balance = {.segment_fractions = segment_fractions,
+                .balance_loss_forward = balance_loss_forward,
+                .balance_loss_backward = balance_loss_backward,
+                .softmax_backward = softmax_backward},
     .dispatch = {.moe_dispatch_plan = moe_dispatch_plan,
                  .moe_gather = moe_gather,
                  .moe_gather_backward = moe_gather_backward,

@@ -20,6 +20,7 @@
 #include "backends/cuda/moe_router.h"
 #include "backends/cuda/rmsnorm.h"
 #include "backends/cuda/rope.h"
+#include "backends/cuda/router_balance.h"
 #include "backends/cuda/softmax_xent.h"
 
 namespace moe::cuda {
@@ -109,6 +110,10 @@ constinit const Backend kBackend{
                .router_backward = router_backward,
                .router_losses_forward = router_losses_forward,
                .router_losses_backward = router_losses_backward},
+    .balance = {.segment_fractions = segment_fractions,
+                .balance_loss_forward = balance_loss_forward,
+                .balance_loss_backward = balance_loss_backward,
+                .softmax_backward = softmax_backward},
     .dispatch = {.moe_dispatch_plan = moe_dispatch_plan,
                  .moe_gather = moe_gather,
                  .moe_gather_backward = moe_gather_backward,
