@@ -135,6 +135,16 @@ struct ScoredRouterKernels {
   // load (E) I32 counts; the bias update resets them to 0.
   void (*router_load_accumulate)(Tensor load, const Tensor& topk_idx);
   void (*router_bias_update)(Tensor bias, Tensor load, float gamma);
+// Load-balancing losses over segments of the tokens (ops/router_balance.h): sequence-wise and
+// global-batch balancing.
+struct BalanceKernels {
+  void (*segment_fractions)(Tensor fraction, const Tensor& topk_idx);
+  // loss (1) F64.
+  void (*balance_loss_forward)(Tensor loss, const Tensor& scores, const Tensor& fraction);
+  void (*balance_loss_backward)(Tensor dscores, const Tensor& fraction, float coef);
+  // dlogits accumulated.
+  void (*softmax_backward)(Tensor dlogits, const Tensor& dprobs, const Tensor& probs,
+                           float temperature);
 };
 
 // Sparse dispatch (ops/moe_permute.h). The plan's outputs are valid by construction, so the
@@ -178,6 +188,7 @@ struct Backend {
   LossKernels loss;
   RouterKernels router;
   ScoredRouterKernels scored_router;
+  BalanceKernels balance;
   DispatchKernels dispatch;
   OptimizerKernels optimizer;
 

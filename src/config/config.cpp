@@ -116,6 +116,8 @@ const std::vector<Field>& fields() {
     m("capacity_factor", &M::capacity_factor);
     m("aux_loss_coef", &M::aux_loss_coef);
     m("z_loss_coef", &M::z_loss_coef);
+    m("seq_aux_loss_coef", &M::seq_aux_loss_coef);
+    m("aux_loss_scope", &M::aux_loss_scope);
     m("dropout", &M::dropout);
     m("init", &M::init);
     m("init_std", &M::init_std);
@@ -283,6 +285,11 @@ void ModelConfig::validate() const {
   check_range("model.capacity_factor", capacity_factor, 0.0f, 1e3f);
   check_range("model.aux_loss_coef", aux_loss_coef, 0.0f, 1e3f);
   check_range("model.z_loss_coef", z_loss_coef, 0.0f, 1e3f);
+  check_range("model.seq_aux_loss_coef", seq_aux_loss_coef, 0.0f, 1e3f);
+  check_one_of("model.aux_loss_scope", aux_loss_scope, {"micro_batch", "global_batch"});
+  MOE_CHECK(aux_loss_scope == "micro_batch" || aux_loss_coef > 0.0f,
+            "config: model.aux_loss_scope = global_batch needs model.aux_loss_coef > 0 (it says "
+            "where the Switch loss counts its expert fractions)");
   MOE_CHECK(dropout >= 0.0f && dropout < 1.0f, "config value model.dropout = ", dropout,
             " must be in [0, 1)");
   check_one_of("model.init", init, {"normal", "kaiming", "xavier"});

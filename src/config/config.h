@@ -46,6 +46,11 @@ struct ModelConfig {
   float capacity_factor = 0.0f;  // 0: dropless
   float aux_loss_coef = 0.0f;
   float z_loss_coef = 0.0f;
+  // Load balancing beyond the per-micro-batch Switch loss (ops/router_balance.h): the weight of
+  // DeepSeek-V3's sequence-wise auxiliary loss, and where the Switch loss counts its expert
+  // fractions: "micro_batch" or "global_batch" (over all micro-batches of an optimizer step).
+  float seq_aux_loss_coef = 0.0f;
+  std::string aux_loss_scope = "micro_batch";
   float dropout = 0.1f;
   std::string init = "kaiming";  // "normal", "kaiming", "xavier"
   float init_std = 0.02f;

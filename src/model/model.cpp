@@ -47,6 +47,8 @@ void Model::allocate(int64_t batch, int64_t seq) {
   loss_stats_ = arena_.alloc(Shape{1 + ops::kRouterStats * moe_layers}, DType::F64);
   if (moe_layers > 0) {
     fractions_ = arena_.alloc(Shape{moe_layers, cfg_.n_experts});
+    if (cfg_.aux_loss_scope == "global_batch")
+      step_fractions_ = arena_.alloc(Shape{moe_layers, cfg_.n_experts});
     dropped_ = arena_.alloc(Shape{moe_layers}, DType::I32);
   }
   int64_t slot = 0;
@@ -54,9 +56,11 @@ void Model::allocate(int64_t batch, int64_t seq) {
     MoEStatsSlots stats;
     if (b->moe()) {
       const int64_t first = 1 + ops::kRouterStats * slot;
-      stats = {loss_stats_.rows(first, first + ops::kRouterStats),
-               fractions_.rows(slot, slot + 1).view(Shape{cfg_.n_experts}),
-               dropped_.rows(slot, slot + 1)};
+      stats = {
+          loss_stats_.rows(first, first + ops::kRouterStats),
+          fractions_.rows(slot, slot + 1).view(Shape{cfg_.n_experts}),
+          dropped_.rows(slot, slot + 1),
+          cfg_.aux_loss_scope == "global_batch" ? step_fractions_.rows(slot, slot + 1) : Tensor{}};
       ++slot;
     }
     scratch_arena_.rewind();
@@ -99,6 +103,26 @@ void Model::forward(const ForwardContext& ctx, const Tensor& tokens, const Tenso
                             targets_.rows(0, n));
 }
 
+void Model::clear_step_routing() {
+  MOE_CHECK(!step_fractions_.empty(), "model: counting a step's routing needs MoE layers and ",
+            "model.aux_loss_scope = global_batch");
+  ops::fill(step_fractions_, 0.0f);
+}
+
+void Model::count_step_routing(const ForwardContext& ctx, const Tensor& tokens) {
+  ForwardContext routing = ctx;
+  routing.step_aux_fraction = false;
+  forward(routing, tokens, Tensor{});
+  ops::add_inplace(step_fractions_, fractions_);
+}
+
+void Model::finish_step_routing(int64_t micro_batches) {
+  // Micro-batches have equal token counts, so the step's fraction is the mean of theirs.
+  ops::scale_inplace(step_fractions_, 1.0f / static_cast<float>(micro_batches));
+  // Under data parallelism every rank has counted the micro-batches of all ranks
+  // (Trainer::count_step_routing), so these fractions are the global batch's already.
+}
+
 LossInfo Model::loss_info(const double* loss_stats) const {
   LossInfo info;
   info.ce = loss_stats[0];
@@ -106,8 +130,10 @@ LossInfo Model::loss_info(const double* loss_stats) const {
   for (size_t l = 0; l < layers; ++l) {
     info.aux += loss_stats[1 + ops::kRouterStats * l + ops::kAuxLoss];
     info.z += loss_stats[1 + ops::kRouterStats * l + ops::kZLoss];
+    info.seq_aux += loss_stats[1 + ops::kRouterStats * l + ops::kSeqAuxLoss];
   }
-  info.objective = info.ce + cfg_.aux_loss_coef * info.aux + cfg_.z_loss_coef * info.z;
+  info.objective = info.ce + cfg_.aux_loss_coef * info.aux + cfg_.z_loss_coef * info.z +
+                   cfg_.seq_aux_loss_coef * info.seq_aux;
   return info;
 }
 
@@ -130,6 +156,7 @@ ForwardStats Model::read_stats() const {
     const double* router = losses.data() + 1 + ops::kRouterStats * l;
     s.aux_loss = router[ops::kAuxLoss];
     s.z_loss = router[ops::kZLoss];
+    s.seq_aux_loss = router[ops::kSeqAuxLoss];
     s.entropy = router[ops::kEntropy];
     s.expert_fraction.assign(fractions.begin() + l * e, fractions.begin() + (l + 1) * e);
     s.dropped = dropped[l];

@@ -16,16 +16,19 @@
 namespace moe {
 
 struct LossInfo {
-  double ce = 0.0;         // mean cross-entropy
-  double aux = 0.0;        // sum over MoE layers of the load-balancing loss (no coefficient)
-  double z = 0.0;          // sum over MoE layers of the router z-loss (no coefficient)
-  double objective = 0.0;  // ce + aux_loss_coef * aux + z_loss_coef * z
+  double ce = 0.0;       // mean cross-entropy
+  double aux = 0.0;      // sum over MoE layers of the load-balancing loss (no coefficient)
+  double z = 0.0;        // sum over MoE layers of the router z-loss (no coefficient)
+  double seq_aux = 0.0;  // sum over MoE layers of the sequence-wise balance loss (no coefficient)
+  // ce + aux_loss_coef * aux + z_loss_coef * z + seq_aux_loss_coef * seq_aux
+  double objective = 0.0;
 };
 
 // What one MoE layer's last forward measured, on the host.
 struct MoELayerStats {
   int64_t layer = 0;                    // index of the block
   double aux_loss = 0.0, z_loss = 0.0;  // before their coefficients
+  double seq_aux_loss = 0.0;            // before its coefficient
   double entropy = 0.0;                 // mean routing entropy, nats
   std::vector<float> expert_fraction;   // (E) share of the assignments per expert
   int64_t dropped = 0;                  // assignments dropped by the capacity limit
@@ -80,8 +83,8 @@ class Model {
   // (Chowdhery et al. 2022, appendix B): 6 per active non-embedding parameter plus
   // 6 * n_layers * n_embed * (T + 1) for the causal attention scores and weighted sums.
   double flops_per_token() const;
-  // The last forward's losses on the device, (1 + 3 L) F64 for L MoE layers: the mean
-  // cross-entropy, then each MoE layer's ops::RouterStat entries. A trainer adds these up over
+  // The last forward's losses on the device, (1 + ops::kRouterStats L) F64 for L MoE layers: the
+  // mean cross-entropy, then each MoE layer's ops::RouterStat entries. A trainer adds these up over
   // micro-batches on the device and reads the sum once per step.
   Tensor loss_stats() const { return loss_stats_; }
   // The objective's parts from numbers laid out as loss_stats().
@@ -94,6 +97,19 @@ class Model {
   // After an optimizer step: every MoE layer's selection biases move by gamma toward balance
   // (MoELayer::update_router_bias); nothing without model.router_bias.
   void update_router_biases(float gamma);
+
+  // Global-batch balancing (model.aux_loss_scope = global_batch; Qiu et al. 2025, arXiv
+  // 2501.11873): the Switch loss of every micro-batch of an optimizer step uses the expert
+  // fractions of the whole step, which are constants of the gradient but need the routing of all
+  // its micro-batches before the first backward. clear_step_routing(), then
+  // count_step_routing(ctx, tokens) with each micro-batch's ctx and tokens exactly as its training
+  // forward will see them (a forward without loss: the same routing, bit for bit), then
+  // finish_step_routing(micro_batches); the training passes then set ctx.step_aux_fraction.
+  void clear_step_routing();
+  void count_step_routing(const ForwardContext& ctx, const Tensor& tokens);
+  void finish_step_routing(int64_t micro_batches);
+  // (L, E) F32 the step's expert fractions (empty unless model.aux_loss_scope = global_batch).
+  Tensor step_fractions() const { return step_fractions_; }
 
  private:
   ModelConfig cfg_;
@@ -116,8 +132,9 @@ class Model {
   Tensor dresid_a_, dresid_b_;  // (N, C) residual-stream gradients
   Tensor dfinal_;               // (N, C)
   // Statistics of the last forward, written by the ops on the device (L MoE layers, E experts).
-  Tensor loss_stats_;                 // (1 + 3 L) F64, as loss_stats() describes
+  Tensor loss_stats_;                 // (1 + ops::kRouterStats L) F64, as loss_stats() describes
   Tensor fractions_;                  // (L, E) F32 expert fractions
+  Tensor step_fractions_;             // (L, E) F32 expert fractions of the optimizer step
   Tensor dropped_;                    // (L) I32 assignments dropped by the capacity limit
   std::vector<Tensor> block_inputs_;  // views: input of each block for the last forward
 };

@@ -2,10 +2,13 @@
 
 #include <cmath>
 
+#include "core/check.h"
 #include "core/rng_streams.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
 #include "ops/moe_permute.h"
+#include "ops/router_balance.h"
+#include "ops/softmax_xent.h"
 
 namespace moe {
 
@@ -20,11 +23,13 @@ MoELayer::MoELayer(ParamTable& table, const std::string& prefix, const ModelConf
       n_experts_(cfg.n_experts),
       top_k_(cfg.top_k),
       noisy_(cfg.router == "noisy_topk"),
+      step_aux_scope_(cfg.aux_loss_scope == "global_batch"),
       capacity_factor_(cfg.capacity_factor),
       aux_coef_(cfg.aux_loss_coef),
       z_coef_(cfg.z_loss_coef),
       score_(cfg.router_score == "sigmoid" ? RouterScore::Sigmoid : RouterScore::Softmax),
       routed_scaling_(cfg.routed_scaling_factor),
+      seq_aux_coef_(cfg.seq_aux_loss_coef),
       gate_(add_linear(table, prefix + ".gate", cfg.n_experts, cfg.n_embed, cfg.has_bias(),
                        linear_init(cfg, cfg.n_embed, cfg.n_experts, false))),
       noise_(noisy_
@@ -74,6 +79,11 @@ void MoELayer::allocate(Arena& arena, Arena& scratch, int64_t max_tokens,
   dnoise_logits_ = scratch.alloc(Shape{n, e});
   dx_tmp_ = scratch.alloc(Shape{n, c});
   if (router_bias_) load_ = arena.alloc(Shape{e}, DType::I32);  // zero-filled: no load yet
+  if (seq_aux_coef_ > 0.0f || step_aux_scope_) {
+    probs_ = arena.alloc(Shape{n, e});
+    dprobs_ = scratch.alloc(Shape{n, e});
+  }
+  if (seq_aux_coef_ > 0.0f) seq_fraction_ = arena.alloc(Shape{n, e});
   experts_.allocate(arena, scratch, n * k);
   for (auto& s : shared_)
     s->allocate(arena, scratch, n);
@@ -108,6 +118,44 @@ void MoELayer::update_router_bias(float gamma) {
   if (router_bias_) ops::router_bias_update(router_bias_->value, load_, gamma);
 }
 
+// The balance losses computed from the normalised scores: the sequence-wise loss (its entry of
+// the statistics stays 0, as the arena handed it out, when unused) and, with the step's
+// fractions, the Switch loss in place of the one router_losses_forward counted on this call.
+void MoELayer::balance_losses_forward(const ForwardContext& ctx, const Tensor& logits,
+                                      const Tensor& topk_idx) {
+  MOE_CHECK(!ctx.step_aux_fraction || step_aux_scope_,
+            "MoE layer: the step's expert fractions need model.aux_loss_scope = global_batch");
+  if (seq_aux_coef_ == 0.0f && !ctx.step_aux_fraction) return;
+  const int64_t n = logits.size(0);
+  Tensor probs = probs_.rows(0, n);
+  ops::softmax_forward(probs, logits, ctx.router_temperature);
+  if (seq_aux_coef_ > 0.0f) {
+    Tensor seq_fraction = seq_fraction_.rows(0, ctx.batch);
+    ops::segment_fractions(seq_fraction, topk_idx);
+    ops::balance_loss_forward(stats_.router.rows(ops::kSeqAuxLoss, ops::kSeqAuxLoss + 1), probs,
+                              seq_fraction);
+  }
+  if (ctx.step_aux_fraction)
+    ops::balance_loss_forward(stats_.router.rows(ops::kAuxLoss, ops::kAuxLoss + 1), probs,
+                              stats_.step_fraction);
+}
+
+// d/d(logits) of the balance losses above, with their coefficients, added to dlogits.
+void MoELayer::balance_losses_backward(const ForwardContext& ctx, Tensor dlogits) {
+  if (seq_aux_coef_ == 0.0f && !ctx.step_aux_fraction) return;
+  const int64_t n = dlogits.size(0);
+  Tensor probs = probs_.rows(0, n), dprobs = dprobs_.rows(0, n);
+  if (seq_aux_coef_ > 0.0f) {
+    ops::balance_loss_backward(dprobs, seq_fraction_.rows(0, ctx.batch),
+                               seq_aux_coef_ * ctx.loss_scale);
+    ops::softmax_backward(dlogits, dprobs, probs, ctx.router_temperature);
+  }
+  if (ctx.step_aux_fraction) {
+    ops::balance_loss_backward(dprobs, stats_.step_fraction, aux_coef_ * ctx.loss_scale);
+    ops::softmax_backward(dlogits, dprobs, probs, ctx.router_temperature);
+  }
+}
+
 Tensor MoELayer::forward(const ForwardContext& ctx, const Tensor& x) {
   const int64_t n = x.size(0), e = n_experts_, k = top_k_;
   Tensor logits = logits_.rows(0, n);
@@ -129,12 +177,14 @@ Tensor MoELayer::forward(const ForwardContext& ctx, const Tensor& x) {
   } else {
     ops::router_forward(topk_idx, gates, logits, noise_logits, noise_eps, router_args(ctx));
   }
+  Tensor router_losses = stats_.router.rows(0, ops::kRouterLossStats);
   if (score_ == RouterScore::Sigmoid) {
-    ops::sigmoid_router_losses_forward(stats_.router, stats_.fraction, logits, topk_idx);
+    ops::sigmoid_router_losses_forward(router_losses, stats_.fraction, logits, topk_idx);
   } else {
-    ops::router_losses_forward(stats_.router, stats_.fraction, logits, topk_idx,
+    ops::router_losses_forward(router_losses, stats_.fraction, logits, topk_idx,
                                ctx.router_temperature);
   }
+  balance_losses_forward(ctx, logits, topk_idx);
   // The step's load, on the device, for the bias update after the optimizer step.
   if (router_bias_ && ctx.training) ops::router_load_accumulate(load_, topk_idx);
 
@@ -185,13 +235,16 @@ void MoELayer::backward(const ForwardContext& ctx, Tensor dx, const Tensor& dout
     ops::router_backward(dlogits, dnoise_logits, dgates, topk_idx, gates, noise_logits, noise_eps,
                          router_args(ctx));
   }
+  // With the step's fractions the Switch loss's gradient comes from balance_losses_backward.
+  const float aux_coef = ctx.step_aux_fraction ? 0.0f : aux_coef_ * ctx.loss_scale;
   if (score_ == RouterScore::Sigmoid) {
-    ops::sigmoid_router_losses_backward(dlogits, logits, stats_.fraction,
-                                        aux_coef_ * ctx.loss_scale, z_coef_ * ctx.loss_scale);
+    ops::sigmoid_router_losses_backward(dlogits, logits, stats_.fraction, aux_coef,
+                                        z_coef_ * ctx.loss_scale);
   } else {
-    ops::router_losses_backward(dlogits, logits, stats_.fraction, ctx.router_temperature,
-                                aux_coef_ * ctx.loss_scale, z_coef_ * ctx.loss_scale);
+    ops::router_losses_backward(dlogits, logits, stats_.fraction, ctx.router_temperature, aux_coef,
+                                z_coef_ * ctx.loss_scale);
   }
+  balance_losses_backward(ctx, dlogits);
   Tensor tmp = dx_tmp_.rows(0, n);
   ops::linear_backward(tmp, gate_.weight->grad, bias_grad(gate_), dlogits, x, gate_.weight->value);
   ops::add_inplace(dx, tmp);

@@ -20,9 +20,12 @@ namespace moe {
 // Where an MoE layer's forward writes what it measures: views of the model's statistics buffers
 // on the model's device (Model::read_stats brings them to the host).
 struct MoEStatsSlots {
-  Tensor router;    // (3) F64: the ops::RouterStat entries
+  Tensor router;    // (ops::kRouterStats) F64: the ops::RouterStat entries
   Tensor fraction;  // (E) F32: share of the assignments per expert (also used by backward)
   Tensor dropped;   // (1) I32: assignments dropped by the capacity limit
+  // (1, E) F32: share of the optimizer step's assignments per expert, for
+  // ForwardContext::step_aux_fraction; empty unless model.aux_loss_scope = global_batch.
+  Tensor step_fraction;
 };
 
 // The checkpoint name of projection `proj` ("w1", "w2", "w3") of expert `expert` of the MoE layer
@@ -52,7 +55,8 @@ class MoELayer {
  private:
   int64_t layer_, n_embed_, n_experts_, top_k_;
   bool noisy_;
-  float capacity_factor_, aux_coef_, z_coef_;
+  bool step_aux_scope_;  // model.aux_loss_scope = global_batch
+  float capacity_factor_, aux_coef_, z_coef_, seq_aux_coef_;
   RouterScore score_;
   float routed_scaling_;
   LinearParams gate_, noise_;
@@ -79,11 +83,18 @@ class MoELayer {
   Tensor dgates_;                   // (N, k)
   Tensor dlogits_, dnoise_logits_;  // (N, E)
   Tensor dx_tmp_;                   // (N, C)
-  int64_t used_rows_ = 0;           // rows the experts computed in the last forward
+  // Balance losses over segments (ops/router_balance.h), allocated when a run uses them.
+  Tensor probs_;           // (N, E) softmax(logits / temperature)
+  Tensor dprobs_;          // (N, E)
+  Tensor seq_fraction_;    // (N, E): rows (0, B) hold each sequence's expert fractions
+  int64_t used_rows_ = 0;  // rows the experts computed in the last forward
   ops::RouterArgs router_args(const ForwardContext& ctx) const;
   // Sigmoid scores or selection biases route through ops/router_scores.h.
   bool scored() const { return score_ == RouterScore::Sigmoid || router_bias_ != nullptr; }
   ops::ScoredRouterArgs scored_args(const ForwardContext& ctx) const;
+  void balance_losses_forward(const ForwardContext& ctx, const Tensor& logits,
+                              const Tensor& topk_idx);
+  void balance_losses_backward(const ForwardContext& ctx, Tensor dlogits);
   int64_t kept_assignments() const;
 };
 

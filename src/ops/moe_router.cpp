@@ -92,7 +92,7 @@ void router_losses_forward(Tensor stats, Tensor expert_fraction, const Tensor& l
   check_dtype(op, "expert_fraction", expert_fraction, dtype);
   check_topk_idx(op, backend, topk_idx, N, k, E);
   check_dtype(op, "stats", stats, DType::F64);
-  check_shape(op, "stats", stats, {kRouterStats});
+  check_shape(op, "stats", stats, {kRouterLossStats});
   backend.router.router_losses_forward(stats, expert_fraction, logits, topk_idx, temperature);
 }
 

@@ -28,15 +28,19 @@ void router_backward(Tensor dlogits, Tensor dnoise_logits, const Tensor& dgates,
                      const Tensor& topk_idx, const Tensor& gates, const Tensor& noise_logits,
                      const Tensor& noise_eps, const RouterArgs& args);
 
-// The entries of router_losses_forward's stats (3) F64.
+// The statistics of one MoE layer, (kRouterStats) F64; router_losses_forward writes the first
+// kRouterLossStats.
 enum RouterStat : int64_t {
   kAuxLoss = 0,  // Switch load-balancing loss (before its coefficient)
   kZLoss = 1,    // router z-loss (before its coefficient)
   kEntropy = 2,  // mean over tokens of the entropy of P, nats (max ln E)
-  kRouterStats = 3
+  kRouterLossStats = 3,
+  kSeqAuxLoss = 3,  // sequence-wise balance loss (ops/router_balance.h; before its coefficient)
+  kRouterStats = 4
 };
 
-// stats (3) F64 as RouterStat; expert_fraction (E): f_e. logits (N, E); topk_idx (N, k).
+// stats (kRouterLossStats) F64 as RouterStat; expert_fraction (E): f_e. logits (N, E); topk_idx (N,
+// k).
 void router_losses_forward(Tensor stats, Tensor expert_fraction, const Tensor& logits,
                            const Tensor& topk_idx, float temperature);
 

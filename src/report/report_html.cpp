@@ -240,10 +240,19 @@ std::string routing_sections(const std::vector<ColoredRun>& runs) {
   }
   o += section("Load-balancing loss");
   if (moe_runs.empty()) return o + note("No MoE run: no load-balancing loss.");
-  return o + step_chart(moe_runs, "chart-aux",
-                        "Auxiliary load-balancing loss (sum over MoE layers, before its "
+  o += step_chart(moe_runs, "chart-aux",
+                  "Auxiliary load-balancing loss (sum over MoE layers, before its coefficient)",
+                  "aux loss", &StepRecord::aux_loss, BinMean::kArithmetic);
+  // The sequence-wise loss (model.seq_aux_loss_coef > 0) gets its own chart when a run logs it.
+  const bool any_seq_aux = std::ranges::any_of(moe_runs, [](const ColoredRun& r) {
+    return std::ranges::any_of(r.log->steps,
+                               [](const StepRecord& s) { return s.seq_aux_loss != 0.0; });
+  });
+  if (!any_seq_aux) return o;
+  return o + step_chart(moe_runs, "chart-seq-aux",
+                        "Sequence-wise load-balancing loss (sum over MoE layers, before its "
                         "coefficient)",
-                        "aux loss", &StepRecord::aux_loss, BinMean::kArithmetic);
+                        "seq aux loss", &StepRecord::seq_aux_loss, BinMean::kArithmetic);
 }
 
 std::string throughput_section(const std::vector<ColoredRun>& runs) {

@@ -31,6 +31,7 @@ StepRecord parse_step(const nlohmann::json& j, const std::string& where) {
   s.loss = number(j, "loss", where);
   s.aux_loss = number(j, "aux_loss", where);
   s.z_loss = number(j, "z_loss", where);
+  if (j.contains("seq_aux_loss")) s.seq_aux_loss = number(j, "seq_aux_loss", where);
   s.lr = number(j, "lr", where);
   s.grad_norm = number(j, "grad_norm", where);
   s.tokens_per_s = number(j, "tokens_per_s", where);

@@ -13,6 +13,7 @@ namespace moe {
 struct StepRecord {
   int64_t step = 0;  // completed steps (1-based)
   double loss = 0.0, aux_loss = 0.0, z_loss = 0.0, lr = 0.0, grad_norm = 0.0;
+  double seq_aux_loss = 0.0;  // 0 in logs written before the sequence-wise loss existed
   double tokens_per_s = 0.0;
   double forward_ms = 0.0, backward_ms = 0.0, optimizer_ms = 0.0;
 };

@@ -40,6 +40,7 @@ void Evaluator::accumulate(EvalResult& r, int64_t rows, int64_t seq) {
       r.routing[i].expert_usage[e] += s.expert_fraction[e];
     r.routing[i].entropy += s.entropy;
     r.routing[i].aux_loss += s.aux_loss;
+    r.routing[i].seq_aux_loss += s.seq_aux_loss;
     r.routing[i].dropped_fraction +=
         s.assignments ? static_cast<double>(s.dropped) / static_cast<double>(s.assignments) : 0.0;
   }
@@ -52,6 +53,7 @@ void Evaluator::finish(EvalResult& r, int64_t batches) {
       u /= static_cast<double>(batches);
     lr.entropy /= static_cast<double>(batches);
     lr.aux_loss /= static_cast<double>(batches);
+    lr.seq_aux_loss /= static_cast<double>(batches);
     lr.dropped_fraction /= static_cast<double>(batches);
   }
 }

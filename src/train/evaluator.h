@@ -17,6 +17,7 @@ struct LayerRouting {
   double entropy = 0.0;              // nats
   double dropped_fraction = 0.0;
   double aux_loss = 0.0;
+  double seq_aux_loss = 0.0;
 };
 
 struct EvalResult {

@@ -15,6 +15,8 @@ void take_training_choices(ModelConfig& checkpoint, const ModelConfig& run) {
   checkpoint.dropout = run.dropout;
   checkpoint.aux_loss_coef = run.aux_loss_coef;
   checkpoint.z_loss_coef = run.z_loss_coef;
+  checkpoint.seq_aux_loss_coef = run.seq_aux_loss_coef;
+  checkpoint.aux_loss_scope = run.aux_loss_scope;
   checkpoint.router_temperature = run.router_temperature;
   checkpoint.router_temperature_end = run.router_temperature_end;
   checkpoint.router_temperature_steps = run.router_temperature_steps;

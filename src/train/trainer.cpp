@@ -54,7 +54,8 @@ nlohmann::json routing_json(const EvalResult& r, int64_t n_experts) {
                       {"entropy", lr.entropy},
                       {"max_entropy", std::log(static_cast<double>(n_experts))},
                       {"dropped_fraction", lr.dropped_fraction},
-                      {"aux_loss", lr.aux_loss}});
+                      {"aux_loss", lr.aux_loss},
+                      {"seq_aux_loss", lr.seq_aux_loss}});
   }
   return layers;
 }
@@ -107,6 +108,8 @@ class Trainer {
 
   // The loop's steps.
   StepRecord train_step();
+  void draw_micro_batch(int64_t step, int64_t micro);
+  void count_step_routing(int64_t step, StepRecord& record);
   void micro_batch(int64_t step, int64_t micro, StepRecord& record);
   void log_step(const StepRecord& record);
   bool eval_due(bool last_step) const;
@@ -165,6 +168,9 @@ Trainer::Trainer(const RunConfig& config, const TrainOptions& options) : options
   ctx_.batch = batch_;
   ctx_.seq = seq_;
   ctx_.loss_scale = 1.0f / static_cast<float>(tc().grad_accum);
+  // With one micro-batch per step its own fractions are the step's: no routing pass needed.
+  ctx_.step_aux_fraction = config_.model.aux_loss_scope == "global_batch" &&
+                           !config_.model.moe_layer_indices().empty() && tc().grad_accum > 1;
 }
 
 // A resumed run takes config, weights and tokenizer from its checkpoint; a run started from a
@@ -346,6 +352,9 @@ StepRecord Trainer::train_step() {
   const Tensor stats = buffers_->step_stats();
   const int64_t norm_slot = stats.numel() - 1;
   ops::fill(stats, 0.0f);
+  // Every rank counts the routing of all micro-batches of the step (those of every rank), so the
+  // step's fractions are global without a collective.
+  if (ctx_.step_aux_fraction) count_step_routing(step, r);
   for (int64_t micro = 0; micro < local_accum_; ++micro) {
     micro_batch(step, dp_.rank() * local_accum_ + micro, r);
     ops::add_inplace(stats.rows(0, norm_slot), model_->loss_stats());
@@ -382,10 +391,10 @@ StepRecord Trainer::train_step() {
   return r;
 }
 
-// Draws micro-batch `micro` (of all ranks') of update `step` (a pure function of seed, step and
-// micro, which is what makes resume exact) and runs forward and backward on it; adds the times to
-// `record`.
-void Trainer::micro_batch(int64_t step, int64_t micro, StepRecord& record) {
+// Draws micro-batch `micro` (of all ranks') of update `step` and its key for dropout and router
+// noise: a pure function of seed, step and micro, which is what makes resume exact and lets the
+// routing pass see what the training pass will.
+void Trainer::draw_micro_batch(int64_t step, int64_t micro) {
   if (config_.data.sampling == "chunks")
     train_sampler_->chunks(tokens_, targets_, step * tc().grad_accum + micro,
                            rng_key(seed(), rng_stream::kTrainChunks));
@@ -393,6 +402,25 @@ void Trainer::micro_batch(int64_t step, int64_t micro, StepRecord& record) {
     train_sampler_->sample(tokens_, targets_,
                            rng_key(seed(), rng_stream::kTrainBatch, step, micro));
   ctx_.key = rng_key(seed(), rng_stream::kStep, step, micro);
+}
+
+// Global-batch balancing: a forward without loss over every micro-batch of the step counts the
+// step's expert fractions before the first backward (one extra forward per micro-batch; its time
+// counts as forward time).
+void Trainer::count_step_routing(int64_t step, StepRecord& record) {
+  const auto t_fwd = Clock::now();
+  model_->clear_step_routing();
+  for (int64_t micro = 0; micro < tc().grad_accum; ++micro) {
+    draw_micro_batch(step, micro);
+    model_->count_step_routing(ctx_, tokens_);
+  }
+  model_->finish_step_routing(tc().grad_accum);
+  record.forward_ms += ms_since(t_fwd);
+}
+
+// Runs forward and backward on micro-batch `micro` of update `step`; adds the times to `record`.
+void Trainer::micro_batch(int64_t step, int64_t micro, StepRecord& record) {
+  draw_micro_batch(step, micro);
   const auto t_fwd = Clock::now();
   model_->forward(ctx_, tokens_, targets_);
   record.forward_ms += ms_since(t_fwd);
@@ -409,6 +437,7 @@ void Trainer::log_step(const StepRecord& r) {
                    {"objective", r.loss.objective},
                    {"aux_loss", r.loss.aux},
                    {"z_loss", r.loss.z},
+                   {"seq_aux_loss", r.loss.seq_aux},
                    {"lr", r.lr},
                    {"grad_norm", r.grad_norm},
                    {"router_temperature", r.router_temperature},

@@ -5,6 +5,8 @@
 #include "ops/grouped_gemm.h"
 #include "ops/moe_permute.h"
 #include "ops/moe_router.h"
+#include "ops/router_balance.h"
+#include "ops/softmax_xent.h"
 
 namespace moe::backend_ops {
 
@@ -76,7 +78,7 @@ OpCase router_losses() {
   c.input("logits", {N, E}, v.uniform(N * E, -2.0, 2.0));
   c.index("topk", {N, k}, v.topk(N, k, {0, 1, 3}));
   c.output("fraction", {E});
-  c.statistic("stats", ops::kRouterStats);
+  c.statistic("stats", ops::kRouterLossStats);
   c.output("dlogits", {N, E}, v.uniform(N * E));
   c.forward = [](const Tensors& t) {
     ops::router_losses_forward(t["stats"], t["fraction"], t["logits"], t["topk"], 0.9f);
@@ -84,6 +86,56 @@ OpCase router_losses() {
   c.backward = [](const Tensors& t) {
     ops::router_losses_backward(t["dlogits"], t["logits"], t["fraction"], 0.9f, 0.01f, 0.001f);
   };
+  return c;
+}
+
+// Balance losses over segments (the sequence-wise loss: 3 sequences of 4 tokens; global-batch
+// balancing: one segment with given fractions), the softmax that feeds them its scores, and the
+// gradient back to the logits added onto what dlogits held.
+OpCase balance_losses(int64_t segments) {
+  OpCase c{segments > 1 ? "balance loss (3 sequences, an idle expert)"
+                        : "balance loss (one segment, the step's fractions)",
+           {"softmax_forward", "segment_fractions", "balance_loss_forward", "balance_loss_backward",
+            "softmax_backward"}};
+  const int64_t N = kTokens, E = kExperts, k = 2, S = segments;
+  Values v(35 + static_cast<uint32_t>(segments));
+  c.input("logits", {N, E}, v.uniform(N * E, -2.0, 2.0));
+  c.index("topk", {N, k}, v.topk(N, k, {0, 2, 3}));
+  if (S == 1)
+    c.input("fraction", {1, E}, {0.375, 0.125, 0.0, 0.5});
+  else
+    c.output("fraction", {S, E});
+  c.output("probs", {N, E});
+  c.statistic("loss", 1);
+  c.output("dprobs", {N, E});
+  c.output("dlogits", {N, E}, v.uniform(N * E));
+  c.forward = [S](const Tensors& t) {
+    ops::softmax_forward(t["probs"], t["logits"], 0.8f);
+    if (S > 1) ops::segment_fractions(t["fraction"], t["topk"]);
+    ops::balance_loss_forward(t["loss"], t["probs"], t["fraction"]);
+  };
+  c.backward = [](const Tensors& t) {
+    ops::balance_loss_backward(t["dprobs"], t["fraction"], 0.3f);
+    ops::softmax_backward(t["dlogits"], t["dprobs"], t["probs"], 0.8f);
+  };
+  return c;
+}
+
+// softmax_backward alone, checked against finite differences of softmax_forward.
+OpCase softmax_backward() {
+  OpCase c{"softmax backward (temperature 0.7)", {"softmax_forward", "softmax_backward"}};
+  const int64_t N = kTokens, E = kExperts;
+  Values v(37);
+  c.input("logits", {N, E}, v.uniform(N * E, -2.0, 2.0));
+  c.input("dprobs", {N, E}, v.uniform(N * E));
+  c.output("probs", {N, E});
+  c.output("dlogits", {N, E}, v.uniform(N * E));
+  c.forward = [](const Tensors& t) { ops::softmax_forward(t["probs"], t["logits"], 0.7f); };
+  c.backward = [](const Tensors& t) {
+    ops::softmax_backward(t["dlogits"], t["dprobs"], t["probs"], 0.7f);
+  };
+  c.objective = {{"probs", "dprobs"}};
+  c.gradients = {{"logits", "dlogits", true}};
   return c;
 }
 
@@ -139,6 +191,9 @@ std::vector<OpCase> moe_cases() {
           router(true),
           router_ties(),
           router_losses(),
+          balance_losses(3),
+          balance_losses(1),
+          softmax_backward(),
           dispatch("moe dispatch (dropless, expert 2 idle)", {0, 1, 3}, 0),
           dispatch("moe dispatch (capacity 6 drops, expert 3 idle)", {0, 1, 2}, 6)};
 }

@@ -40,7 +40,7 @@ def load(path):
     return recs
 a, b = load(sys.argv[1]), load(sys.argv[2])
 assert a.keys() == b.keys(), f"different records: {sorted(set(a) ^ set(b))[:5]}"
-keys = {"step": ["loss", "objective", "aux_loss", "z_loss", "lr", "grad_norm"],
+keys = {"step": ["loss", "objective", "aux_loss", "z_loss", "seq_aux_loss", "lr", "grad_norm"],
         "eval": ["train_loss", "val_loss", "moe"]}
 for k in sorted(a):
     for f in keys[k[0]]:

@@ -22,6 +22,11 @@ CASES=(
   "model.arch=llama model.router=topk model.router_score=sigmoid model.n_kv_heads=2 model.top_k=1"
   "model.arch=llama model.router=topk model.router_score=sigmoid model.router_bias=true model.n_kv_heads=2 train.router_bias_update=0.05 train.router_bias_update_until=6"
   "model.arch=llama model.router=temperature model.router_temperature=0.7 model.router_bias=true train.router_bias_update=0.05"
+  "model.arch=gpt model.router=topk train.grad_accum=2"
+  "model.arch=gpt model.router=noisy_topk model.seq_aux_loss_coef=0.1"
+  "model.arch=llama model.router=temperature model.router_temperature=0.7 model.n_kv_heads=2 model.seq_aux_loss_coef=0.1"
+  "model.arch=gpt model.router=noisy_topk model.aux_loss_coef=0.1 model.aux_loss_scope=global_batch train.grad_accum=3"
+  "model.arch=llama model.router=topk model.aux_loss_coef=0.1 model.aux_loss_scope=global_batch train.grad_accum=2 model.seq_aux_loss_coef=0.05"
 )
 i=0
 for c in "${CASES[@]}"; do

@@ -1,7 +1,9 @@
-// ref_dump OUT_DIR [key=value ...]: builds a small model from the given settings, runs one
-// forward/backward and a short AdamW trajectory, and writes everything the PyTorch mirror
-// (tools/reference/moe_reference.py check OUT_DIR) needs to recompute and compare: weights,
-// batches, router noise, logits, losses, every gradient and the loss trajectory.
+// ref_dump OUT_DIR [key=value ...]: builds a small model from the given settings, runs a short
+// AdamW trajectory of train.steps steps of train.grad_accum micro-batches each (as the trainer:
+// losses weighted 1/grad_accum, the step's routing counted first for global-batch balancing), and
+// writes everything the PyTorch mirror (tools/reference/moe_reference.py check OUT_DIR) needs to
+// recompute and compare: weights, batches, router noise, logits, losses, every gradient and the
+// loss trajectory.
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -67,7 +69,8 @@ int run(int argc, char** argv) {
   cfg.train.validate();
   const moe::ModelConfig& mc = cfg.model;
   const moe::TrainConfig& tc = cfg.train;
-  const int64_t steps = tc.steps, b = tc.batch_size, t = mc.block_size, n = b * t;
+  const int64_t steps = tc.steps, accum = tc.grad_accum, b = tc.batch_size, t = mc.block_size,
+                n = b * t;
   moe::make_dirs(out);
 
   moe::Model model(mc);
@@ -85,8 +88,9 @@ int run(int argc, char** argv) {
 
   // Batches: uniform random tokens (targets are independent draws too: any ids are valid).
   moe::Arena arena{moe::ops::device_memory(moe::Device::CPU)};
-  moe::Tensor tokens = arena.alloc(moe::Shape{steps, b, t}, moe::DType::I32);
-  moe::Tensor targets = arena.alloc(moe::Shape{steps, b, t}, moe::DType::I32);
+  // (steps * accum, b, t): micro-batch a of step s is row s * accum + a.
+  moe::Tensor tokens = arena.alloc(moe::Shape{steps * accum, b, t}, moe::DType::I32);
+  moe::Tensor targets = arena.alloc(moe::Shape{steps * accum, b, t}, moe::DType::I32);
   std::mt19937 gen(static_cast<uint32_t>(tc.seed));
   std::uniform_int_distribution<int32_t> id(0, static_cast<int32_t>(mc.vocab_size - 1));
   for (int64_t i = 0; i < tokens.numel(); ++i)
@@ -98,7 +102,7 @@ int run(int argc, char** argv) {
                                                                    {"targets", targets}};
   moe::Tensor logits0 = arena.alloc(moe::Shape{b, t, mc.vocab_size});
   moe::Tensor loss0 = arena.alloc(moe::Shape{1}), aux0 = arena.alloc(moe::Shape{1}),
-              z0 = arena.alloc(moe::Shape{1});
+              z0 = arena.alloc(moe::Shape{1}), seq_aux0 = arena.alloc(moe::Shape{1});
   moe::Tensor trajectory = arena.alloc(moe::Shape{steps});
   std::vector<moe::Tensor> grads0;
   nlohmann::json lrs = nlohmann::json::array(), temps = nlohmann::json::array(),
@@ -107,38 +111,63 @@ int run(int argc, char** argv) {
   moe::AdamW optimizer(model.params(), tc);
   const auto moe_layers = model.moe_layers();
   const auto moe_indices = model.moe_layer_indices();
+  const bool step_routing =
+      mc.aux_loss_scope == "global_batch" && !moe_indices.empty() && accum > 1;
   for (int64_t s = 0; s < steps; ++s) {
     moe::ForwardContext ctx;
     ctx.training = true;
     ctx.batch = b;
     ctx.seq = t;
-    ctx.key = moe::rng_key(static_cast<uint64_t>(tc.seed), moe::rng_stream::kStep, s, 0);
     ctx.router_temperature = mc.temperature_at(s, steps);
+    ctx.loss_scale = 1.0f / static_cast<float>(accum);
     const float lr = moe::lr_at(tc, s);
     lrs.push_back(lr);
     temps.push_back(ctx.router_temperature);
+    auto micro_batch = [&](const moe::Tensor& all, int64_t a) {
+      return all.rows(s * accum + a, s * accum + a + 1).view(moe::Shape{b, t});
+    };
+    auto micro_key = [&](int64_t a) {
+      return moe::rng_key(static_cast<uint64_t>(tc.seed), moe::rng_stream::kStep, s, a);
+    };
+    if (step_routing) {
+      model.clear_step_routing();
+      for (int64_t a = 0; a < accum; ++a) {
+        ctx.key = micro_key(a);
+        model.count_step_routing(ctx, micro_batch(tokens, a));
+      }
+      model.finish_step_routing(accum);
+    }
+    ctx.step_aux_fraction = step_routing;
     model.params().zero_grads();
-    moe::Tensor tok = tokens.rows(s, s + 1).view(moe::Shape{b, t});
-    moe::Tensor tgt = targets.rows(s, s + 1).view(moe::Shape{b, t});
-    model.forward(ctx, tok, tgt);
-    const moe::LossInfo info = model.read_stats().loss;
-    trajectory.f32()[s] = info.objective;
-    for (size_t l = 0; l < moe_layers.size(); ++l) {
-      moe::Tensor eps = moe_layers[l]->noise_eps(n);
-      if (eps.empty()) continue;
-      moe::Tensor copy = arena.alloc(eps.shape);
-      moe::ops::copy(copy, eps);
-      case_tensors.emplace_back(
-          "noise_eps." + std::to_string(s) + "." + std::to_string(moe_indices[l]), copy);
+    moe::LossInfo mean;  // over the step's micro-batches
+    for (int64_t a = 0; a < accum; ++a) {
+      ctx.key = micro_key(a);
+      model.forward(ctx, micro_batch(tokens, a), micro_batch(targets, a));
+      const moe::LossInfo info = model.read_stats().loss;
+      mean.ce += info.ce / static_cast<double>(accum);
+      mean.aux += info.aux / static_cast<double>(accum);
+      mean.z += info.z / static_cast<double>(accum);
+      mean.seq_aux += info.seq_aux / static_cast<double>(accum);
+      mean.objective += info.objective / static_cast<double>(accum);
+      for (size_t l = 0; l < moe_layers.size(); ++l) {
+        moe::Tensor eps = moe_layers[l]->noise_eps(n);
+        if (eps.empty()) continue;
+        moe::Tensor copy = arena.alloc(eps.shape);
+        moe::ops::copy(copy, eps);
+        case_tensors.emplace_back(
+            "noise_eps." + std::to_string(s * accum + a) + "." + std::to_string(moe_indices[l]),
+            copy);
+      }
+      if (s == 0 && a == 0)
+        moe::ops::copy(logits0.view(moe::Shape{n, mc.vocab_size}), model.logits());
+      model.backward(ctx);
     }
+    trajectory.f32()[s] = static_cast<float>(mean.objective);
     if (s == 0) {
-      moe::ops::copy(logits0.view(moe::Shape{n, mc.vocab_size}), model.logits());
-      loss0.f32()[0] = info.ce;
-      aux0.f32()[0] = info.aux;
-      z0.f32()[0] = info.z;
-    }
-    model.backward(ctx);
-    if (s == 0) {
+      loss0.f32()[0] = static_cast<float>(mean.ce);
+      aux0.f32()[0] = static_cast<float>(mean.aux);
+      z0.f32()[0] = static_cast<float>(mean.z);
+      seq_aux0.f32()[0] = static_cast<float>(mean.seq_aux);
       for (const moe::Param& p : model.params().params()) {
         moe::Tensor g = arena.alloc(p.shape);
         moe::ops::copy(g, p.grad);
@@ -157,6 +186,7 @@ int run(int argc, char** argv) {
   case_tensors.emplace_back("loss", loss0);
   case_tensors.emplace_back("aux_loss", aux0);
   case_tensors.emplace_back("z_loss", z0);
+  case_tensors.emplace_back("seq_aux_loss", seq_aux0);
   case_tensors.emplace_back("trajectory", trajectory);
   size_t i = 0;
   nlohmann::json decay = nlohmann::json::array();
@@ -173,6 +203,7 @@ int run(int argc, char** argv) {
   }
   moe::write_safetensors(out + "/case.safetensors", case_tensors);
   nlohmann::json train = {{"steps", steps},
+                          {"grad_accum", accum},
                           {"lr", lrs},
                           {"temperature", temps},
                           {"beta1", tc.beta1},

@@ -19,8 +19,8 @@ struct Losses {
 
 // router_losses_forward with its statistics (F64 on the device) read back.
 Losses router_losses(Tensor fraction, const Tensor& logits, const Tensor& topk_idx, float tau) {
-  double stats[ops::kRouterStats] = {};
-  ops::router_losses_forward(cpu_tensor(stats, {ops::kRouterStats}), fraction, logits, topk_idx,
+  double stats[ops::kRouterLossStats] = {};
+  ops::router_losses_forward(cpu_tensor(stats, {ops::kRouterLossStats}), fraction, logits, topk_idx,
                              tau);
   return {stats[ops::kAuxLoss], stats[ops::kZLoss], stats[ops::kEntropy]};
 }

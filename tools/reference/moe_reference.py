@@ -191,6 +191,11 @@ class ModelConfig:
         self.router_bias = bool(raw.get("router_bias", False))
         if self.router_score not in ("softmax", "sigmoid"):
             raise MalformedInput(f"config.json: unknown router_score {self.router_score!r}")
+        # Balance losses beyond the per-micro-batch Switch loss (absent from older files).
+        self.seq_aux_loss_coef = float(raw.get("seq_aux_loss_coef", 0.0))
+        self.aux_loss_scope = raw.get("aux_loss_scope", "micro_batch")
+        if self.aux_loss_scope not in ("micro_batch", "global_batch"):
+            raise MalformedInput(f"config.json: unknown aux_loss_scope {self.aux_loss_scope!r}")
         if self.dropout != 0.0:
             raise MalformedInput("config.json: dropout must be 0 (the check is deterministic)")
         if self.n_embed % self.n_heads or self.n_heads % self.n_kv_heads:
@@ -356,6 +361,7 @@ def update_router_bias(moe, gamma):
     load = moe.load.to(torch.float64)
     with torch.no_grad():
         moe.router_bias().add_(gamma * torch.sign(load.mean() - load).to(moe.router_bias().dtype))
+    moe.load = None
 
 
 class MoE(nn.Module):
@@ -375,14 +381,18 @@ class MoE(nn.Module):
             # Auxiliary-loss-free balancing's selection biases: state, not parameters.
             self.gate.register_buffer("e_score_correction_bias", torch.zeros(cfg.n_experts))
         self.dropped = 0  # assignments dropped by the capacity limit in the last forward
-        self.load = None  # (E) assignments per expert in the last forward
+        self.load = None  # (E) assignments per expert in this step's forwards
+        self.seq_aux = None  # sequence-wise balance loss of the last forward
+        self.fraction = None  # (E) share of the last forward's assignments per expert
 
     def router_bias(self):
         return self.gate.e_score_correction_bias if self.cfg.router_bias else None
 
-    def forward(self, a, tau, noise_eps):
-        """a (N, C); noise_eps (N, E) standard-normal draws or None (no noise).
-        Returns out (N, C), aux, z."""
+    def forward(self, a, tau, noise_eps, batch=1, step_fraction=None):
+        """a (N, C) for `batch` sequences; noise_eps (N, E) standard-normal draws or None (no
+        noise); step_fraction (E) the optimizer step's expert fractions (global-batch
+        balancing) or None. Returns out (N, C), aux, z; sets self.seq_aux and
+        self.fraction."""
         n, k, n_experts = a.shape[0], self.cfg.top_k, self.cfg.n_experts
         logits = self.gate(a)
         if self.cfg.router_score == "sigmoid" or self.cfg.router_bias:
@@ -421,11 +431,30 @@ class MoE(nn.Module):
             probs = scores / scores.sum(-1, keepdim=True)  # normalised sigmoid scores
         else:
             probs = torch.softmax(logits / tau, dim=-1)
-        self.load = torch.bincount(slot_expert, minlength=n_experts)
-        fraction = self.load.to(a.dtype) / (n * k)
+        counts = torch.bincount(slot_expert, minlength=n_experts)
+        self.load = counts if self.load is None else self.load + counts
+        fraction = counts.to(a.dtype) / (n * k)
+        self.fraction = fraction.detach()
+        if step_fraction is not None:
+            fraction = step_fraction
         aux = n_experts * (fraction * probs.mean(0)).sum()
         z = torch.logsumexp(logits, dim=-1).pow(2).mean()
+        # Computed only when weighted, as moe.cpp does (its statistic is 0 otherwise).
+        self.seq_aux = (sequence_aux_loss(probs, topk_idx, batch, n_experts)
+                        if self.cfg.seq_aux_loss_coef > 0 else torch.zeros((), dtype=a.dtype))
         return out, aux, z
+
+
+def sequence_aux_loss(probs, topk_idx, batch, n_experts):
+    """DeepSeek-V3's complementary sequence-wise balance loss (arXiv 2412.19437, eq. 17-20)
+    before its coefficient: per sequence f_i = E/(K T) * (assignments to i), P_i = mean over
+    its tokens of the normalised scores; sum_i f_i P_i, averaged over the sequences."""
+    n, k = topk_idx.shape
+    t = n // batch
+    counts = F.one_hot(topk_idx, n_experts).sum(1).view(batch, t, n_experts).sum(1)
+    f = counts.to(probs.dtype) * n_experts / (k * t)
+    p = probs.view(batch, t, n_experts).mean(1)
+    return (f * p).sum(-1).mean()
 
 
 class Block(nn.Module):
@@ -448,7 +477,7 @@ class Block(nn.Module):
         else:
             self.mlp = GptDenseFFN(cfg) if self.is_gpt else LlamaDenseFFN(cfg)
 
-    def forward(self, x, tau, noise_eps):
+    def forward(self, x, tau, noise_eps, step_fraction=None):
         """x (B, T, C) -> (x, aux, z); aux and z are None for a dense layer."""
         if self.is_gpt:
             attn, norm_1, norm_2 = self.attn, self.ln_1, self.ln_2
@@ -459,7 +488,8 @@ class Block(nn.Module):
         a = norm_2(x)
         if not self.is_moe:
             return x + self.mlp(a), None, None
-        y, aux, z = self.block_sparse_moe(a.reshape(-1, a.shape[-1]), tau, noise_eps)
+        y, aux, z = self.block_sparse_moe(a.reshape(-1, a.shape[-1]), tau, noise_eps,
+                                          a.shape[0], step_fraction)
         return x + y.view_as(a), aux, z
 
 
@@ -487,9 +517,11 @@ class Model(nn.Module):
             })
             self.lm_head = nn.Linear(c, cfg.vocab_size, bias=False)
 
-    def forward(self, tokens, tau, noise_eps):
-        """tokens (B, T) int64; noise_eps {layer: (B*T, E)} (layers without one get no noise).
-        Returns logits (B, T, V), sum of aux, sum of z over the MoE layers."""
+    def forward(self, tokens, tau, noise_eps, step_fractions=None):
+        """tokens (B, T) int64; noise_eps {layer: (B*T, E)} (layers without one get no noise);
+        step_fractions {layer: (E)} for global-batch balancing or None.
+        Returns logits (B, T, V), sum of aux, sum of z over the MoE layers; sets
+        self.seq_aux (the sum of the sequence-wise losses)."""
         if self.cfg.arch == "gpt":
             body = self.transformer
             positions = torch.arange(tokens.shape[1])
@@ -501,11 +533,14 @@ class Model(nn.Module):
             blocks, final_norm = body["layers"], body["norm"]
         aux_sum = torch.zeros((), dtype=x.dtype)
         z_sum = torch.zeros((), dtype=x.dtype)
+        self.seq_aux = torch.zeros((), dtype=x.dtype)
         for i, block in enumerate(blocks):
-            x, aux, z = block(x, tau, noise_eps.get(i))
+            x, aux, z = block(x, tau, noise_eps.get(i),
+                              step_fractions[i] if step_fractions else None)
             if aux is not None:
                 aux_sum = aux_sum + aux
                 z_sum = z_sum + z
+                self.seq_aux = self.seq_aux + block.block_sparse_moe.seq_aux
         return self.lm_head(final_norm(x)), aux_sum, z_sum
 
 
@@ -530,19 +565,42 @@ def build_model(cfg, weights, dtype):
 
 # ----------------------------------------------------------------------------- training
 
-def objective(model, tokens, targets, tau, noise_eps):
-    """CE + aux_loss_coef * sum aux + z_loss_coef * sum z, with its parts."""
+def objective(model, tokens, targets, tau, noise_eps, step_fractions=None):
+    """CE + aux_loss_coef * sum aux + z_loss_coef * sum z + seq_aux_loss_coef * sum seq_aux,
+    with its parts."""
     cfg = model.cfg
-    logits, aux, z = model(tokens, tau, noise_eps)
+    logits, aux, z = model(tokens, tau, noise_eps, step_fractions)
+    seq_aux = model.seq_aux
     loss = F.cross_entropy(logits.reshape(-1, cfg.vocab_size), targets.reshape(-1))
-    total = loss + cfg.aux_loss_coef * aux + cfg.z_loss_coef * z
-    return {"objective": total, "logits": logits, "loss": loss, "aux_loss": aux, "z_loss": z}
+    total = loss + cfg.aux_loss_coef * aux + cfg.z_loss_coef * z + cfg.seq_aux_loss_coef * seq_aux
+    return {"objective": total, "logits": logits, "loss": loss, "aux_loss": aux, "z_loss": z,
+            "seq_aux_loss": seq_aux}
+
+
+def step_routing_fractions(model, tokens, tau, noise):
+    """Global-batch balancing (Qiu et al. 2025, arXiv 2501.11873): {layer: (E)} the expert
+    fractions over all micro-batches of one optimizer step (tokens (A, B, T), noise
+    [{layer: eps}] per micro-batch), counted before any backward; constants of the gradient."""
+    moes = {i: block.block_sparse_moe for i, block in enumerate(_blocks(model)) if block.is_moe}
+    totals = {i: 0 for i in moes}
+    with torch.no_grad():
+        for micro in range(tokens.shape[0]):
+            model(tokens[micro], tau, noise[micro])
+            for i, moe in moes.items():
+                totals[i] = totals[i] + moe.fraction
+    return {i: total / tokens.shape[0] for i, total in totals.items()}
+
+
+def _blocks(model):
+    return model.transformer["h"] if model.cfg.arch == "gpt" else model.model["layers"]
 
 
 def train(model, settings, tokens, targets, noise):
-    """Runs settings["steps"] AdamW steps; tokens, targets (S, B, T) int64, noise
-    {step: {layer: (B*T, E)}}. Returns the step-0 outputs (before the update) and the
-    objective of every step (before its update).
+    """Runs settings["steps"] AdamW steps of settings["grad_accum"] (A) micro-batches each;
+    tokens, targets (S*A, B, T) int64, noise {micro-batch: {layer: (B*T, E)}} by micro-batch
+    index s*A + a. Each micro-batch's objective is weighted 1/A and its gradient accumulated.
+    Returns the step-0 outputs (means over its micro-batches, logits of the first) before the
+    update, and the mean objective of every step (before its update).
 
     Every parameter gets a gradient every step (zero for an expert no token reached), so
     AdamW decays and advances the moments of all parameters alike, with one global step count.
@@ -563,25 +621,40 @@ def train(model, settings, tokens, targets, noise):
         for group in optimizer.param_groups:
             group["lr"] = settings["lr"][step]
         optimizer.zero_grad(set_to_none=True)
-        out = objective(model, tokens[step], targets[step], settings["temperature"][step],
-                        noise.get(step, {}))
-        out["objective"].backward()
+        for moe in model.modules():  # the bias update counts this step's forwards only
+            if isinstance(moe, MoE):
+                moe.load = None
+        accum = settings["grad_accum"]
+        micro = range(step * accum, (step + 1) * accum)
+        tau = settings["temperature"][step]
+        step_fractions = None
+        if model.cfg.aux_loss_scope == "global_batch" and accum > 1 and model.cfg.moe_layers:
+            step_fractions = step_routing_fractions(
+                model, tokens[micro.start:micro.stop], tau, [noise.get(m, {}) for m in micro])
+        means = {key: 0.0 for key in ("objective", "loss", "aux_loss", "z_loss", "seq_aux_loss")}
+        for m in micro:
+            out = objective(model, tokens[m], targets[m], tau, noise.get(m, {}), step_fractions)
+            (out["objective"] / accum).backward()
+            for key in means:
+                means[key] = means[key] + out[key].detach() / accum
+            if m == 0:
+                logits0 = out["logits"].detach().clone()
         for p in params.values():
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
         if step == 0:
-            step0 = {key: out[key].detach().clone().reshape(1)
-                     for key in ("loss", "aux_loss", "z_loss")}
-            step0["logits"] = out["logits"].detach().clone()
+            step0 = {key: means[key].clone().reshape(1)
+                     for key in ("loss", "aux_loss", "z_loss", "seq_aux_loss")}
+            step0["logits"] = logits0
             step0["grads"] = {n: p.grad.detach().clone() for n, p in params.items()}
         if settings["grad_clip"] > 0:
             torch.nn.utils.clip_grad_norm_(params.values(), settings["grad_clip"])
         optimizer.step()
-        # Auxiliary-loss-free balancing: outside AdamW, from this step's loads.
+        # Auxiliary-loss-free balancing: outside AdamW, from the loads of this step's micro-batches.
         for moe in model.modules():
             if isinstance(moe, MoE) and moe.router_bias() is not None:
                 update_router_bias(moe, settings["router_bias_update"][step])
-        trajectory.append(out["objective"].detach())
+        trajectory.append(means["objective"])
     return step0, torch.stack(trajectory)
 
 
@@ -639,7 +712,10 @@ def _load_settings(path, param_names):
     gammas = raw.get("router_bias_update", [0.0] * steps)
     if not isinstance(gammas, list) or len(gammas) != steps:
         raise MalformedInput(f"train.json: router_bias_update must be a list of {steps} numbers")
-    settings.update(steps=steps, lr=[float(x) for x in raw["lr"]],
+    grad_accum = int(raw.get("grad_accum", 1))
+    if grad_accum < 1:
+        raise MalformedInput("train.json: grad_accum must be >= 1")
+    settings.update(steps=steps, grad_accum=grad_accum, lr=[float(x) for x in raw["lr"]],
                     router_bias_update=[float(x) for x in gammas],
                     temperature=[float(x) for x in raw["temperature"]],
                     decay_params=list(raw["decay_params"]))
@@ -652,14 +728,15 @@ def _require(case, name):
     return case[name]
 
 
-def _load_batches(case, cfg, steps, dtype):
+def _load_batches(case, cfg, micro_batches, dtype):
     tokens = _require(case, "tokens")
     targets = _require(case, "targets")
     if tokens.dim() != 3 or tuple(targets.shape) != tuple(tokens.shape):
         raise MalformedInput(f"case.safetensors: tokens {tuple(tokens.shape)} and targets "
                              f"{tuple(targets.shape)} must both be (S, B, T)")
-    if tokens.shape[0] != steps:
-        raise MalformedInput(f"case.safetensors: {tokens.shape[0]} batches for {steps} steps")
+    if tokens.shape[0] != micro_batches:
+        raise MalformedInput(f"case.safetensors: {tokens.shape[0]} batches for "
+                             f"{micro_batches} micro-batches (steps x grad_accum)")
     if tokens.shape[2] > cfg.block_size:
         raise MalformedInput(f"case.safetensors: T = {tokens.shape[2]} > block_size")
     for name, t in (("tokens", tokens), ("targets", targets)):
@@ -668,7 +745,7 @@ def _load_batches(case, cfg, steps, dtype):
     n_tokens = tokens.shape[1] * tokens.shape[2]
     noise = {}
     if cfg.router == "noisy_topk":
-        for step in range(steps):
+        for step in range(micro_batches):
             noise[step] = {}
             for layer in cfg.moe_layers:
                 eps = _require(case, f"noise_eps.{step}.{layer}")
@@ -683,9 +760,11 @@ def _load_batches(case, cfg, steps, dtype):
 def run_check(directory):
     """Compares DIR's outputs with the float64 reference; returns the exit status.
 
-    case.safetensors must hold tokens and targets I32 (S, B, T); for the noisy router
-    noise_eps.{s}.{i} (B*T, E); and the outputs under test: logits (B, T, V), loss (1,),
-    aux_loss (1,), z_loss (1,) and grad.{name} at step 0, and trajectory (S,).
+    case.safetensors must hold tokens and targets I32 (S*A, B, T) for S steps of A micro-batches
+    (train.json's grad_accum, 1 when absent); for the noisy router noise_eps.{m}.{i} (B*T, E)
+    per micro-batch m; and the outputs under test: logits (B, T, V) of the first micro-batch,
+    loss (1,), aux_loss (1,), z_loss (1,), optionally seq_aux_loss (1,) (means over step 0's
+    micro-batches) and grad.{name} after step 0, and trajectory (S,).
     """
     cfg = ModelConfig(_load_json(os.path.join(directory, "config.json")))
     weights = read_safetensors(os.path.join(directory, "model.safetensors"))
@@ -693,15 +772,19 @@ def run_check(directory):
     model = build_model(cfg, weights, torch.float64)
     param_names = [name for name, _ in model.named_parameters()]
     settings = _load_settings(os.path.join(directory, "train.json"), param_names)
-    tokens, targets, noise = _load_batches(case, cfg, settings["steps"], torch.float64)
-    outputs = {key: _require(case, key)
-               for key in ("logits", "loss", "aux_loss", "z_loss", "trajectory")}
+    tokens, targets, noise = _load_batches(case, cfg, settings["steps"] * settings["grad_accum"],
+                                           torch.float64)
+    # seq_aux_loss is optional so that directories written before it still check.
+    keys = ["logits", "loss", "aux_loss", "z_loss"] + (["seq_aux_loss"]
+                                                       if "seq_aux_loss" in case else [])
+    outputs = {key: _require(case, key) for key in keys + ["trajectory"]}
 
     ref, trajectory = train(model, settings, tokens, targets, noise)
     failures = []
     print(f"reference check: {directory} ({cfg.arch}, router {cfg.router}, "
-          f"{len(cfg.moe_layers)}/{cfg.n_layers} MoE layers, {settings['steps']} steps)")
-    for key in ("logits", "loss", "aux_loss", "z_loss"):
+          f"{len(cfg.moe_layers)}/{cfg.n_layers} MoE layers, {settings['steps']} steps of "
+          f"{settings['grad_accum']} micro-batches, aux scope {cfg.aux_loss_scope})")
+    for key in keys:
         err, ok, note = compare(outputs[key], ref[key])
         print(_format(key, err, ok, note))
         if not ok:
@@ -988,7 +1071,7 @@ def write_selftest_dir(directory, spec, seed):
                    if cfg.router == "temperature" else [1.0] * steps)
     model32 = build_model(cfg, weights, torch.float32)
     settings = {
-        "steps": steps, "lr": [1e-2 * (1 - 0.2 * s) for s in range(steps)],
+        "steps": steps, "grad_accum": 1, "lr": [1e-2 * (1 - 0.2 * s) for s in range(steps)],
         "temperature": temperature, "beta1": 0.9, "beta2": 0.95, "eps": 1e-8,
         "weight_decay": 0.1, "grad_clip": spec["grad_clip"],
         "decay_params": [n for n, p in model32.named_parameters() if p.dim() == 2],

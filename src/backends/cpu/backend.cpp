@@ -16,6 +16,7 @@
 #include "backends/cpu/rmsnorm.h"
 #include "backends/cpu/rope.h"
 #include "backends/cpu/router_scores.h"
+#include "backends/cpu/router_balance.h"
 #include "backends/cpu/softmax_xent.h"
 
 namespace moe::cpu {
@@ -84,6 +85,10 @@ constinit const Backend kBackend{
                       .sigmoid_router_losses_backward = sigmoid_router_losses_backward,
                       .router_load_accumulate = router_load_accumulate,
                       .router_bias_update = router_bias_update},
+    .balance = {.segment_fractions = segment_fractions,
+                .balance_loss_forward = balance_loss_forward,
+                .balance_loss_backward = balance_loss_backward,
+                .softmax_backward = softmax_backward},
     .dispatch = {.moe_dispatch_plan = moe_dispatch_plan,
                  .moe_gather = moe_gather,
                  .moe_gather_backward = moe_gather_backward,

@@ -1,0 +1,15 @@
+// CUDA kernels for the load-balancing losses over segments of the tokens (see
+// ops/router_balance.h for the math), the results of backends/cpu/router_balance.h with sums in a
+// fixed order on the device.
+#pragma once
+#include "core/tensor.h"
+
+namespace moe::cuda {
+
+// Table entries (backends/backend.h), F32; loss (1) F64.
+void segment_fractions(Tensor fraction, const Tensor& topk_idx);
+void balance_loss_forward(Tensor loss, const Tensor& scores, const Tensor& fraction);
+void balance_loss_backward(Tensor dscores, const Tensor& fraction, float coef);
+void softmax_backward(Tensor dlogits, const Tensor& dprobs, const Tensor& probs, float temperature);
+
+}  // namespace moe::cuda
