@@ -21,7 +21,8 @@ namespace moe {
 struct MoEStatsSlots {
   Tensor router;    // (3) F64: the ops::RouterStat entries
   Tensor fraction;  // (E) F32: share of the assignments per expert (also used by backward)
-  Tensor dropped;   // (1) I32: assignments dropped by the capacity limit
+  Tensor dropped;   // (1) I32: assignments dropped by the capacity limit (expert choice: tokens
+                    // no expert took)
 };
 
 // The checkpoint name of projection `proj` ("w1", "w2", "w3") of expert `expert` of the MoE layer
@@ -45,6 +46,10 @@ class MoELayer {
 
  private:
   int64_t layer_, n_embed_, n_experts_, top_k_;
+  // Expert choice routes every token's E slots (gates = the full softmax) and lets each expert
+  // keep its best; top-k routers have top_k slots per token.
+  bool expert_choice_;
+  int64_t slots_per_token_;
   bool noisy_;
   float capacity_factor_, aux_coef_, z_coef_;
   LinearParams gate_, noise_;
@@ -52,7 +57,7 @@ class MoELayer {
   std::vector<std::unique_ptr<ExpertFFN>> shared_;
   MoEStatsSlots stats_;
   bool noise_used_ = false;  // the last forward added router noise
-  // Saved activations (buffers for the largest call; N tokens, k = top_k).
+  // Saved activations (buffers for the largest call; N tokens, k = slots_per_token_).
   Tensor logits_;         // (N, E)
   Tensor noise_logits_;   // (N, E)
   Tensor noise_eps_;      // (N, E)

@@ -12,6 +12,7 @@
 #include "backends/cuda/dropout.h"
 #include "backends/cuda/elementwise.h"
 #include "backends/cuda/embedding.h"
+#include "backends/cuda/expert_choice.h"
 #include "backends/cuda/grouped_gemm.h"
 #include "backends/cuda/layernorm.h"
 #include "backends/cuda/matmul.h"
@@ -110,6 +111,7 @@ constinit const Backend kBackend{
                .router_losses_forward = router_losses_forward,
                .router_losses_backward = router_losses_backward},
     .dispatch = {.moe_dispatch_plan = moe_dispatch_plan,
+                 .expert_choice_plan = expert_choice_plan,
                  .moe_gather = moe_gather,
                  .moe_gather_backward = moe_gather_backward,
                  .moe_scatter = moe_scatter,
