@@ -40,6 +40,8 @@ void run_eval(const EvalFlags& f) {
   moe::set_num_threads(f.threads);
   MOE_CHECK(f.text.empty() != f.data.empty(), "give exactly one of --text FILE or --data DIR");
   moe::CheckpointFiles files = moe::open_checkpoint(f.checkpoint);
+  const std::string non_causal = files.config.model.non_causal_reason();
+  if (!non_causal.empty()) std::cerr << "moe eval: not causal: " << non_causal << "\n";
   MOE_CHECK(files.tokenizer != nullptr, "checkpoint ", files.dir,
             " has no tokenizer, so it cannot read text");
   const int64_t batch = f.batch_size > 0 ? f.batch_size : files.config.train.batch_size;
@@ -83,6 +85,7 @@ void run_eval(const EvalFlags& f) {
   MOE_CHECK(std::isfinite(r.loss), "the loss of checkpoint ", ckpt.dir, " is ", r.loss, " over ",
             r.tokens, " tokens: the model's outputs are not finite, so there is no loss to report");
   nlohmann::json out = {{"loss", r.loss}, {"ppl", std::exp(r.loss)}, {"tokens", r.tokens}};
+  if (!non_causal.empty()) out["causal"] = false;
   std::cout << out.dump() << std::endl;
 }
 

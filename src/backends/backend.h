@@ -153,6 +153,11 @@ struct DispatchKernels {
   // dropped (1) I32 = the number of assignments over capacity.
   void (*moe_dispatch_plan)(Tensor expert_offsets, Tensor sorted_slots, Tensor slot_rows,
                             Tensor dropped, const Tensor& topk_idx, int64_t capacity);
+  // Expert choice (ops/expert_choice.h): each expert keeps its `capacity` best slots by gate;
+  // dropped (1) I32 = the number of tokens no expert kept.
+  void (*expert_choice_plan)(Tensor expert_offsets, Tensor sorted_slots, Tensor slot_rows,
+                             Tensor dropped, const Tensor& topk_idx, const Tensor& gates,
+                             int64_t capacity);
   void (*moe_gather)(Tensor xs, const Tensor& x, const Tensor& sorted_slots,
                      const Tensor& expert_offsets, int64_t top_k);
   void (*moe_gather_backward)(Tensor dx, const Tensor& dxs, const Tensor& slot_rows, int64_t top_k);

@@ -236,6 +236,13 @@ float ModelConfig::temperature_at(int64_t step, int64_t total_steps) const {
                             (router_temperature_end - router_temperature) * frac);
 }
 
+std::string ModelConfig::non_causal_reason() const {
+  if (!is_expert_choice() || moe_layer_indices().empty()) return "";
+  return "model.router = expert_choice: each expert chooses its tokens across the whole batch, so "
+         "a token's routing depends on the other tokens of its batch, later ones included; the "
+         "model is not causal and its losses are not those of left-to-right prediction";
+}
+
 void ModelConfig::validate() const {
   check_one_of("model.arch", arch, {"gpt", "llama"});
   check_range<int64_t>("model.vocab_size", vocab_size, 2, int64_t{1} << 24);
@@ -257,7 +264,7 @@ void ModelConfig::validate() const {
   check_range<int64_t>("model.n_experts", n_experts, 1, 4096);
   check_range<int64_t>("model.top_k", top_k, 1, n_experts);
   moe_layer_indices();  // validates the layer list
-  check_one_of("model.router", router, {"topk", "noisy_topk", "temperature"});
+  check_one_of("model.router", router, {"topk", "noisy_topk", "temperature", "expert_choice"});
   check_range("model.router_temperature", router_temperature, 1e-3f, 1e3f);
   check_range("model.router_temperature_end", router_temperature_end, 1e-3f, 1e3f);
   check_range<int64_t>("model.router_temperature_steps", router_temperature_steps, 0,
@@ -290,6 +297,30 @@ void ModelConfig::validate() const {
   MOE_CHECK(aux_loss_scope == "micro_batch" || aux_loss_coef > 0.0f,
             "config: model.aux_loss_scope = global_batch needs model.aux_loss_coef > 0 (it says "
             "where the Switch loss counts its expert fractions)");
+  // Expert choice is balanced by construction (every expert takes the same number of tokens),
+  // so the Switch load-balancing loss has nothing to balance (Zhou et al. 2022 use none), and its
+  // capacity comes from model.top_k, the average number of experts per token.
+  MOE_CHECK(!is_expert_choice() || aux_loss_coef == 0.0f,
+            "config: model.aux_loss_coef = ", aux_loss_coef,
+            " has no meaning with model.router = expert_choice (every expert takes the same number "
+            "of tokens); set it to 0");
+  MOE_CHECK(!is_expert_choice() || (!router_bias && seq_aux_loss_coef == 0.0f),
+            "config: model.router = expert_choice takes neither model.router_bias nor "
+            "model.seq_aux_loss_coef > 0 (its experts choose tokens, so there is no token "
+            "selection to bias or balance)");
+  // The sequence-wise and global-batch losses are computed on softmax probabilities; with
+  // sigmoid scores they would need the normalised scores' own backward.
+  MOE_CHECK(
+      router_score == "softmax" || (seq_aux_loss_coef == 0.0f && aux_loss_scope == "micro_batch"),
+      "config: model.router_score = sigmoid works with the per-micro-batch Switch loss only "
+      "(not with model.seq_aux_loss_coef > 0 or model.aux_loss_scope = global_batch)");
+  // The routing-only pass of global-batch balancing would count each micro-batch's load twice.
+  MOE_CHECK(!router_bias || aux_loss_scope == "micro_batch",
+            "config: model.router_bias and model.aux_loss_scope = global_batch cannot be combined");
+  MOE_CHECK(!is_expert_choice() || capacity_factor == 0.0f,
+            "config: model.capacity_factor = ", capacity_factor,
+            " has no meaning with model.router = expert_choice (each expert takes top_k * tokens / "
+            "n_experts tokens); set it to 0");
   MOE_CHECK(dropout >= 0.0f && dropout < 1.0f, "config value model.dropout = ", dropout,
             " must be in [0, 1)");
   check_one_of("model.init", init, {"normal", "kaiming", "xavier"});

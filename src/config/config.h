@@ -27,7 +27,7 @@ struct ModelConfig {
   int64_t n_experts = 8;
   int64_t top_k = 2;
   std::string moe_layers = "all";     // "all", "none", "every:N" (layers i % N == N - 1), "0,2,5"
-  std::string router = "noisy_topk";  // "topk", "noisy_topk", "temperature"
+  std::string router = "noisy_topk";  // "topk", "noisy_topk", "temperature", "expert_choice"
   float router_temperature = 1.0f;
   float router_temperature_end = 1.0f;
   int64_t router_temperature_steps = 0;  // 0: anneal over the whole run
@@ -61,6 +61,12 @@ struct ModelConfig {
   bool has_bias() const { return is_gpt(); }
   int64_t head_dim() const { return n_embed / n_heads; }
   int64_t kv_heads() const { return n_kv_heads > 0 ? n_kv_heads : n_heads; }
+  // Expert-choice routing (ops/expert_choice.h): each expert picks top_k * N / E tokens of the
+  // batch, so a token's routing depends on the other tokens of its batch, later ones included.
+  bool is_expert_choice() const { return router == "expert_choice"; }
+  // Why a token's output can depend on later tokens (for run output and records), or "" when the
+  // model is causal.
+  std::string non_causal_reason() const;
   bool is_moe_layer(int64_t layer) const;
   std::vector<int64_t> moe_layer_indices() const;
   // Router temperature at a training step (linear anneal); total_steps is the run's length.

@@ -31,6 +31,10 @@ MemoryUse generation_memory(const ModelConfig& config) {
 
 Generator::Generator(Model& model)
     : model_(model), last_logits_(static_cast<size_t>(model.config().vocab_size)) {
+  // Decoding routes one token at a time, which routing over the whole batch cannot do.
+  const std::string reason = model.config().non_causal_reason();
+  MOE_CHECK(reason.empty(),
+            "cannot generate from this model, which decodes one token at a time: ", reason);
   allocate_for_generation(model_);
 }
 

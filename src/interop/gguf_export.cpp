@@ -37,6 +37,10 @@ void check_exportable(const RunConfig& config, const Tokenizer* tokenizer, const
             "cannot export model.router_noise_at_eval = true to GGUF", in,
             ": the router draws noise at inference, which llama.cpp cannot; retrain with it off "
             "(evaluation without noise is what the export reproduces)");
+  MOE_CHECK(!m.is_expert_choice() || m.moe_layer_indices().empty(),
+            "cannot export model.router = expert_choice to GGUF", in,
+            ": its experts choose tokens across the whole batch, and llama.cpp routes each token "
+            "to its own top-k experts");
   MOE_CHECK(m.n_shared_experts == 0, "cannot export model.n_shared_experts = ", m.n_shared_experts,
             " to GGUF", in, ": llama.cpp's llama architecture has no shared experts");
   MOE_CHECK(m.capacity_factor == 0.0f, "cannot export model.capacity_factor = ", m.capacity_factor,

@@ -160,7 +160,7 @@ ForwardStats Model::read_stats() const {
     s.entropy = router[ops::kEntropy];
     s.expert_fraction.assign(fractions.begin() + l * e, fractions.begin() + (l + 1) * e);
     s.dropped = dropped[l];
-    s.assignments = last_tokens_ * cfg_.top_k;
+    s.assignments = cfg_.is_expert_choice() ? last_tokens_ : last_tokens_ * cfg_.top_k;
     out.moe.push_back(std::move(s));
   }
   return out;

@@ -31,8 +31,10 @@ struct MoELayerStats {
   double seq_aux_loss = 0.0;            // before its coefficient
   double entropy = 0.0;                 // mean routing entropy, nats
   std::vector<float> expert_fraction;   // (E) share of the assignments per expert
-  int64_t dropped = 0;                  // assignments dropped by the capacity limit
-  int64_t assignments = 0;              // N * k
+  // Assignments dropped by the capacity limit, of N * k; with expert choice, tokens no expert
+  // took, of N.
+  int64_t dropped = 0;
+  int64_t assignments = 0;
 };
 
 // Everything the last forward with targets measured, read from the device in three copies.
@@ -135,7 +137,7 @@ class Model {
   Tensor loss_stats_;                 // (1 + ops::kRouterStats L) F64, as loss_stats() describes
   Tensor fractions_;                  // (L, E) F32 expert fractions
   Tensor step_fractions_;             // (L, E) F32 expert fractions of the optimizer step
-  Tensor dropped_;                    // (L) I32 assignments dropped by the capacity limit
+  Tensor dropped_;                    // (L) I32 as MoELayerStats::dropped
   std::vector<Tensor> block_inputs_;  // views: input of each block for the last forward
 };
 

@@ -5,6 +5,7 @@
 #include "core/check.h"
 #include "core/rng_streams.h"
 #include "ops/elementwise.h"
+#include "ops/expert_choice.h"
 #include "ops/matmul.h"
 #include "ops/moe_permute.h"
 #include "ops/router_balance.h"
@@ -22,6 +23,8 @@ MoELayer::MoELayer(ParamTable& table, const std::string& prefix, const ModelConf
       n_embed_(cfg.n_embed),
       n_experts_(cfg.n_experts),
       top_k_(cfg.top_k),
+      expert_choice_(cfg.is_expert_choice()),
+      slots_per_token_(expert_choice_ ? cfg.n_experts : cfg.top_k),
       noisy_(cfg.router == "noisy_topk"),
       step_aux_scope_(cfg.aux_loss_scope == "global_batch"),
       capacity_factor_(cfg.capacity_factor),
@@ -60,7 +63,7 @@ int64_t MoELayer::inactive_params_per_token() const {
 void MoELayer::allocate(Arena& arena, Arena& scratch, int64_t max_tokens,
                         const MoEStatsSlots& stats) {
   stats_ = stats;
-  const int64_t n = max_tokens, e = n_experts_, k = top_k_, c = n_embed_;
+  const int64_t n = max_tokens, e = n_experts_, k = slots_per_token_, c = n_embed_;
   logits_ = arena.alloc(Shape{n, e});
   noise_logits_ = arena.alloc(Shape{n, e});
   noise_eps_ = arena.alloc(Shape{n, e});
@@ -100,7 +103,7 @@ int64_t MoELayer::kept_assignments() const {
 
 ops::RouterArgs MoELayer::router_args(const ForwardContext& ctx) const {
   ops::RouterArgs args;
-  args.top_k = static_cast<int>(top_k_);
+  args.top_k = static_cast<int>(slots_per_token_);
   args.temperature = ctx.router_temperature;
   return args;
 }
@@ -157,7 +160,7 @@ void MoELayer::balance_losses_backward(const ForwardContext& ctx, Tensor dlogits
 }
 
 Tensor MoELayer::forward(const ForwardContext& ctx, const Tensor& x) {
-  const int64_t n = x.size(0), e = n_experts_, k = top_k_;
+  const int64_t n = x.size(0), e = n_experts_, k = slots_per_token_;
   Tensor logits = logits_.rows(0, n);
   Tensor topk_idx = topk_idx_.rows(0, n), gates = gates_.rows(0, n);
   ops::linear_forward(logits, x, gate_.weight->value, bias_value(gate_));
@@ -188,17 +191,27 @@ Tensor MoELayer::forward(const ForwardContext& ctx, const Tensor& x) {
   // The step's load, on the device, for the bias update after the optimizer step.
   if (router_bias_ && ctx.training) ops::router_load_accumulate(load_, topk_idx);
 
-  int64_t capacity = 0;
-  if (capacity_factor_ > 0.0f) {
-    // Switch Transformer: capacity = capacity_factor * tokens * k / experts, rounded up.
-    capacity = static_cast<int64_t>(
-        std::ceil(capacity_factor_ * static_cast<double>(n * k) / static_cast<double>(e)));
-  }
   Tensor sorted_slots = sorted_slots_.rows(0, n * k), slot_rows = slot_rows_.rows(0, n * k);
-  ops::moe_dispatch_plan(offsets_, sorted_slots, slot_rows, stats_.dropped, topk_idx, e, capacity);
+  if (expert_choice_) {
+    // Every token's E slots are candidates; each expert keeps its best C, so the experts compute
+    // exactly E * C rows, known on the host without a read.
+    const int64_t capacity = ops::expert_choice_capacity(n, e, top_k_);
+    ops::expert_choice_plan(offsets_, sorted_slots, slot_rows, stats_.dropped, topk_idx, gates, e,
+                            capacity);
+    used_rows_ = e * capacity;
+  } else {
+    int64_t capacity = 0;
+    if (capacity_factor_ > 0.0f) {
+      // Switch Transformer: capacity = capacity_factor * tokens * k / experts, rounded up.
+      capacity = static_cast<int64_t>(
+          std::ceil(capacity_factor_ * static_cast<double>(n * k) / static_cast<double>(e)));
+    }
+    ops::moe_dispatch_plan(offsets_, sorted_slots, slot_rows, stats_.dropped, topk_idx, e,
+                           capacity);
+    used_rows_ = capacity > 0 ? kept_assignments() : n * k;
+  }
   Tensor xs = xs_.rows(0, n * k);
   ops::moe_gather(xs, x, sorted_slots, offsets_, k);
-  used_rows_ = capacity > 0 ? kept_assignments() : n * k;
   Tensor ys = experts_.forward(xs, offsets_, used_rows_);
   Tensor out = out_.rows(0, n);
   ops::moe_scatter(out, ys, gates, slot_rows);
@@ -211,7 +224,7 @@ Tensor MoELayer::forward(const ForwardContext& ctx, const Tensor& x) {
 }
 
 void MoELayer::backward(const ForwardContext& ctx, Tensor dx, const Tensor& dout, const Tensor& x) {
-  const int64_t n = x.size(0), k = top_k_;
+  const int64_t n = x.size(0), k = slots_per_token_;
   Tensor topk_idx = topk_idx_.rows(0, n), gates = gates_.rows(0, n);
   Tensor sorted_slots = sorted_slots_.rows(0, n * k), slot_rows = slot_rows_.rows(0, n * k);
   Tensor xs = xs_.rows(0, n * k), dys = dys_.rows(0, n * k), dxs = dxs_.rows(0, n * k);

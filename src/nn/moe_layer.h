@@ -22,7 +22,8 @@ namespace moe {
 struct MoEStatsSlots {
   Tensor router;    // (ops::kRouterStats) F64: the ops::RouterStat entries
   Tensor fraction;  // (E) F32: share of the assignments per expert (also used by backward)
-  Tensor dropped;   // (1) I32: assignments dropped by the capacity limit
+  Tensor dropped;   // (1) I32: assignments dropped by the capacity limit (expert choice: tokens
+                    // no expert took)
   // (1, E) F32: share of the optimizer step's assignments per expert, for
   // ForwardContext::step_aux_fraction; empty unless model.aux_loss_scope = global_batch.
   Tensor step_fraction;
@@ -54,6 +55,10 @@ class MoELayer {
 
  private:
   int64_t layer_, n_embed_, n_experts_, top_k_;
+  // Expert choice routes every token's E slots (gates = the full softmax) and lets each expert
+  // keep its best; top-k routers have top_k slots per token.
+  bool expert_choice_;
+  int64_t slots_per_token_;
   bool noisy_;
   bool step_aux_scope_;  // model.aux_loss_scope = global_batch
   float capacity_factor_, aux_coef_, z_coef_, seq_aux_coef_;
@@ -66,7 +71,7 @@ class MoELayer {
   Tensor load_;                   // (E) I32 assignments per expert since the last bias update
   MoEStatsSlots stats_;
   bool noise_used_ = false;  // the last forward added router noise
-  // Saved activations (buffers for the largest call; N tokens, k = top_k).
+  // Saved activations (buffers for the largest call; N tokens, k = slots_per_token_).
   Tensor logits_;         // (N, E)
   Tensor noise_logits_;   // (N, E)
   Tensor noise_eps_;      // (N, E)

@@ -34,6 +34,7 @@ svg .chart-title { font-size: 14px; font-weight: 600; }
 svg .axis line { stroke: #444; } svg .grid line { stroke: #e5e5e5; }
 svg .axis-label { font-size: 12px; fill: #333; } svg .cell-value { font-size: 11px; }
 p.note { color: #555; font-style: italic; }
+p.warning { color: #8a1c00; font-weight: 600; }
 </style>
 )";
 
@@ -97,7 +98,9 @@ std::string config_summary_html(const RunLog& log) {
   std::string o = "<dl class=\"config\" id=\"config-" + escape_xml(log.name) + "\">\n";
   for (const Item& it : items)
     o += "<dt>" + escape_xml(it.label) + "</dt><dd>" + escape_xml(it.value) + "</dd>\n";
-  return o + "</dl>\n";
+  o += "</dl>\n";
+  if (!log.non_causal_reason.empty()) o += note("Not causal: " + log.non_causal_reason, "warning");
+  return o;
 }
 
 // How a bin of per-step values becomes one point.

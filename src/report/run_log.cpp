@@ -119,6 +119,7 @@ RunLog parse_run_log(const std::string& text, const std::string& source, const s
       log.active_params = integer(j, "active_params", where);
       log.flops_per_token = number(j, "flops_per_token", where);
       log.data = json_value_or<std::string>(j, "data", "", where);
+      log.non_causal_reason = json_value_or<std::string>(j, "non_causal_reason", "", where);
       MOE_CHECK(j.contains("config") && j["config"].is_object(), where,
                 ": start record lacks 'config'");
       log.config = j["config"];

@@ -36,7 +36,10 @@ struct RunLog {
   std::string name;  // the run directory's name
   int64_t params = 0, active_params = 0;
   double flops_per_token = 0.0;
-  std::string data;       // the data description of the start record
+  std::string data;  // the data description of the start record
+  // The start record's non_causal_reason: why the model's routing sees later tokens ("" when
+  // it is causal, and in logs written before the field existed).
+  std::string non_causal_reason;
   nlohmann::json config;  // RunConfig::to_json() of the run
   std::vector<StepRecord> steps;
   std::vector<EvalRecord> evals;

@@ -64,7 +64,9 @@ AxisTicks nice_ticks(double lo, double hi, int max_ticks) {
   MOE_CHECK(std::isfinite(lo) && std::isfinite(hi) && lo <= hi, "axis range [", lo, ", ", hi,
             "] is not a finite interval");
   MOE_CHECK(max_ticks >= 2, "an axis needs at least 2 ticks, asked for ", max_ticks);
-  if (hi == lo) {  // a flat series: open the range around the value
+  // A flat series, or one whose spread is rounding noise (1 - 2e-16 .. 1): open the range around
+  // the value. Steps far below the values' ulp would make the tick loop below never advance.
+  if (hi - lo <= 1e-9 * std::max(std::fabs(lo), std::fabs(hi))) {
     const double pad = lo == 0.0 ? 1.0 : std::fabs(lo) * 0.1;
     lo -= pad;
     hi += pad;

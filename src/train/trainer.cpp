@@ -298,12 +298,16 @@ void Trainer::announce_run() {
                      {"device", device_name(model_->device())},
                      {"blas", ops::kernel_library(model_->device())},
                      {"data", data_.description},
+                     {"causal", config_.model.non_causal_reason().empty()},
+                     {"non_causal_reason", config_.model.non_causal_reason()},
                      {"train_tokens", data_.train.size},
                      {"val_tokens", data_.val.size},
                      {"processes", dp_.ranks()},
                      {"config", config_.to_json()}});
   }
   if (!prints()) return;
+  if (const std::string reason = config_.model.non_causal_reason(); !reason.empty())
+    std::printf("moe train: not causal: %s\n", reason.c_str());
   std::printf("moe train: %s, %.2f M parameters (%.2f M active per token), data %s, on %s\n",
               config_.model.arch.c_str(), result_.params / 1e6, result_.active_params / 1e6,
               data_.description.c_str(), device_name(model_->device()));

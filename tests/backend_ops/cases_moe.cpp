@@ -2,6 +2,7 @@
 #include <string>
 
 #include "harness.h"
+#include "ops/expert_choice.h"
 #include "ops/grouped_gemm.h"
 #include "ops/moe_permute.h"
 #include "ops/moe_router.h"
@@ -184,6 +185,67 @@ OpCase dispatch(std::string name, std::vector<int32_t> experts_used, int64_t cap
   return c;
 }
 
+// Expert choice end to end: the full softmax as gates (router_forward with k = E), each expert's
+// best `capacity` tokens (expert_choice_plan), then the dispatch ops with k = E. `tied` repeats
+// token rows in pairs, so equal gates compete for the last places and the lower token must win.
+OpCase expert_choice(std::string name, int64_t capacity, bool tied) {
+  OpCase c{std::move(name),
+           {"router_forward", "expert_choice_plan", "moe_gather", "moe_scatter",
+            "moe_scatter_backward", "moe_gather_backward", "router_backward",
+            "grouped_linear_forward", "grouped_linear_backward"}};
+  const int64_t N = kTokens, E = kExperts, C = 8, O = 6, slots = N * E;
+  Values v(40 + static_cast<uint32_t>(capacity));
+  std::vector<double> logits = v.uniform(N * E, -2.0, 2.0);
+  if (tied)
+    for (int64_t n = 1; n < N; n += 2)
+      std::copy_n(logits.begin() + (n - 1) * E, E, logits.begin() + n * E);
+  c.input("logits", {N, E}, logits);
+  c.input("x", {N, C}, v.uniform(N * C));
+  c.input("w", {E, O, C}, v.uniform(E * O * C));
+  c.input("dy", {N, O}, v.uniform(N * O));
+  c.index_output("topk", {N, E});
+  c.output("gates", {N, E});
+  c.index_output("offsets", {E + 1});
+  c.index_output("sorted_slots", {slots});
+  c.index_output("slot_rows", {slots});
+  c.index_output("dropped", {1});
+  const std::vector<double> sentinel(static_cast<size_t>(slots * C), 7.0);
+  c.output("xs", {slots, C}, sentinel);
+  c.output("ys", {slots, O}, std::vector<double>(slots * O, 7.0));
+  c.output("y", {N, O});
+  c.output("dys", {slots, O}, std::vector<double>(slots * O, 7.0));
+  c.output("dgates", {N, E});
+  c.output("dxs", {slots, C}, sentinel);
+  c.output("dw", {E, O, C}, v.uniform(E * O * C));
+  c.output("dx", {N, C});
+  c.output("dlogits", {N, E});
+  ops::RouterArgs args;
+  args.top_k = static_cast<int>(E);
+  args.temperature = 0.9f;
+  c.forward = [capacity, args](const Tensors& t) {
+    ops::router_forward(t["topk"], t["gates"], t["logits"], Tensor{}, Tensor{}, args);
+    ops::expert_choice_plan(t["offsets"], t["sorted_slots"], t["slot_rows"], t["dropped"],
+                            t["topk"], t["gates"], kExperts, capacity);
+    ops::moe_gather(t["xs"], t["x"], t["sorted_slots"], t["offsets"], kExperts);
+    ops::grouped_linear_forward(t["ys"], t["xs"], t["w"], Tensor{}, t["offsets"]);
+    ops::moe_scatter(t["y"], t["ys"], t["gates"], t["slot_rows"]);
+  };
+  c.backward = [args](const Tensors& t) {
+    ops::moe_scatter_backward(t["dys"], t["dgates"], t["dy"], t["ys"], t["gates"], t["slot_rows"],
+                              t["sorted_slots"], t["offsets"]);
+    ops::grouped_linear_backward(t["dxs"], t["dw"], Tensor{}, t["dys"], t["xs"], t["w"],
+                                 t["offsets"]);
+    ops::moe_gather_backward(t["dx"], t["dxs"], t["slot_rows"], kExperts);
+    ops::router_backward(t["dlogits"], Tensor{}, t["dgates"], t["topk"], t["gates"], Tensor{},
+                         Tensor{}, args);
+  };
+  c.objective = {{"y", "dy"}};
+  c.gradients = {{"x", "dx"}, {"w", "dw", true}};
+  // At a tie the selection is not differentiable, so only untied logits get finite differences.
+  if (!tied) c.gradients.push_back({"logits", "dlogits"});
+  return c;
+}
+
 }  // namespace
 
 std::vector<OpCase> moe_cases() {
@@ -195,7 +257,9 @@ std::vector<OpCase> moe_cases() {
           balance_losses(1),
           softmax_backward(),
           dispatch("moe dispatch (dropless, expert 2 idle)", {0, 1, 3}, 0),
-          dispatch("moe dispatch (capacity 6 drops, expert 3 idle)", {0, 1, 2}, 6)};
+          dispatch("moe dispatch (capacity 6 drops, expert 3 idle)", {0, 1, 2}, 6),
+          expert_choice("expert choice (capacity 6 of 12 tokens)", 6, false),
+          expert_choice("expert choice (capacity 3, tied token pairs)", 3, true)};
 }
 
 }  // namespace moe::backend_ops

@@ -86,6 +86,31 @@ TEST(Config, ValidationNamesTheBadValue) {
   expect_error("train.device", "CPU", "is not one of: cpu, cuda");
 }
 
+TEST(Config, ExpertChoiceRefusesTheSettingsItGivesNoMeaningAndIsNotCausal) {
+  RunConfig c = RunConfig::preset("llama-moe-tiny");  // aux_loss_coef 0.01
+  EXPECT_TRUE(c.model.non_causal_reason().empty());
+  c.set("model.router", "expert_choice");
+  try {
+    c.validate();
+    FAIL() << "expert choice with an aux loss was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("model.aux_loss_coef = 0.01 has no meaning with "
+                                         "model.router = expert_choice"),
+              std::string::npos)
+        << e.what();
+  }
+  c.set("model.aux_loss_coef", "0");
+  c.set("model.z_loss_coef", "0.001");
+  EXPECT_NO_THROW(c.validate());
+  EXPECT_NE(c.model.non_causal_reason().find("not causal"), std::string::npos);
+  c.set("model.capacity_factor", "1.25");
+  EXPECT_THROW(c.validate(), Error);
+  // Without MoE layers nothing is routed, so the model stays causal.
+  c.set("model.capacity_factor", "0");
+  c.set("model.moe_layers", "none");
+  EXPECT_TRUE(c.model.non_causal_reason().empty());
+}
+
 TEST(Config, DeviceNamesTheDeviceAndDefaultsToTheCpu) {
   RunConfig c = RunConfig::preset("makemoe");
   EXPECT_EQ(c.train.device, "cpu");

@@ -61,6 +61,14 @@ TEST(NiceTicks, FlatSeriesGetsARange) {
   EXPECT_GT(z.hi, 0.0);
 }
 
+TEST(NiceTicks, ASpreadOfRoundingNoiseIsFlat) {
+  // Expert choice's aux statistic is 1 up to the last bits (0.9999999999999997 .. 1).
+  AxisTicks t = nice_ticks(0.9999999999999997, 1.0);
+  EXPECT_LE(t.lo, 0.9);
+  EXPECT_GE(t.hi, 1.1);
+  EXPECT_LE(t.ticks.size(), 12u);
+}
+
 TEST(NiceTicks, RejectsNonFiniteRange) {
   EXPECT_THROW(nice_ticks(0.0, INFINITY), Error);
   EXPECT_THROW(nice_ticks(2.0, 1.0), Error);

@@ -176,7 +176,7 @@ class ModelConfig:
         self.router = raw["router"]
         if self.arch not in ("gpt", "llama"):
             raise MalformedInput(f"config.json: unknown arch {self.arch!r}")
-        if self.router not in ("topk", "noisy_topk", "temperature"):
+        if self.router not in ("topk", "noisy_topk", "temperature", "expert_choice"):
             raise MalformedInput(f"config.json: unknown router {self.router!r}")
         for key in ("vocab_size", "block_size", "n_embed", "n_layers", "n_heads",
                     "n_kv_heads", "ffn_hidden", "n_experts", "top_k", "n_shared_experts"):
@@ -338,6 +338,38 @@ def expert_capacity(cfg, n_tokens):
     return math.ceil(cfg.capacity_factor * n_tokens * cfg.top_k / cfg.n_experts)
 
 
+def expert_choice_capacity(n_tokens, n_experts, experts_per_token):
+    """Tokens per expert under expert choice: round(N * c / E) half up, within [1, N]."""
+    c = (2 * n_tokens * experts_per_token + n_experts) // (2 * n_experts)
+    return min(max(c, 1), n_tokens)
+
+
+def expert_choice_forward(moe, a, tau):
+    """Expert-choice routing (Zhou et al. 2022): S = softmax(logits / tau) over experts, each
+    expert takes the C tokens of highest S[:, e] (ties: lower token first), gated by S.
+    a (N, C). Returns out (N, C), aux, z; moe.dropped = tokens no expert took."""
+    cfg = moe.cfg
+    n, n_experts = a.shape[0], cfg.n_experts
+    logits = moe.gate(a)
+    probs = torch.softmax(logits / tau, dim=-1)  # (N, E)
+    capacity = expert_choice_capacity(n, n_experts, cfg.top_k)
+    taken = torch.zeros(n, dtype=torch.bool)
+    out = torch.zeros_like(a)
+    for e, expert in enumerate(moe.experts):
+        rows = torch.sort(probs[:, e].detach(), descending=True, stable=True).indices[:capacity]
+        taken[rows] = True
+        y = expert(a.index_select(0, rows)) * probs[rows, e].unsqueeze(-1)
+        out = out.index_add(0, rows, y)
+    for shared in moe.shared_experts:
+        out = out + shared(a)
+    moe.dropped = int((~taken).sum())
+    # The Switch statistic over every (token, expert) candidate: each expert has N of the N*E,
+    # so it is 1 (balanced) by construction; the z-loss is the usual one.
+    aux = (probs.mean(0)).sum()
+    z = torch.logsumexp(logits, dim=-1).pow(2).mean()
+    return out, aux, z
+
+
 def stable_topk(scores, k):
     """Indices of the k largest scores per row, descending; ties keep the lower index first."""
     return torch.sort(scores, dim=-1, descending=True, stable=True).indices[:, :k]
@@ -393,6 +425,12 @@ class MoE(nn.Module):
         noise); step_fraction (E) the optimizer step's expert fractions (global-batch
         balancing) or None. Returns out (N, C), aux, z; sets self.seq_aux and
         self.fraction."""
+        if self.cfg.router == "expert_choice":
+            # Balanced by construction: every expert takes C of the E*C assignments.
+            self.seq_aux = torch.zeros((), dtype=a.dtype)
+            self.fraction = torch.full((self.cfg.n_experts,), 1.0 / self.cfg.n_experts,
+                                       dtype=a.dtype)
+            return expert_choice_forward(self, a, tau)
         n, k, n_experts = a.shape[0], self.cfg.top_k, self.cfg.n_experts
         logits = self.gate(a)
         if self.cfg.router_score == "sigmoid" or self.cfg.router_bias:

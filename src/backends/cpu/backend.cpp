@@ -7,6 +7,7 @@
 #include "backends/cpu/dropout.h"
 #include "backends/cpu/elementwise.h"
 #include "backends/cpu/embedding.h"
+#include "backends/cpu/expert_choice.h"
 #include "backends/cpu/grouped_gemm.h"
 #include "backends/cpu/layernorm.h"
 #include "backends/cpu/matmul.h"
@@ -90,6 +91,7 @@ constinit const Backend kBackend{
                 .balance_loss_backward = balance_loss_backward,
                 .softmax_backward = softmax_backward},
     .dispatch = {.moe_dispatch_plan = moe_dispatch_plan,
+                 .expert_choice_plan = expert_choice_plan,
                  .moe_gather = moe_gather,
                  .moe_gather_backward = moe_gather_backward,
                  .moe_scatter = moe_scatter,

@@ -12,6 +12,7 @@
 #include "backends/cuda/dropout.h"
 #include "backends/cuda/elementwise.h"
 #include "backends/cuda/embedding.h"
+#include "backends/cuda/expert_choice.h"
 #include "backends/cuda/grouped_gemm.h"
 #include "backends/cuda/layernorm.h"
 #include "backends/cuda/matmul.h"
@@ -122,6 +123,7 @@ constinit const Backend kBackend{
                 .balance_loss_backward = balance_loss_backward,
                 .softmax_backward = softmax_backward},
     .dispatch = {.moe_dispatch_plan = moe_dispatch_plan,
+                 .expert_choice_plan = expert_choice_plan,
                  .moe_gather = moe_gather,
                  .moe_gather_backward = moe_gather_backward,
                  .moe_scatter = moe_scatter,
