@@ -35,6 +35,9 @@ struct ModelConfig {
   // tutorial's code does; the noise of each eval batch comes from a fixed key.
   bool router_noise_at_eval = false;
   int64_t n_shared_experts = 0;
+  // Fine-grained experts (Dai et al. 2024, DeepSeekMoE §3.1): the hidden size of every routed and
+  // shared expert; 0: ffn_hidden. Dense layers keep ffn_hidden.
+  int64_t expert_hidden = 0;
   float capacity_factor = 0.0f;  // 0: dropless
   float aux_loss_coef = 0.0f;
   float z_loss_coef = 0.0f;
@@ -48,6 +51,7 @@ struct ModelConfig {
   bool has_bias() const { return is_gpt(); }
   int64_t head_dim() const { return n_embed / n_heads; }
   int64_t kv_heads() const { return n_kv_heads > 0 ? n_kv_heads : n_heads; }
+  int64_t expert_ffn_hidden() const { return expert_hidden > 0 ? expert_hidden : ffn_hidden; }
   bool is_moe_layer(int64_t layer) const;
   std::vector<int64_t> moe_layer_indices() const;
   // Router temperature at a training step (linear anneal); total_steps is the run's length.

@@ -15,6 +15,8 @@ CASES=(
   "model.arch=llama model.router=noisy_topk model.n_kv_heads=1"
   "model.arch=llama model.router=temperature model.router_temperature=0.7 model.router_temperature_end=1.5 model.top_k=3"
   "model.arch=llama model.router=topk model.n_shared_experts=2 model.capacity_factor=1.25 model.moe_layers=1"
+  "model.arch=gpt model.router=noisy_topk model.expert_hidden=12 model.n_experts=7 model.top_k=3 model.n_shared_experts=1 model.moe_layers=every:2"
+  "model.arch=llama model.router=topk model.n_kv_heads=2 model.expert_hidden=16 model.n_experts=6 model.top_k=3 model.n_shared_experts=2"
 )
 i=0
 for c in "${CASES[@]}"; do
