@@ -24,6 +24,8 @@ struct ElementwiseKernels {
   void (*fill)(Tensor t, float value);
   // out = a + b; out may alias a or b.
   void (*add)(Tensor out, const Tensor& a, const Tensor& b);
+  // sum (n) F64 += x (n) widened to fp64.
+  void (*add_widened)(Tensor sum, const Tensor& x);
   void (*scale_inplace)(Tensor t, float s);
   // sum (1) F64 = sum of t^2, accumulated in fp64 in an order independent of the thread count.
   void (*sum_squares)(Tensor sum, const Tensor& t);

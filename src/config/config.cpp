@@ -113,6 +113,7 @@ const std::vector<Field>& fields() {
     m("routed_scaling_factor", &M::routed_scaling_factor);
     m("router_bias", &M::router_bias);
     m("n_shared_experts", &M::n_shared_experts);
+    m("expert_hidden", &M::expert_hidden);
     m("capacity_factor", &M::capacity_factor);
     m("aux_loss_coef", &M::aux_loss_coef);
     m("z_loss_coef", &M::z_loss_coef);
@@ -289,6 +290,7 @@ void ModelConfig::validate() const {
             "config: model.router_bias needs model.router = topk or temperature (the noisy router "
             "balances with its noise; use one of the two)");
   check_range<int64_t>("model.n_shared_experts", n_shared_experts, 0, 64);
+  check_range<int64_t>("model.expert_hidden", expert_hidden, 0, 1 << 20);
   check_range("model.capacity_factor", capacity_factor, 0.0f, 1e3f);
   check_range("model.aux_loss_coef", aux_loss_coef, 0.0f, 1e3f);
   check_range("model.z_loss_coef", z_loss_coef, 0.0f, 1e3f);
@@ -507,7 +509,7 @@ ModelConfig model_config_from_json(const nlohmann::json& j) {
 }
 
 std::vector<std::string> RunConfig::preset_names() {
-  return {"makemoe", "llama-moe-tiny", "wikitext-moe"};
+  return {"makemoe", "makemoe-fine", "llama-moe-tiny", "wikitext-moe"};
 }
 
 RunConfig RunConfig::preset(const std::string& name) {
@@ -523,6 +525,20 @@ RunConfig RunConfig::preset(const std::string& name) {
     c.train.lr_schedule = "constant";
     c.train.eval_every = 500;
     c.train.eval_iters = 50;
+    return c;
+  }
+  if (name == "makemoe-fine") {
+    // makemoe with DeepSeekMoE's fine-grained and shared experts (Dai et al. 2024, §3.1-3.2):
+    // each of the 8 experts of hidden 512 is split into m = 4 experts of hidden 128 and top-k is
+    // multiplied by m (2 -> 8 of 32); K_s = 1 of the 32 is isolated as an always-on shared expert,
+    // leaving 31 routed experts of which a token picks 7. Expert weights per token are makemoe's
+    // (8 x 128 = 2 x 512 hidden units); only the router (31 instead of 8 outputs) and the experts'
+    // output biases add active parameters.
+    c = preset("makemoe");
+    c.model.expert_hidden = 128;
+    c.model.n_experts = 31;
+    c.model.top_k = 7;
+    c.model.n_shared_experts = 1;
     return c;
   }
   if (name == "llama-moe-tiny") {

@@ -43,6 +43,9 @@ struct ModelConfig {
   // after each step (train.router_bias_update); saved in the checkpoint, since routing uses them.
   bool router_bias = false;
   int64_t n_shared_experts = 0;
+  // Fine-grained experts (Dai et al. 2024, DeepSeekMoE §3.1): the hidden size of every routed and
+  // shared expert; 0: ffn_hidden. Dense layers keep ffn_hidden.
+  int64_t expert_hidden = 0;
   float capacity_factor = 0.0f;  // 0: dropless
   float aux_loss_coef = 0.0f;
   float z_loss_coef = 0.0f;
@@ -67,6 +70,7 @@ struct ModelConfig {
   // Why a token's output can depend on later tokens (for run output and records), or "" when the
   // model is causal.
   std::string non_causal_reason() const;
+  int64_t expert_ffn_hidden() const { return expert_hidden > 0 ? expert_hidden : ffn_hidden; }
   bool is_moe_layer(int64_t layer) const;
   std::vector<int64_t> moe_layer_indices() const;
   // Router temperature at a training step (linear anneal); total_steps is the run's length.

@@ -116,6 +116,13 @@ uint32_t file_type(GgmlType type) {
   fail("unknown ggml type");
 }
 
+// llama.feed_forward_length: the FFN size of every layer. llama.cpp's llama architecture shapes
+// the experts (ffn_*_exps) by it too (it reads no expert_feed_forward_length), which can hold a
+// fine-grained expert size because an exportable MoE model has no dense layer and no shared expert.
+int64_t ffn_length(const ModelConfig& m) {
+  return m.moe_layer_indices().empty() ? m.ffn_hidden : m.expert_ffn_hidden();
+}
+
 void add_hyperparameters(GgufWriter& gguf, const ModelConfig& m, GgmlType type) {
   gguf.add_string("general.architecture", "llama");
   gguf.add_string("general.name", "moe.cpp");
@@ -124,7 +131,7 @@ void add_hyperparameters(GgufWriter& gguf, const ModelConfig& m, GgmlType type) 
   gguf.add_u32("llama.context_length", static_cast<uint32_t>(m.block_size));
   gguf.add_u32("llama.embedding_length", static_cast<uint32_t>(m.n_embed));
   gguf.add_u32("llama.block_count", static_cast<uint32_t>(m.n_layers));
-  gguf.add_u32("llama.feed_forward_length", static_cast<uint32_t>(m.ffn_hidden));
+  gguf.add_u32("llama.feed_forward_length", static_cast<uint32_t>(ffn_length(m)));
   gguf.add_u32("llama.attention.head_count", static_cast<uint32_t>(m.n_heads));
   gguf.add_u32("llama.attention.head_count_kv", static_cast<uint32_t>(m.kv_heads()));
   gguf.add_f32("llama.attention.layer_norm_rms_epsilon", m.norm_eps);
@@ -195,7 +202,7 @@ std::vector<float> permute_rotary_rows(const std::vector<float>& w, int64_t head
 void add_layer(TensorMapper& map, const ModelConfig& m, int64_t layer, float router_temperature) {
   const std::string hf = "model.layers." + std::to_string(layer) + ".";
   const std::string blk = "blk." + std::to_string(layer) + ".";
-  const uint64_t c = static_cast<uint64_t>(m.n_embed), f = static_cast<uint64_t>(m.ffn_hidden);
+  const uint64_t c = static_cast<uint64_t>(m.n_embed), f = static_cast<uint64_t>(ffn_length(m));
   const uint64_t hd = static_cast<uint64_t>(m.head_dim());
   map.add_vector(blk + "attn_norm.weight", hf + "input_layernorm.weight");
   map.add(blk + "attn_q.weight", {c, m.n_heads * hd},

@@ -90,7 +90,9 @@ nlohmann::ordered_json hf_config_json(const ModelConfig& m, std::optional<int32_
   j["model_type"] = moe ? "mixtral" : "llama";
   j["vocab_size"] = m.vocab_size;
   j["hidden_size"] = m.n_embed;
-  j["intermediate_size"] = m.ffn_hidden;
+  // Mixtral's intermediate_size is its experts' size; an exportable MoE model has no dense layer
+  // or shared expert, so a fine-grained expert size (model.expert_hidden) is that size.
+  j["intermediate_size"] = moe ? m.expert_ffn_hidden() : m.ffn_hidden;
   j["num_hidden_layers"] = m.n_layers;
   j["num_attention_heads"] = m.n_heads;
   j["num_key_value_heads"] = m.kv_heads();

@@ -31,6 +31,7 @@ ModelConfig upcycled_model_config(const ModelConfig& dense, const UpcycleOptions
   m.moe_layers = options.moe_layers;
   m.router = options.router;
   m.n_shared_experts = 0;  // a shared expert would add a random FFN to the dense one
+  m.expert_hidden = 0;     // every expert is a copy of the dense FFN, so it has its size
   m.router_noise_at_eval = m.router_noise_at_eval && m.router == "noisy_topk";
   m.validate();
   MOE_CHECK(!m.moe_layer_indices().empty(), "upcycle: model.moe_layers = \"", m.moe_layers,

@@ -166,6 +166,16 @@ ForwardStats Model::read_stats() const {
   return out;
 }
 
+std::vector<std::vector<int32_t>> Model::read_expert_ids() const {
+  std::vector<std::vector<int32_t>> out;
+  for (const MoELayer* layer : moe_layers()) {
+    const Tensor ids = layer->expert_ids(last_tokens_);
+    std::vector<int32_t>& host = out.emplace_back(static_cast<size_t>(ids.numel()));
+    ops::copy(cpu_tensor(host.data(), ids.shape), ids);
+  }
+  return out;
+}
+
 void Model::backward(const ForwardContext& ctx) {
   const int64_t n = ctx.tokens();
   MOE_CHECK(n == last_tokens_, "model: backward does not match the last forward");

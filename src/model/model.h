@@ -89,10 +89,16 @@ class Model {
   // mean cross-entropy, then each MoE layer's ops::RouterStat entries. A trainer adds these up over
   // micro-batches on the device and reads the sum once per step.
   Tensor loss_stats() const { return loss_stats_; }
+  // The last forward's expert fractions on the device, (L, E) in the model's dtype: each MoE
+  // layer's share of the assignments per expert. A trainer adds them into its step statistics.
+  Tensor expert_fractions() const { return fractions_; }
   // The objective's parts from numbers laid out as loss_stats().
   LossInfo loss_info(const double* loss_stats) const;
   // Copies every statistic of the last forward with targets to the host.
   ForwardStats read_stats() const;
+  // Copies each MoE layer's expert choices of the last forward to the host: [layer] (N * k), the
+  // k experts of token n at [n * k, n * k + k). One copy per MoE layer.
+  std::vector<std::vector<int32_t>> read_expert_ids() const;
   std::vector<int64_t> moe_layer_indices() const { return cfg_.moe_layer_indices(); }
   // The MoE layers, in layer order.
   std::vector<const MoELayer*> moe_layers() const;

@@ -37,9 +37,9 @@ Block::Block(ParamTable& table, const ModelConfig& cfg, int64_t layer)
   if (cfg.is_moe_layer(layer)) {
     moe_ = std::make_unique<MoELayer>(table, moe_layer_prefix(cfg, layer), cfg, layer);
   } else {
-    dense_ = std::make_unique<ExpertFFN>(table, cfg, 1, [&](int64_t, const std::string& proj) {
-      return dense_ffn_param_name(cfg, layer, proj);
-    });
+    dense_ = std::make_unique<ExpertFFN>(
+        table, cfg, 1, cfg.ffn_hidden,
+        [&](int64_t, const std::string& proj) { return dense_ffn_param_name(cfg, layer, proj); });
   }
 }
 

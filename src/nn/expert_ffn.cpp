@@ -12,13 +12,14 @@ void write_single_group_offsets(Tensor offsets, int64_t rows) {
   ops::copy(offsets, cpu_tensor(host, Shape{2}));
 }
 
-ExpertFFN::ExpertFFN(ParamTable& table, const ModelConfig& cfg, int64_t groups, const Namer& name)
+ExpertFFN::ExpertFFN(ParamTable& table, const ModelConfig& cfg, int64_t groups, int64_t hidden,
+                     const Namer& name)
     : table_(&table),
       swiglu_(!cfg.is_gpt()),
       bias_(cfg.has_bias()),
       groups_(groups),
       n_embed_(cfg.n_embed),
-      hidden_(cfg.ffn_hidden) {
+      hidden_(hidden) {
   const int64_t c = n_embed_, f = hidden_;
   // Each projection's G tensors are registered back to back so they stack into (G, ...).
   auto add_group = [&](const std::string& proj, Shape shape, ParamInit init, bool decay,

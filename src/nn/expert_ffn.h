@@ -21,7 +21,10 @@ class ExpertFFN {
  public:
   // name(g, "w1") is the parameter prefix of group g's w1 (".weight"/".bias" are appended).
   using Namer = std::function<std::string(int64_t group, const std::string& proj)>;
-  ExpertFFN(ParamTable& table, const ModelConfig& cfg, int64_t groups, const Namer& name);
+  // hidden: F, the hidden size of every group (ffn_hidden for a dense FFN, the expert hidden size
+  // for experts and shared experts).
+  ExpertFFN(ParamTable& table, const ModelConfig& cfg, int64_t groups, int64_t hidden,
+            const Namer& name);
   // Saved activations from `arena`, buffers of one call from `scratch` (see Block::allocate).
   void allocate(Arena& arena, Arena& scratch, int64_t max_rows);
   // Returns y (M, C) for rows [0, used); x (M, C); offsets (G+1) I32 with off[G] = used, which

@@ -39,12 +39,14 @@ MoELayer::MoELayer(ParamTable& table, const std::string& prefix, const ModelConf
                  ? add_linear(table, prefix + ".noise", cfg.n_experts, cfg.n_embed, cfg.has_bias(),
                               linear_init(cfg, cfg.n_embed, cfg.n_experts, false))
                  : LinearParams{}),
-      experts_(table, cfg, cfg.n_experts, [&](int64_t e, const std::string& proj) {
-        return expert_param_name(prefix, e, proj);
-      }) {
+      experts_(
+          table, cfg, cfg.n_experts, cfg.expert_ffn_hidden(),
+          [&](int64_t e, const std::string& proj) { return expert_param_name(prefix, e, proj); }) {
+  // Shared experts are as fine-grained as the routed ones (DeepSeekMoE §3.2 isolates K_s of the
+  // mN fine-grained experts as shared).
   for (int64_t s = 0; s < cfg.n_shared_experts; ++s) {
-    shared_.push_back(
-        std::make_unique<ExpertFFN>(table, cfg, 1, [&](int64_t, const std::string& proj) {
+    shared_.push_back(std::make_unique<ExpertFFN>(
+        table, cfg, 1, cfg.expert_ffn_hidden(), [&](int64_t, const std::string& proj) {
           return prefix + ".shared_experts." + std::to_string(s) + "." + proj;
         }));
   }

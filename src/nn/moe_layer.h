@@ -46,6 +46,8 @@ class MoELayer {
   Tensor noise_eps(int64_t tokens) const {
     return noise_used_ ? noise_eps_.rows(0, tokens) : Tensor{};
   }
+  // The experts each token of the last forward was routed to (N, k) I32, on the model's device.
+  Tensor expert_ids(int64_t tokens) const { return topk_idx_.rows(0, tokens); }
   // Parameters a token does not use: the experts it is not routed to.
   int64_t inactive_params_per_token() const;
   // Auxiliary-loss-free balancing (model.router_bias): moves every selection bias by gamma toward

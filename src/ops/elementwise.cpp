@@ -58,6 +58,15 @@ void add_inplace(Tensor a, const Tensor& b) {
   backend.elementwise.add(a, a, b);
 }
 
+void add_widened(Tensor sum, const Tensor& x) {
+  const char* op = "add_widened";
+  const Backend& backend = backend_for(op, {&sum, &x});
+  float_dtype(op, backend, "x", x);
+  check_dtype(op, "sum", sum, DType::F64);
+  check_shape(op, "sum", sum, x.shape);
+  backend.elementwise.add_widened(sum, x);
+}
+
 void scale_inplace(Tensor t, float s) {
   const char* op = "scale_inplace";
   const Backend& backend = backend_for(op, {&t});

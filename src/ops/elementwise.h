@@ -15,6 +15,9 @@ void copy(Tensor dst, const Tensor& src);
 void add(Tensor out, const Tensor& a, const Tensor& b);
 // a += b
 void add_inplace(Tensor a, const Tensor& b);
+// sum (n) F64 += x (n) in the backend's float dtype, widened: adds statistics the model measures
+// in its dtype (expert fractions) into a step's F64 statistics buffer on the device.
+void add_widened(Tensor sum, const Tensor& x);
 // t *= s
 void scale_inplace(Tensor t, float s);
 // sum (1) F64 = the sum of t's squares, accumulated in fp64 (for gradient norms). Like every

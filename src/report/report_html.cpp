@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "report/router_analysis.h"
 #include "report/svg_chart.h"
 #include "report/xml_escape.h"
 
@@ -35,6 +36,9 @@ svg .axis line { stroke: #444; } svg .grid line { stroke: #e5e5e5; }
 svg .axis-label { font-size: 12px; fill: #333; } svg .cell-value { font-size: 11px; }
 p.note { color: #555; font-style: italic; }
 p.warning { color: #8a1c00; font-weight: 600; }
+table.top-tokens { margin: 8px 0; } table.top-tokens caption { text-align: left; font-weight: 600; }
+table.top-tokens td.tokens { text-align: left; }
+code.tok { white-space: pre; background: #eef; padding: 0 2px; }
 </style>
 )";
 
@@ -213,11 +217,12 @@ std::string entropy_chart(const RunLog& log, const std::string& id) {
   return render_line_chart(c);
 }
 
-// Heat map and entropy chart of one MoE run; index makes the element ids unique on the page.
+// Heat map, entropy chart and router analysis of one MoE run; index makes the element ids unique
+// on the page.
 std::string routing_charts(const RunLog& log, size_t index) {
   const std::string suffix = std::to_string(index);
   return usage_heat_map(log, "heatmap-usage-" + suffix) +
-         entropy_chart(log, "chart-entropy-" + suffix);
+         entropy_chart(log, "chart-entropy-" + suffix) + router_analysis_html(log, suffix);
 }
 
 std::vector<ColoredRun> colored(const std::vector<RunLog>& runs) {

@@ -25,6 +25,47 @@ int64_t integer(const nlohmann::json& j, const char* key, const std::string& whe
   return it->get<int64_t>();
 }
 
+// A list of numbers under `key` of `j`, not empty.
+std::vector<double> numbers(const nlohmann::json& j, const char* key, const std::string& where) {
+  auto it = j.find(key);
+  MOE_CHECK(it != j.end() && it->is_array() && !it->empty(), where, ": record lacks the list '",
+            key, "'");
+  std::vector<double> out;
+  for (const nlohmann::json& v : *it) {
+    MOE_CHECK(v.is_number(), where, ": '", key, "' holds a non-number");
+    out.push_back(v.get<double>());
+  }
+  return out;
+}
+
+std::vector<LayerLoad> parse_expert_load(const nlohmann::json& list, const std::string& where) {
+  MOE_CHECK(list.is_array(), where, ": 'expert_load' is not a list");
+  std::vector<LayerLoad> out;
+  for (const nlohmann::json& l : list) {
+    MOE_CHECK(l.is_object(), where, ": 'expert_load' holds a non-object");
+    out.push_back({integer(l, "layer", where), numbers(l, "fractions", where)});
+  }
+  return out;
+}
+
+// [expert][i] = [text, count].
+std::vector<std::vector<std::pair<std::string, int64_t>>> parse_top_tokens(
+    const nlohmann::json& list, const std::string& where) {
+  const char* bad = ": 'top_tokens' is not a list of [text, count] lists per expert";
+  MOE_CHECK(list.is_array(), where, bad);
+  std::vector<std::vector<std::pair<std::string, int64_t>>> out;
+  for (const nlohmann::json& expert : list) {
+    MOE_CHECK(expert.is_array(), where, bad);
+    auto& tokens = out.emplace_back();
+    for (const nlohmann::json& t : expert) {
+      MOE_CHECK(t.is_array() && t.size() == 2 && t[0].is_string() && t[1].is_number_integer(),
+                where, bad);
+      tokens.emplace_back(t[0].get<std::string>(), t[1].get<int64_t>());
+    }
+  }
+  return out;
+}
+
 StepRecord parse_step(const nlohmann::json& j, const std::string& where) {
   StepRecord s;
   s.step = integer(j, "step", where);
@@ -38,6 +79,8 @@ StepRecord parse_step(const nlohmann::json& j, const std::string& where) {
   s.forward_ms = number(j, "forward_ms", where);
   s.backward_ms = number(j, "backward_ms", where);
   s.optimizer_ms = number(j, "optimizer_ms", where);
+  if (auto load = j.find("expert_load"); load != j.end())
+    s.expert_load = parse_expert_load(*load, where);
   return s;
 }
 
@@ -54,6 +97,8 @@ EvalRecord parse_eval(const nlohmann::json& j, const std::string& where) {
     r.entropy = number(l, "entropy", where);
     r.max_entropy = number(l, "max_entropy", where);
     r.dropped_fraction = number(l, "dropped_fraction", where);
+    if (auto top = l.find("top_tokens"); top != l.end())
+      r.top_tokens = parse_top_tokens(*top, where);
     auto usage = l.find("expert_usage");
     MOE_CHECK(usage != l.end() && usage->is_array() && !usage->empty(), where,
               ": layer record lacks 'expert_usage'");

@@ -4,11 +4,18 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 namespace moe {
+
+// One MoE layer's share of a training step's assignments per expert.
+struct LayerLoad {
+  int64_t layer = 0;
+  std::vector<double> fractions;  // (E), sums to 1
+};
 
 struct StepRecord {
   int64_t step = 0;  // completed steps (1-based)
@@ -16,6 +23,7 @@ struct StepRecord {
   double seq_aux_loss = 0.0;  // 0 in logs written before the sequence-wise loss existed
   double tokens_per_s = 0.0;
   double forward_ms = 0.0, backward_ms = 0.0, optimizer_ms = 0.0;
+  std::vector<LayerLoad> expert_load;  // every train.log_every steps, one per MoE layer
 };
 
 struct LayerRoutingRecord {
@@ -24,6 +32,9 @@ struct LayerRoutingRecord {
   double entropy = 0.0;              // nats
   double max_entropy = 0.0;          // ln(E)
   double dropped_fraction = 0.0;
+  // (E) each expert's most frequent tokens over the eval batches: (text, assignments), most
+  // frequent first; empty in logs written before it was recorded.
+  std::vector<std::vector<std::pair<std::string, int64_t>>> top_tokens;
 };
 
 struct EvalRecord {

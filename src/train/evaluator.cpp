@@ -1,7 +1,10 @@
 #include "train/evaluator.h"
 
+#include <algorithm>
+
 #include "core/rng.h"
 #include "core/rng_streams.h"
+#include "ops/elementwise.h"
 
 namespace moe {
 
@@ -22,7 +25,23 @@ ForwardContext Evaluator::context(int64_t batch, uint64_t key, float temperature
   return ctx;
 }
 
+void Evaluator::count_tokens(int64_t tokens) {
+  const std::vector<std::vector<int32_t>> ids = model_.read_expert_ids();
+  if (ids.empty()) return;
+  token_ids_.resize(static_cast<size_t>(tokens));
+  ops::copy(cpu_tensor(token_ids_.data(), Shape{tokens}), tokens_.prefix(Shape{tokens}));
+  token_counts_.resize(ids.size());
+  const size_t k = ids.front().size() / static_cast<size_t>(tokens);
+  for (size_t l = 0; l < ids.size(); ++l)
+    for (size_t slot = 0; slot < ids[l].size(); ++slot) {
+      const auto expert = static_cast<uint64_t>(ids[l][slot]);
+      const auto token = static_cast<uint32_t>(token_ids_[slot / k]);
+      ++token_counts_[l][expert << 32 | token];
+    }
+}
+
 void Evaluator::accumulate(EvalResult& r, int64_t rows, int64_t seq) {
+  count_tokens(rows * seq);
   const ForwardStats stats = model_.read_stats();
   r.loss += stats.loss.ce * static_cast<double>(rows * seq);
   r.tokens += rows * seq;
@@ -48,6 +67,21 @@ void Evaluator::accumulate(EvalResult& r, int64_t rows, int64_t seq) {
 
 void Evaluator::finish(EvalResult& r, int64_t batches) {
   if (r.tokens > 0) r.loss /= static_cast<double>(r.tokens);
+  for (size_t l = 0; l < r.routing.size() && l < token_counts_.size(); ++l) {
+    LayerRouting& lr = r.routing[l];
+    lr.top_tokens.assign(lr.expert_usage.size(), {});
+    for (const auto& [key, count] : token_counts_[l])
+      lr.top_tokens[key >> 32].emplace_back(static_cast<int32_t>(key & 0xffffffffu), count);
+    for (auto& tokens : lr.top_tokens) {
+      const size_t keep = std::min(tokens.size(), kTopTokens);
+      std::partial_sort(tokens.begin(), tokens.begin() + static_cast<ptrdiff_t>(keep), tokens.end(),
+                        [](const auto& a, const auto& b) {
+                          return a.second != b.second ? a.second > b.second : a.first < b.first;
+                        });
+      tokens.resize(keep);
+    }
+  }
+  token_counts_.clear();
   for (auto& lr : r.routing) {
     for (double& u : lr.expert_usage)
       u /= static_cast<double>(batches);

@@ -21,7 +21,9 @@ TrainingBuffers::TrainingBuffers(Model& model, const TrainConfig& train, ArenaMo
     : batch(model, train.batch_size, mode),
       optimizer(model.params(), train, mode),
       stats_arena_(ops::device_memory(model.device()), 0, mode) {
-  step_stats_ = stats_arena_.alloc(Shape{model.loss_stats().numel() + 1}, DType::F64);
+  const ModelConfig& m = model.config();
+  const int64_t fractions = static_cast<int64_t>(m.moe_layer_indices().size()) * m.n_experts;
+  step_stats_ = stats_arena_.alloc(Shape{model.loss_stats().numel() + fractions + 1}, DType::F64);
 }
 
 MemoryUse TrainingBuffers::memory_use(const Model& model) const {

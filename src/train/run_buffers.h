@@ -35,8 +35,9 @@ class TrainingBuffers {
   TrainingBuffers(Model& model, const TrainConfig& train, ArenaMode mode = ArenaMode::Allocate);
   BatchBuffers batch;
   AdamW optimizer;
-  // (1 + ops::kRouterStats L + 1) F64 on the model's device: Model::loss_stats() summed over a
-  // step's micro-batches, then the gradients' sum of squares. The trainer reads it once per step.
+  // (1 + ops::kRouterStats L + L E + 1) F64 on the model's device: Model::loss_stats() and
+  // Model::expert_fractions() summed over a step's micro-batches, then the gradients' sum of
+  // squares. The trainer reads it once per step.
   Tensor step_stats() const { return step_stats_; }
   MemoryUse memory_use(const Model& model) const;
 

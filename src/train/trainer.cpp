@@ -25,6 +25,8 @@
 #include "ops/device.h"
 #include "ops/elementwise.h"
 #include "report/write_report.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/utf8.h"
 #include "train/data_parallel.h"
 #include "train/evaluator.h"
 #include "train/init_from.h"
@@ -46,16 +48,59 @@ double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
-nlohmann::json routing_json(const EvalResult& r, int64_t n_experts) {
+// A token as text for the report: its decoded bytes, each byte that is not part of valid UTF-8
+// (a BPE piece can end inside a character) written as \xNN; "#id" without a tokenizer.
+std::string token_text(const Tokenizer* tokenizer, int32_t id) {
+  if (!tokenizer) return "#" + std::to_string(id);
+  const std::string bytes = tokenizer->decode({id});
+  std::string out;
+  for (size_t pos = 0; pos < bytes.size();) {
+    if (const auto c = next_code_point(bytes, pos)) {
+      append_utf8(out, *c);
+    } else {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02X", static_cast<unsigned char>(bytes[pos++]));
+      out += hex;
+    }
+  }
+  return out;
+}
+
+// [expert][i] = [text, assignments]: each expert's most frequent tokens over the evaluation.
+nlohmann::json top_tokens_json(const LayerRouting& lr, const Tokenizer* tokenizer) {
+  nlohmann::json experts = nlohmann::json::array();
+  for (const auto& tokens : lr.top_tokens) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& [id, count] : tokens)
+      list.push_back({token_text(tokenizer, id), count});
+    experts.push_back(std::move(list));
+  }
+  return experts;
+}
+
+nlohmann::json routing_json(const EvalResult& r, int64_t n_experts, const Tokenizer* tokenizer) {
   nlohmann::json layers = nlohmann::json::array();
   for (const auto& lr : r.routing) {
     layers.push_back({{"layer", lr.layer},
+                      {"top_tokens", top_tokens_json(lr, tokenizer)},
                       {"expert_usage", lr.expert_usage},
                       {"entropy", lr.entropy},
                       {"max_entropy", std::log(static_cast<double>(n_experts))},
                       {"dropped_fraction", lr.dropped_fraction},
                       {"aux_loss", lr.aux_loss},
                       {"seq_aux_loss", lr.seq_aux_loss}});
+  }
+  return layers;
+}
+
+// [{"layer": i, "fractions": [E]}, ...] from (L, E) fractions in MoE layer order.
+nlohmann::json expert_load_json(const std::vector<double>& load, const ModelConfig& m) {
+  nlohmann::json layers = nlohmann::json::array();
+  const std::vector<int64_t> indices = m.moe_layer_indices();
+  const auto e = static_cast<ptrdiff_t>(m.n_experts);
+  for (size_t l = 0; l < indices.size(); ++l) {
+    const auto first = load.begin() + static_cast<ptrdiff_t>(l) * e;
+    layers.push_back({{"layer", indices[l]}, {"fractions", std::vector<double>(first, first + e)}});
   }
   return layers;
 }
@@ -87,6 +132,7 @@ struct StepRecord {
   float router_temperature = 1.0f;
   double forward_ms = 0.0, backward_ms = 0.0, optimizer_ms = 0.0;
   double tokens_per_s = 0.0;
+  std::vector<double> expert_load;  // (L, E) expert fractions, means over the micro-batches
 };
 
 // One training run: the constructor sets it up (fresh or resumed), run() trains it to the end.
@@ -352,16 +398,21 @@ StepRecord Trainer::train_step() {
   ctx_.router_temperature = r.router_temperature;
   const auto t0 = Clock::now();
   model_->params().zero_grads();
-  // Losses add up on the device; the gradients' sum of squares goes in the last entry.
+  // Losses and expert fractions add up on the device; the gradients' sum of squares goes in the
+  // last entry.
   const Tensor stats = buffers_->step_stats();
   const int64_t norm_slot = stats.numel() - 1;
+  const int64_t losses = model_->loss_stats().numel();  // then (L, E) fractions up to norm_slot
   ops::fill(stats, 0.0f);
   // Every rank counts the routing of all micro-batches of the step (those of every rank), so the
   // step's fractions are global without a collective.
   if (ctx_.step_aux_fraction) count_step_routing(step, r);
   for (int64_t micro = 0; micro < local_accum_; ++micro) {
     micro_batch(step, dp_.rank() * local_accum_ + micro, r);
-    ops::add_inplace(stats.rows(0, norm_slot), model_->loss_stats());
+    ops::add_inplace(stats.rows(0, losses), model_->loss_stats());
+    if (norm_slot > losses)
+      ops::add_widened(stats.rows(losses, norm_slot),
+                       model_->expert_fractions().view(Shape{norm_slot - losses}));
   }
   const auto t_opt = Clock::now();
   dp_.sum_gradients(model_->params());
@@ -374,6 +425,7 @@ StepRecord Trainer::train_step() {
   for (int64_t i = 0; i < norm_slot; ++i)
     host[i] /= static_cast<double>(tc().grad_accum);  // means over the micro-batches
   r.loss = model_->loss_info(host.data());
+  r.expert_load.assign(host.begin() + losses, host.begin() + norm_slot);
   MOE_CHECK(std::isfinite(r.loss.objective), "loss is ", r.loss.objective, " at step ", step + 1,
             " (lr ", r.lr, "); training stopped; ", usable_checkpoint(),
             "; lower train.lr or enable train.grad_clip");
@@ -435,20 +487,25 @@ void Trainer::micro_batch(int64_t step, int64_t micro, StepRecord& record) {
 
 void Trainer::log_step(const StepRecord& r) {
   if (!metrics_) return;
-  metrics_->write({{"type", "step"},
-                   {"step", state_.step},
-                   {"loss", r.loss.ce},
-                   {"objective", r.loss.objective},
-                   {"aux_loss", r.loss.aux},
-                   {"z_loss", r.loss.z},
-                   {"seq_aux_loss", r.loss.seq_aux},
-                   {"lr", r.lr},
-                   {"grad_norm", r.grad_norm},
-                   {"router_temperature", r.router_temperature},
-                   {"tokens_per_s", r.tokens_per_s},
-                   {"forward_ms", r.forward_ms},
-                   {"backward_ms", r.backward_ms},
-                   {"optimizer_ms", r.optimizer_ms}});
+  nlohmann::json record = {{"type", "step"},
+                           {"step", state_.step},
+                           {"loss", r.loss.ce},
+                           {"objective", r.loss.objective},
+                           {"aux_loss", r.loss.aux},
+                           {"z_loss", r.loss.z},
+                           {"seq_aux_loss", r.loss.seq_aux},
+                           {"lr", r.lr},
+                           {"grad_norm", r.grad_norm},
+                           {"router_temperature", r.router_temperature},
+                           {"tokens_per_s", r.tokens_per_s},
+                           {"forward_ms", r.forward_ms},
+                           {"backward_ms", r.backward_ms},
+                           {"optimizer_ms", r.optimizer_ms}};
+  // Every log interval, each MoE layer's share of the step's assignments per expert (the load
+  // curves of report.html); not every step, since E x L numbers per step would dominate the log.
+  if (!r.expert_load.empty() && state_.step % tc().log_every == 0)
+    record["expert_load"] = expert_load_json(r.expert_load, config_.model);
+  metrics_->write(record);
   if (progress_) progress_->step(state_.step, r.loss.ce, r.lr, r.tokens_per_s);
 }
 
@@ -475,7 +532,7 @@ void Trainer::evaluate() {
                      {"val_loss", va.loss},
                      {"train_ppl", std::exp(tr.loss)},
                      {"val_ppl", std::exp(va.loss)},
-                     {"moe", routing_json(va, config_.model.n_experts)}});
+                     {"moe", routing_json(va, config_.model.n_experts, data_.tokenizer.get())}});
     refresh_run_report(options_.out_dir);  // a failure is a warning, never a stop
   }
   if (state_.best_val_step < 0 || va.loss < state_.best_val_loss) {

@@ -11,8 +11,9 @@ namespace moe::backend_ops {
 namespace {
 
 OpCase elementwise() {
-  OpCase c{"fill, copy, add, scale, sum_squares, all_finite",
-           {"fill", "copy", "add", "add_inplace", "scale_inplace", "sum_squares", "all_finite"}};
+  OpCase c{"fill, copy, add, add_widened, scale, sum_squares, all_finite",
+           {"fill", "copy", "add", "add_inplace", "add_widened", "scale_inplace", "sum_squares",
+            "all_finite"}};
   const int64_t n = 257;
   Values v(1);
   c.input("a", {n}, v.uniform(n));
@@ -27,6 +28,7 @@ OpCase elementwise() {
   c.index("ids", {5}, {3, 1, 4, 1, 5});
   c.index_output("ids_copied", {5});
   c.statistic("sum_squares", 1);
+  c.statistic("widened", n);  // F64 on every backend, from zeros
   c.index_output("a_finite", {1});
   c.index_output("with_inf_finite", {1});
   c.forward = [](const Tensors& t) {
@@ -37,6 +39,8 @@ OpCase elementwise() {
     ops::add_inplace(t["acc"], t["b"]);
     ops::scale_inplace(t["acc"], -1.5f);
     ops::sum_squares(t["sum_squares"], t["a"]);
+    ops::add_widened(t["widened"], t["a"]);
+    ops::add_widened(t["widened"], t["b"]);
     ops::all_finite(t["a_finite"], t["a"]);
     ops::all_finite(t["with_inf_finite"], t["with_inf"]);
   };

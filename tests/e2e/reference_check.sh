@@ -29,6 +29,8 @@ CASES=(
   "model.arch=llama model.router=topk model.aux_loss_coef=0.1 model.aux_loss_scope=global_batch train.grad_accum=2 model.seq_aux_loss_coef=0.05"
   "model.arch=gpt model.router=expert_choice model.aux_loss_coef=0"
   "model.arch=llama model.router=expert_choice model.aux_loss_coef=0 model.n_kv_heads=2 model.top_k=1 model.n_shared_experts=1"
+  "model.arch=gpt model.router=noisy_topk model.expert_hidden=12 model.n_experts=7 model.top_k=3 model.n_shared_experts=1 model.moe_layers=every:2"
+  "model.arch=llama model.router=topk model.n_kv_heads=2 model.expert_hidden=16 model.n_experts=6 model.top_k=3 model.n_shared_experts=2"
 )
 i=0
 for c in "${CASES[@]}"; do

@@ -10,9 +10,32 @@ has() {
 }
 
 # moe train writes report.html at each eval: after the run it shows the last eval's step.
-"$M" train "${TINY[@]}" --steps 8 --eval-every 4 --out "$WORK/run" >/dev/null
+"$M" train "${TINY[@]}" --steps 8 --eval-every 4 --set train.log_every=2 --out "$WORK/run" >/dev/null
 has "$WORK/run/report.html" 'id="summary-table"' 'id="chart-loss"' 'id="heatmap-usage-0"' \
-  'id="chart-entropy-0"' 'id="chart-aux"' 'id="chart-throughput"' 'at step 8 ' 'max ln(8) = 2.079'
+  'id="chart-entropy-0"' 'id="chart-aux"' 'id="chart-throughput"' 'at step 8 ' 'max ln(8) = 2.079' \
+  'id="chart-imbalance-0"' 'id="chart-load-0-layer0"' 'id="chart-load-0-layer1"' \
+  'id="table-top-tokens-0-layer1"' 'uniform 1/8' 'max / mean'
+# Expert loads every log interval (steps 2, 4, 6, 8), each layer's shares summing to 1; top tokens
+# per expert in the eval records, counted over the val batches: 4 batches x 4 x 16 tokens x top-2.
+"$PY" - "$WORK/run/metrics.jsonl" <<'PYEOF'
+import json, sys
+records = [json.loads(line) for line in open(sys.argv[1])]
+loads = [r for r in records if r["type"] == "step" and "expert_load" in r]
+assert [r["step"] for r in loads] == [2, 4, 6, 8], [r["step"] for r in loads]
+for r in loads:
+    assert [l["layer"] for l in r["expert_load"]] == [0, 1]
+    for l in r["expert_load"]:
+        assert len(l["fractions"]) == 8 and abs(sum(l["fractions"]) - 1) < 1e-6, l
+ev = [r for r in records if r["type"] == "eval"][-1]
+for layer in ev["moe"]:
+    top = layer["top_tokens"]
+    assert len(top) == 8 and all(len(t) <= 8 for t in top), top
+    assert all(isinstance(s, str) and isinstance(c, int) for t in top for s, c in t)
+    counts = [[c for _, c in t] for t in top]
+    assert all(c == sorted(c, reverse=True) for c in counts), counts
+    assert 0 < sum(map(sum, counts)) <= 4 * 4 * 16 * 2, counts
+print("ok: expert_load and top_tokens records")
+PYEOF
 echo "ok: moe train wrote report.html"
 
 # ... and while the run goes on: the page exists after the first eval, before the run ends.

@@ -9,7 +9,7 @@ ART="$MOE_BUILD/test-artifacts"
 mkdir -p "$ART"
 
 cfg() {  # cfg NAME EXTRA_MODEL_LINES: a tiny configuration file
-  printf '[model]\narch = "gpt"\nn_layers = 2\nn_embed = 32\nn_heads = 4\nffn_hidden = 64\nblock_size = 16\n%b\n[train]\nbatch_size = 4\nsteps = 6\neval_every = 3\neval_iters = 2\nckpt_every = 0\n' "$2" >"$WORK/$1.toml"
+  printf '[model]\narch = "gpt"\nn_layers = 2\nn_embed = 32\nn_heads = 4\nffn_hidden = 64\nblock_size = 16\n%b\n[train]\nbatch_size = 4\nsteps = 6\neval_every = 3\neval_iters = 2\nckpt_every = 0\nlog_every = 2\n' "$2" >"$WORK/$1.toml"
   echo "$WORK/$1.toml"
 }
 "$MOE_BIN" compare --configs "$(cfg dense 'moe_layers = "none"')" "$(cfg moe_top2 'top_k = 2')" \
@@ -47,7 +47,7 @@ from html.parser import HTMLParser
 class Collect(HTMLParser):
     def __init__(self):
         super().__init__()
-        self.stack, self.svgs, self.tables = [], [], []
+        self.stack, self.svgs, self.tables, self.rows, self.tokens = [], [], [], {}, 0
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         classes = (a.get("class") or "").split()
@@ -59,18 +59,27 @@ class Collect(HTMLParser):
             svg["series"] += "series" in classes
         if tag == "table":
             self.tables.append(a.get("id"))
+            self.rows[a.get("id")] = 0
         if tag == "tr" and self.tables:
-            self.rows = getattr(self, "rows", 0) + 1
+            self.rows[self.tables[-1]] += 1
+        if tag == "code" and "tok" in classes:
+            self.tokens += 1
 
 p = Collect()
 p.feed(open(sys.argv[1]).read())
 ids = {s["id"]: s for s in p.svgs}
-assert p.tables == ["summary-table"], f"tables: {p.tables}"
-assert p.rows == 3, f"summary table has {p.rows} rows, expected a header and 2 runs"
-expected = ["chart-loss", "heatmap-usage-1", "chart-entropy-1", "chart-aux", "chart-throughput"]
+top = ["table-top-tokens-1-layer0", "table-top-tokens-1-layer1"]
+assert p.tables == ["summary-table"] + top, f"tables: {p.tables}"
+assert p.rows["summary-table"] == 3, f"summary table rows {p.rows}, expected a header and 2 runs"
+for t in top:  # a header and one row per expert (8)
+    assert p.rows[t] == 9, f"{t} has {p.rows[t]} rows"
+assert p.tokens > 0, "no token in the top-token tables"
+expected = ["chart-loss", "heatmap-usage-1", "chart-entropy-1", "chart-imbalance-1",
+            "chart-load-1-layer0", "chart-load-1-layer1", "chart-aux", "chart-throughput"]
 for name in expected:
     assert name in ids, f"no chart {name}; charts: {sorted(ids)}"
 assert "heatmap-usage-0" not in ids, "the dense run has a usage heat map"
+assert "chart-imbalance-0" not in ids, "the dense run has a load imbalance chart"
 for s in p.svgs:
     if "line-chart" in s["classes"]:
         for part in ("x-axis", "y-axis", "legend"):

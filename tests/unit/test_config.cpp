@@ -22,6 +22,56 @@ TEST(Config, MakemoePresetHasTheTutorialsParameterCount) {
   EXPECT_EQ(m.active_param_count(), 8996545 - 8 * 6 * 131712);
 }
 
+TEST(Config, MakemoeFinePresetKeepsMakemoesActiveExpertWidth) {
+  const RunConfig coarse = RunConfig::preset("makemoe");
+  RunConfig fine = RunConfig::preset("makemoe-fine");
+  fine.validate();
+  // DeepSeekMoE's segmentation: a token's routed plus shared expert hidden units equal makemoe's
+  // top-2 of 512.
+  EXPECT_EQ((fine.model.top_k + fine.model.n_shared_experts) * fine.model.expert_ffn_hidden(),
+            coarse.model.top_k * coarse.model.ffn_hidden);
+  const Model a(coarse.model, ArenaMode::Measure), b(fine.model, ArenaMode::Measure);
+  std::printf("makemoe:      %lld parameters, %lld active per token\n",
+              static_cast<long long>(a.param_count()),
+              static_cast<long long>(a.active_param_count()));
+  std::printf("makemoe-fine: %lld parameters, %lld active per token\n",
+              static_cast<long long>(b.param_count()),
+              static_cast<long long>(b.active_param_count()));
+  // Per layer, an expert of hidden 128 has 2 * 128 * 128 + 128 + 128 = 33,024 parameters; the
+  // 32 experts (31 routed, 1 shared) hold 1,056,768 (makemoe's 8: 1,053,696) and the two router
+  // projections 2 * 31 * 129 = 7,998 (makemoe: 2,064).
+  EXPECT_EQ(b.param_count(), 8996545 + 8 * ((1056768 + 7998) - (1053696 + 2064)));
+  // Active: the routers, 7 routed and 1 shared expert = 272,190 per layer (makemoe 265,488); the
+  // 6,702 more are the larger router and the 6 extra output biases of 128.
+  EXPECT_EQ(b.active_param_count(), a.active_param_count() + 8 * (272190 - 265488));
+  EXPECT_LT(static_cast<double>(b.active_param_count()) / a.active_param_count(), 1.021);
+}
+
+TEST(Config, ExpertHiddenSizesTheExpertsAndSharedExpertsOnly) {
+  ModelConfig m = RunConfig::preset("llama-moe-tiny").model;
+  m.moe_layers = "every:2";  // layers 1 and 3 MoE, 0 and 2 dense
+  m.n_shared_experts = 1;
+  m.expert_hidden = 96;
+  m.validate();
+  const Model model(m, ArenaMode::Measure);
+  const ParamTable& p = model.params();
+  EXPECT_EQ(p.find("model.layers.0.mlp.gate_proj.weight")->shape, (Shape{384, 128}));
+  EXPECT_EQ(p.find("model.layers.1.block_sparse_moe.experts.5.w1.weight")->shape, (Shape{96, 128}));
+  EXPECT_EQ(p.find("model.layers.1.block_sparse_moe.experts.5.w2.weight")->shape, (Shape{128, 96}));
+  EXPECT_EQ(p.find("model.layers.3.block_sparse_moe.shared_experts.0.w3.weight")->shape,
+            (Shape{96, 128}));
+  m.expert_hidden = 0;  // 0: ffn_hidden
+  EXPECT_EQ(m.expert_ffn_hidden(), 384);
+  RunConfig c;
+  c.set("model.expert_hidden", "-1");
+  try {
+    c.validate();
+    FAIL() << "expert_hidden -1 accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("model.expert_hidden"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Config, LlamaPresetValidatesAndUsesGroupedQueryAttention) {
   RunConfig c = RunConfig::preset("llama-moe-tiny");
   c.validate();

@@ -128,5 +128,43 @@ TEST(Evaluator, TrainingEvalsDrawNoiseOnlyWhenAskedAndTrainingIsUnchanged) {
   EXPECT_EQ(again.evals, on.evals);  // deterministic given the seed
 }
 
+// With at most kTopTokens distinct tokens, each expert's list holds every token routed to it, so
+// the host counts must add up to the device's expert fractions: usage x assignments per expert.
+TEST(Evaluator, TopTokensCountEveryAssignmentOfTheEvaluation) {
+  ModelConfig cfg = tiny_gpt("topk");
+  cfg.vocab_size = static_cast<int64_t>(kTopTokens);
+  EvalSetup s(cfg);
+  const std::vector<int32_t> ids = synthetic_tokens(static_cast<int32_t>(kTopTokens), 2000, 9);
+  BatchSampler sampler(TokenSpan::of(ids), 4, cfg.block_size);
+  Evaluator ev(s.model, s.tokens, s.targets);
+  const EvalResult r = ev.random_windows(sampler, 5, 100, 1.0f);
+  const int64_t assignments = r.tokens * cfg.top_k;
+  ASSERT_EQ(r.routing.size(), 2u);
+  for (const LayerRouting& lr : r.routing) {
+    ASSERT_EQ(lr.top_tokens.size(), static_cast<size_t>(cfg.n_experts));
+    int64_t total = 0;
+    for (size_t e = 0; e < lr.top_tokens.size(); ++e) {
+      int64_t expert_total = 0;
+      for (size_t i = 0; i < lr.top_tokens[e].size(); ++i) {
+        const auto [id, count] = lr.top_tokens[e][i];
+        EXPECT_GE(id, 0);
+        EXPECT_LT(id, cfg.vocab_size);
+        if (i > 0) {  // most frequent first, ties by id
+          const auto [prev_id, prev_count] = lr.top_tokens[e][i - 1];
+          EXPECT_TRUE(prev_count > count || (prev_count == count && prev_id < id));
+        }
+        expert_total += count;
+      }
+      EXPECT_NEAR(static_cast<double>(expert_total),
+                  lr.expert_usage[e] * static_cast<double>(assignments), 1e-3);
+      total += expert_total;
+    }
+    EXPECT_EQ(total, assignments);
+  }
+  // A second evaluation counts afresh.
+  const EvalResult again = ev.random_windows(sampler, 5, 100, 1.0f);
+  EXPECT_EQ(again.routing[0].top_tokens, r.routing[0].top_tokens);
+}
+
 }  // namespace
 }  // namespace moe

@@ -11,6 +11,7 @@
 #include "interop/hf_config.h"
 #include "interop/hf_tokenizer.h"
 #include "interop/hf_weights.h"
+#include "model/model.h"
 #include "model/safetensors.h"
 #include "unit/data_files.h"
 #include "unit/scratch.h"
@@ -64,6 +65,26 @@ TEST(HfConfig, MixtralRoundTrip) {
   EXPECT_EQ(back.rope_theta, m.rope_theta);
   EXPECT_EQ(back.aux_loss_coef, m.aux_loss_coef);
   EXPECT_EQ(back.init_std, m.init_std);
+}
+
+// Mixtral's intermediate_size is the experts' size: a fine-grained expert size (no dense layer, no
+// shared expert) exports as it and imports as ffn_hidden, the same tensors.
+TEST(HfConfig, FineGrainedExpertsExportTheirSize) {
+  moe::ModelConfig m = llama_moe();
+  m.expert_hidden = 16;
+  const nlohmann::ordered_json j = moe::hf_config_json(m, 256, "float32");
+  EXPECT_EQ(j["intermediate_size"], 16);
+  const moe::ModelConfig back = from_hf(j);
+  EXPECT_EQ(back.expert_ffn_hidden(), 16);
+  const moe::Model a(m, moe::ArenaMode::Measure), b(back, moe::ArenaMode::Measure);
+  const auto &pa = a.params().params(), &pb = b.params().params();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) {
+    EXPECT_EQ(pa[i].name, pb[i].name);
+    EXPECT_EQ(pa[i].shape, pb[i].shape);
+  }
+  m.n_shared_experts = 1;
+  EXPECT_THROW(moe::hf_config_json(m, 256, "float32"), moe::Error);
 }
 
 TEST(HfConfig, LlamaDense) {

@@ -196,6 +196,9 @@ class ModelConfig:
         self.aux_loss_scope = raw.get("aux_loss_scope", "micro_batch")
         if self.aux_loss_scope not in ("micro_batch", "global_batch"):
             raise MalformedInput(f"config.json: unknown aux_loss_scope {self.aux_loss_scope!r}")
+        # Fine-grained experts (DeepSeekMoE): routed and shared experts' hidden size, 0 meaning
+        # ffn_hidden; configs written before the setting existed lack it.
+        self.expert_hidden = int(raw.get("expert_hidden", 0))
         if self.dropout != 0.0:
             raise MalformedInput("config.json: dropout must be 0 (the check is deterministic)")
         if self.n_embed % self.n_heads or self.n_heads % self.n_kv_heads:
@@ -206,6 +209,10 @@ class ModelConfig:
     @property
     def head_dim(self):
         return self.n_embed // self.n_heads
+
+    @property
+    def expert_ffn_hidden(self):
+        return self.expert_hidden if self.expert_hidden > 0 else self.ffn_hidden
 
 
 # ----------------------------------------------------------------------------- model
@@ -290,8 +297,8 @@ class GptExpert(nn.Module):
 
     def __init__(self, cfg):
         super().__init__()
-        self.w1 = nn.Linear(cfg.n_embed, cfg.ffn_hidden)
-        self.w2 = nn.Linear(cfg.ffn_hidden, cfg.n_embed)
+        self.w1 = nn.Linear(cfg.n_embed, cfg.expert_ffn_hidden)
+        self.w2 = nn.Linear(cfg.expert_ffn_hidden, cfg.n_embed)
 
     def forward(self, x):
         return self.w2(F.relu(self.w1(x)))
@@ -302,9 +309,9 @@ class LlamaExpert(nn.Module):
 
     def __init__(self, cfg):
         super().__init__()
-        self.w1 = nn.Linear(cfg.n_embed, cfg.ffn_hidden, bias=False)
-        self.w3 = nn.Linear(cfg.n_embed, cfg.ffn_hidden, bias=False)
-        self.w2 = nn.Linear(cfg.ffn_hidden, cfg.n_embed, bias=False)
+        self.w1 = nn.Linear(cfg.n_embed, cfg.expert_ffn_hidden, bias=False)
+        self.w3 = nn.Linear(cfg.n_embed, cfg.expert_ffn_hidden, bias=False)
+        self.w2 = nn.Linear(cfg.expert_ffn_hidden, cfg.n_embed, bias=False)
 
     def forward(self, x):
         return self.w2(F.silu(self.w1(x)) * self.w3(x))

@@ -49,6 +49,7 @@ constinit const Backend kBackend{
                .copy_on_device = copy_memory},
     .elementwise = {.fill = fill,
                     .add = add,
+                    .add_widened = add_widened,
                     .scale_inplace = scale_inplace,
                     .sum_squares = sum_squares,
                     .all_finite = all_finite,

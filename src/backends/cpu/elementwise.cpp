@@ -36,6 +36,13 @@ void add(T* out, const T* a, const T* b, int64_t n) {
 }
 
 template <typename T>
+void add_widened(double* sum, const T* x, int64_t n) {
+#pragma omp parallel for if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i)
+    sum[i] += static_cast<double>(x[i]);
+}
+
+template <typename T>
 void scale_inplace(T* t, int64_t n, T s) {
 #pragma omp parallel for if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i)
@@ -103,6 +110,10 @@ void add(Tensor out, const Tensor& a, const Tensor& b) {
   for_dtype(a.dtype, [&]<typename T>(T) { add(data<T>(out), data<T>(a), data<T>(b), a.numel()); });
 }
 
+void add_widened(Tensor sum, const Tensor& x) {
+  for_dtype(x.dtype, [&]<typename T>(T) { add_widened(data<double>(sum), data<T>(x), x.numel()); });
+}
+
 void scale_inplace(Tensor t, float s) {
   for_dtype(t.dtype,
             [&]<typename T>(T) { scale_inplace(data<T>(t), t.numel(), static_cast<T>(s)); });
@@ -129,6 +140,7 @@ void fill_uniform(Tensor t, float lo, float hi, uint64_t key) {
 #define MOE_INSTANTIATE(T)                                           \
   template void fill<T>(T*, int64_t, T);                             \
   template void add<T>(T*, const T*, const T*, int64_t);             \
+  template void add_widened<T>(double*, const T*, int64_t);          \
   template void scale_inplace<T>(T*, int64_t, T);                    \
   template double sum_squares<T>(const T*, int64_t);                 \
   template bool all_finite<T>(const T*, int64_t);                    \

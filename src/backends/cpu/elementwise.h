@@ -10,6 +10,7 @@ namespace moe::cpu {
 // Table entries (backends/backend.h), F32 or F64.
 void fill(Tensor t, float value);
 void add(Tensor out, const Tensor& a, const Tensor& b);
+void add_widened(Tensor sum, const Tensor& x);
 void scale_inplace(Tensor t, float s);
 void sum_squares(Tensor sum, const Tensor& t);
 void all_finite(Tensor finite, const Tensor& t);
@@ -23,6 +24,9 @@ void fill(T* t, int64_t n, T value);
 // out (n) = a (n) + b (n); out may alias a or b.
 template <typename T>
 void add(T* out, const T* a, const T* b, int64_t n);
+// sum (n) += x (n) in fp64
+template <typename T>
+void add_widened(double* sum, const T* x, int64_t n);
 // t (n) *= s
 template <typename T>
 void scale_inplace(T* t, int64_t n, T s);

@@ -26,6 +26,11 @@ __global__ void add_kernel(float* out, const float* a, const float* b, int64_t n
   if (i < n) out[i] = a[i] + b[i];
 }
 
+__global__ void add_widened_kernel(double* sum, const float* x, int64_t n) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) sum[i] += static_cast<double>(x[i]);
+}
+
 __global__ void scale_kernel(float* t, int64_t n, float s) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) t[i] *= s;
@@ -94,6 +99,12 @@ void add(Tensor out, const Tensor& a, const Tensor& b) {
   const int64_t n = a.numel();
   add_kernel<<<blocks_for(n), kThreadsPerBlock>>>(data<float>(out), data<float>(a), data<float>(b),
                                                   n);
+  MOE_CUDA_CHECK_LAUNCH();
+}
+
+void add_widened(Tensor sum, const Tensor& x) {
+  const int64_t n = x.numel();
+  add_widened_kernel<<<blocks_for(n), kThreadsPerBlock>>>(data<double>(sum), data<float>(x), n);
   MOE_CUDA_CHECK_LAUNCH();
 }
 

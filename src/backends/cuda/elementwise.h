@@ -10,6 +10,7 @@ namespace moe::cuda {
 // Table entries (backends/backend.h), F32.
 void fill(Tensor t, float value);
 void add(Tensor out, const Tensor& a, const Tensor& b);
+void add_widened(Tensor sum, const Tensor& x);
 void scale_inplace(Tensor t, float s);
 void sum_squares(Tensor sum, const Tensor& t);
 void all_finite(Tensor finite, const Tensor& t);
