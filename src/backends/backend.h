@@ -137,6 +137,8 @@ struct ScoredRouterKernels {
   // load (E) I32 counts; the bias update resets them to 0.
   void (*router_load_accumulate)(Tensor load, const Tensor& topk_idx);
   void (*router_bias_update)(Tensor bias, Tensor load, float gamma);
+};
+
 // Load-balancing losses over segments of the tokens (ops/router_balance.h): sequence-wise and
 // global-batch balancing.
 struct BalanceKernels {

@@ -276,6 +276,11 @@ void Trainer::split_accumulation() {
             " processes cannot share evenly; resume it on a number of processes that divides ",
             tc().grad_accum);
   local_accum_ = tc().grad_accum / dp_.ranks();
+  // Each rank counts the expert loads of its own micro-batches only; the bias update needs the
+  // step's loads over all of them.
+  MOE_CHECK(dp_.ranks() == 1 || !config_.model.router_bias,
+            "model.router_bias (auxiliary-loss-free balancing) trains on one process only: the "
+            "expert loads of the step are not yet summed across processes");
 }
 
 // What every rank must agree on: the configuration and the options that shape the run.

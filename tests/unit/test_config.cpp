@@ -3,6 +3,9 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "config/config.h"
 #include "core/check.h"
@@ -348,6 +351,44 @@ TEST(Config, TomlFileThatSetsNothingIsRefused) {
                 ": top-level key 'n_layers' must be a table ([model], [train] or [data])");
   EXPECT_EQ(testing::error_of([&] { c.load_toml("/dev/zero"); }),
             "cannot read /dev/zero: it is a character device, not a regular file");
+}
+
+TEST(Config, RoutingMethodsThatCannotBeCombinedAreRefusedByName) {
+  // Each case: settings applied in order to llama-moe-tiny (router topk, aux_loss_coef 0.01), all
+  // but the last valid together, and the fragment of the error the last one causes.
+  struct Case {
+    std::vector<std::pair<std::string, std::string>> settings;
+    std::string fragment;
+  };
+  const std::vector<Case> cases = {
+      {{{"model.router", "expert_choice"},
+        {"model.aux_loss_coef", "0"},
+        {"model.router_bias", "true"}},
+       "model.router = expert_choice takes neither model.router_bias"},
+      {{{"model.router", "expert_choice"},
+        {"model.aux_loss_coef", "0"},
+        {"model.seq_aux_loss_coef", "0.1"}},
+       "model.router = expert_choice takes neither"},
+      {{{"model.router_score", "sigmoid"}, {"model.seq_aux_loss_coef", "0.1"}},
+       "model.router_score = sigmoid works with the per-micro-batch Switch loss only"},
+      {{{"model.router_score", "sigmoid"}, {"model.aux_loss_scope", "global_batch"}},
+       "model.router_score = sigmoid works with the per-micro-batch Switch loss only"},
+      {{{"model.router_bias", "true"}, {"model.aux_loss_scope", "global_batch"}},
+       "model.router_bias and model.aux_loss_scope = global_batch cannot be combined"},
+  };
+  for (const Case& k : cases) {
+    RunConfig c = RunConfig::preset("llama-moe-tiny");
+    for (size_t i = 0; i + 1 < k.settings.size(); ++i)
+      c.set(k.settings[i].first, k.settings[i].second);
+    EXPECT_NO_THROW(c.validate()) << k.fragment;  // each method alone is valid
+    c.set(k.settings.back().first, k.settings.back().second);
+    try {
+      c.validate();
+      ADD_FAILURE() << "accepted: " << k.fragment;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(k.fragment), std::string::npos) << e.what();
+    }
+  }
 }
 
 }  // namespace
