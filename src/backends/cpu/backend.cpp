@@ -16,8 +16,8 @@
 #include "backends/cpu/moe_router.h"
 #include "backends/cpu/rmsnorm.h"
 #include "backends/cpu/rope.h"
-#include "backends/cpu/router_scores.h"
 #include "backends/cpu/router_balance.h"
+#include "backends/cpu/router_scores.h"
 #include "backends/cpu/softmax_xent.h"
 
 namespace moe::cpu {

@@ -21,8 +21,8 @@
 #include "backends/cuda/moe_router.h"
 #include "backends/cuda/rmsnorm.h"
 #include "backends/cuda/rope.h"
-#include "backends/cuda/router_scores.h"
 #include "backends/cuda/router_balance.h"
+#include "backends/cuda/router_scores.h"
 #include "backends/cuda/softmax_xent.h"
 
 namespace moe::cuda {
