@@ -96,6 +96,7 @@ class MoELayer {
   Tensor seq_fraction_;    // (N, E): rows (0, B) hold each sequence's expert fractions
   int64_t used_rows_ = 0;  // rows the experts computed in the last forward
   ops::RouterArgs router_args(const ForwardContext& ctx) const;
+  ops::RouterLossArgs loss_args(const ForwardContext& ctx) const;
   // Sigmoid scores or selection biases route through ops/router_scores.h.
   bool scored() const { return score_ == RouterScore::Sigmoid || router_bias_ != nullptr; }
   ops::ScoredRouterArgs scored_args(const ForwardContext& ctx) const;
