@@ -168,8 +168,8 @@ void MoELayer::balance_losses_backward(const ForwardContext& ctx, Tensor dlogits
   }
 }
 
-Tensor MoELayer::forward(const ForwardContext& ctx, const Tensor& x) {
-  const int64_t n = x.size(0), e = n_experts_, k = slots_per_token_;
+void MoELayer::route(const ForwardContext& ctx, const Tensor& x) {
+  const int64_t n = x.size(0);
   Tensor logits = logits_.rows(0, n);
   Tensor topk_idx = topk_idx_.rows(0, n), gates = gates_.rows(0, n);
   ops::linear_forward(logits, x, gate_.weight->value, bias_value(gate_));
@@ -194,7 +194,12 @@ Tensor MoELayer::forward(const ForwardContext& ctx, const Tensor& x) {
   balance_losses_forward(ctx, logits, topk_idx);
   // The step's load, on the device, for the bias update after the optimizer step.
   if (router_bias_ && ctx.training) ops::router_load_accumulate(load_, topk_idx);
+}
 
+Tensor MoELayer::forward(const ForwardContext& ctx, const Tensor& x) {
+  const int64_t n = x.size(0), e = n_experts_, k = slots_per_token_;
+  route(ctx, x);
+  Tensor topk_idx = topk_idx_.rows(0, n), gates = gates_.rows(0, n);
   Tensor sorted_slots = sorted_slots_.rows(0, n * k), slot_rows = slot_rows_.rows(0, n * k);
   if (expert_choice_) {
     // Every token's E slots are candidates; each expert keeps its best C, so the experts compute

@@ -40,6 +40,9 @@ class MoELayer {
   void allocate(Arena& arena, Arena& scratch, int64_t max_tokens, const MoEStatsSlots& stats);
   // Returns out (N, C); x (N, C) is the normalised input.
   Tensor forward(const ForwardContext& ctx, const Tensor& x);
+  // The first half of forward: the router's choices and gates, its statistics (losses, expert
+  // fractions) and the load count; x (N, C) is the normalised input.
+  void route(const ForwardContext& ctx, const Tensor& x);
   // dx (N, C) assigned. Adds the aux and z losses' gradients with their coefficients.
   void backward(const ForwardContext& ctx, Tensor dx, const Tensor& dout, const Tensor& x);
   // The standard-normal router noise drawn by the last forward (N, E); empty when it drew none.
