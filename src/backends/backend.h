@@ -112,12 +112,12 @@ struct RouterKernels {
   void (*router_backward)(Tensor dlogits, Tensor dnoise_logits, const Tensor& dgates,
                           const Tensor& topk_idx, const Tensor& gates, const Tensor& noise_logits,
                           const Tensor& noise_eps, const RouterArgs& args);
-  // stats (3) F64: aux loss, z loss, routing entropy.
+  // stats (3) F64: aux loss, z loss, routing entropy; softmax or sigmoid scores (args.score).
   void (*router_losses_forward)(Tensor stats, Tensor expert_fraction, const Tensor& logits,
-                                const Tensor& topk_idx, float temperature);
+                                const Tensor& topk_idx, const RouterLossArgs& args);
   void (*router_losses_backward)(Tensor dlogits, const Tensor& logits,
-                                 const Tensor& expert_fraction, float temperature, float aux_coef,
-                                 float z_coef);
+                                 const Tensor& expert_fraction, const RouterLossArgs& args,
+                                 float aux_coef, float z_coef);
 };
 
 // Sigmoid gating and auxiliary-loss-free balancing (ops/router_scores.h).
@@ -128,12 +128,6 @@ struct ScoredRouterKernels {
   void (*scored_router_backward)(Tensor dlogits, const Tensor& dgates, const Tensor& topk_idx,
                                  const Tensor& gates, const Tensor& logits,
                                  const ScoredRouterArgs& args);
-  // stats (3) F64: aux loss, z loss, routing entropy.
-  void (*sigmoid_router_losses_forward)(Tensor stats, Tensor expert_fraction, const Tensor& logits,
-                                        const Tensor& topk_idx);
-  void (*sigmoid_router_losses_backward)(Tensor dlogits, const Tensor& logits,
-                                         const Tensor& expert_fraction, float aux_coef,
-                                         float z_coef);
   // load (E) I32 counts; the bias update resets them to 0.
   void (*router_load_accumulate)(Tensor load, const Tensor& topk_idx);
   void (*router_bias_update)(Tensor bias, Tensor load, float gamma);

@@ -21,10 +21,19 @@ struct RouterArgs {
   float temperature = 1.0f;
 };
 
+// The function that turns router logits into scores: softmax(logits / temperature) or
+// sigmoid(logits).
+enum class RouterScore : int32_t { Softmax = 0, Sigmoid = 1 };
+
+// The router losses (ops/moe_router.h): the score function their normalised scores P come from.
+struct RouterLossArgs {
+  RouterScore score = RouterScore::Softmax;
+  float temperature = 1.0f;  // softmax scores: P = softmax(logits / temperature)
+};
+
 // Scored routing (ops/router_scores.h): the score function, the selection-only per-expert bias
 // of auxiliary-loss-free balancing and the routed scaling factor (DeepSeek-V3, arXiv 2412.19437,
 // section 2.1.2).
-enum class RouterScore : int32_t { Softmax = 0, Sigmoid = 1 };
 struct ScoredRouterArgs {
   int top_k = 2;
   float temperature = 1.0f;  // softmax scores: softmax(logits / temperature)

@@ -74,17 +74,23 @@ void Model::allocate_kv_cache() {
     b->allocate_kv_cache(arena_);
 }
 
-void Model::forward(const ForwardContext& ctx, const Tensor& tokens, const Tensor& targets) {
+Tensor Model::embed(const ForwardContext& ctx, const Tensor& tokens) {
   const int64_t b = ctx.batch, t = ctx.seq, n = b * t;
   MOE_CHECK(tokens.shape == (Shape{b, t}), "model: tokens have shape ", tokens.shape.str(),
             ", expected ", Shape{b, t}.str());
   MOE_CHECK(ctx.pos_offset + t <= cfg_.block_size, "model: positions up to ", ctx.pos_offset + t,
             " exceed block_size ", cfg_.block_size);
-  last_tokens_ = n;
   ops::copy(tokens_.rows(0, n).view(tokens.shape), tokens);
   Tensor x = embed_.rows(0, n);
   ops::embedding_forward(x.view(Shape{b, t, cfg_.n_embed}), tokens_.rows(0, n).view(tokens.shape),
                          wte_->value, wpe_ ? wpe_->value : Tensor{}, ctx.pos_offset);
+  return x;
+}
+
+void Model::forward(const ForwardContext& ctx, const Tensor& tokens, const Tensor& targets) {
+  const int64_t n = ctx.tokens();
+  Tensor x = embed(ctx, tokens);
+  last_tokens_ = n;
   block_inputs_.clear();
   for (auto& block : blocks_) {
     block_inputs_.push_back(x);
@@ -103,24 +109,35 @@ void Model::forward(const ForwardContext& ctx, const Tensor& tokens, const Tenso
                             targets_.rows(0, n));
 }
 
-void Model::clear_step_routing() {
-  MOE_CHECK(!step_fractions_.empty(), "model: counting a step's routing needs MoE layers and ",
-            "model.aux_loss_scope = global_batch");
-  ops::fill(step_fractions_, 0.0f);
-}
-
-void Model::count_step_routing(const ForwardContext& ctx, const Tensor& tokens) {
+void Model::route(const ForwardContext& ctx, const Tensor& tokens) {
+  const std::vector<int64_t> moe = cfg_.moe_layer_indices();
+  MOE_CHECK(!moe.empty(), "model: routing needs MoE layers");
   ForwardContext routing = ctx;
-  routing.step_aux_fraction = false;
-  forward(routing, tokens, Tensor{});
-  ops::add_inplace(step_fractions_, fractions_);
+  routing.step_aux_fraction = false;  // the step's fractions are what this pass counts
+  Tensor x = embed(routing, tokens);
+  for (int64_t l = 0; l < moe.back(); ++l)
+    x = blocks_[l]->forward(routing, x);
+  blocks_[moe.back()]->route(routing, x);
 }
 
-void Model::finish_step_routing(int64_t micro_batches) {
-  // Micro-batches have equal token counts, so the step's fraction is the mean of theirs.
-  ops::scale_inplace(step_fractions_, 1.0f / static_cast<float>(micro_batches));
-  // Under data parallelism every rank has counted the micro-batches of all ranks
-  // (Trainer::count_step_routing), so these fractions are the global batch's already.
+void Model::set_step_fractions(std::span<const double> micro_fractions) {
+  MOE_CHECK(!step_fractions_.empty(), "model: the step's expert fractions need MoE layers and ",
+            "model.aux_loss_scope = global_batch");
+  const int64_t count = step_fractions_.numel();
+  const int64_t micro_batches = std::ssize(micro_fractions) / count;
+  MOE_CHECK(micro_batches >= 1 && micro_batches * count == std::ssize(micro_fractions),
+            "model: ", micro_fractions.size(), " fractions are not whole micro-batches of ", count);
+  // Micro-batches have equal token counts, so the step's fraction is the mean of theirs: summed
+  // in F32 in micro-batch order, then scaled, the arithmetic of ops::add_inplace and
+  // ops::scale_inplace, so where the fractions came from (this process or another) changes no bit.
+  std::vector<float> step(static_cast<size_t>(count), 0.0f);
+  for (int64_t m = 0; m < micro_batches; ++m)
+    for (int64_t i = 0; i < count; ++i)
+      step[i] += static_cast<float>(micro_fractions[m * count + i]);
+  const float scale = 1.0f / static_cast<float>(micro_batches);
+  for (float& f : step)
+    f *= scale;
+  ops::copy(step_fractions_, cpu_tensor(step.data(), step_fractions_.shape));
 }
 
 LossInfo Model::loss_info(const double* loss_stats) const {

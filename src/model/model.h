@@ -2,6 +2,7 @@
 // explicit backward. One definition for both architectures and every device.
 #pragma once
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "config/config.h"
@@ -109,13 +110,14 @@ class Model {
   // Global-batch balancing (model.aux_loss_scope = global_batch; Qiu et al. 2025, arXiv
   // 2501.11873): the Switch loss of every micro-batch of an optimizer step uses the expert
   // fractions of the whole step, which are constants of the gradient but need the routing of all
-  // its micro-batches before the first backward. clear_step_routing(), then
-  // count_step_routing(ctx, tokens) with each micro-batch's ctx and tokens exactly as its training
-  // forward will see them (a forward without loss: the same routing, bit for bit), then
-  // finish_step_routing(micro_batches); the training passes then set ctx.step_aux_fraction.
-  void clear_step_routing();
-  void count_step_routing(const ForwardContext& ctx, const Tensor& tokens);
-  void finish_step_routing(int64_t micro_batches);
+  // its micro-batches before the first backward. route(ctx, tokens), with a micro-batch's ctx and
+  // tokens exactly as its training forward will see them, runs the forward only as far as the
+  // last MoE layer's routing (no experts there, no later layer, no LM head): expert_fractions()
+  // are then the micro-batch's, bit for bit its training forward's. set_step_fractions takes
+  // every micro-batch's, (micro_batches, L*E) on the host in micro-batch order, and makes their
+  // mean the step's; the training passes then set ctx.step_aux_fraction.
+  void route(const ForwardContext& ctx, const Tensor& tokens);
+  void set_step_fractions(std::span<const double> micro_fractions);
   // (L, E) F32 the step's expert fractions (empty unless model.aux_loss_scope = global_batch).
   Tensor step_fractions() const { return step_fractions_; }
 
@@ -145,6 +147,8 @@ class Model {
   Tensor step_fractions_;             // (L, E) F32 expert fractions of the optimizer step
   Tensor dropped_;                    // (L) I32 as MoELayerStats::dropped
   std::vector<Tensor> block_inputs_;  // views: input of each block for the last forward
+  // Copies tokens (B, T) to the device and returns their embeddings (B*T, C), block 0's input.
+  Tensor embed(const ForwardContext& ctx, const Tensor& tokens);
 };
 
 }  // namespace moe

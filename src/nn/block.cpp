@@ -1,5 +1,6 @@
 #include "nn/block.h"
 
+#include "core/check.h"
 #include "core/rng_streams.h"
 #include "ops/dropout.h"
 #include "ops/elementwise.h"
@@ -67,7 +68,7 @@ Tensor Block::ffn_forward(const ForwardContext& ctx, const Tensor& a) {
   return dense_->forward(a, dense_offsets_, a.size(0));
 }
 
-Tensor Block::forward(const ForwardContext& ctx, const Tensor& x) {
+Tensor Block::attention_residual(const ForwardContext& ctx, const Tensor& x) {
   const int64_t n = x.size(0);
   const float p = ctx.training ? dropout_ : 0.0f;
   Tensor a = norm1_.forward(x);
@@ -80,6 +81,18 @@ Tensor Block::forward(const ForwardContext& ctx, const Tensor& x) {
   }
   Tensor h = hidden_.rows(0, n);
   ops::add(h, x, att);
+  return h;
+}
+
+void Block::route(const ForwardContext& ctx, const Tensor& x) {
+  MOE_CHECK(moe_ != nullptr, "block ", layer_, ": routing needs an MoE layer");
+  moe_->route(ctx, norm2_.forward(attention_residual(ctx, x)));
+}
+
+Tensor Block::forward(const ForwardContext& ctx, const Tensor& x) {
+  const int64_t n = x.size(0);
+  const float p = ctx.training ? dropout_ : 0.0f;
+  Tensor h = attention_residual(ctx, x);
   Tensor f = ffn_forward(ctx, norm2_.forward(h));
   if (p > 0.0f) {
     Tensor dropped = ffn_drop_.rows(0, n);

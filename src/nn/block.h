@@ -33,6 +33,8 @@ class Block {
   void allocate_kv_cache(Arena& arena) { attention_.allocate_kv_cache(arena); }
   // Returns out (N, C); x (N, C).
   Tensor forward(const ForwardContext& ctx, const Tensor& x);
+  // An MoE block's forward only as far as its routing (MoELayer::route); x (N, C).
+  void route(const ForwardContext& ctx, const Tensor& x);
   // dx (N, C) assigned.
   void backward(const ForwardContext& ctx, Tensor dx, const Tensor& dout, const Tensor& x);
   const MoELayer* moe() const { return moe_.get(); }
@@ -54,6 +56,8 @@ class Block {
   Tensor ffn_drop_;              // (N, C) dropout(FFN out)
   Tensor dh_, dbranch_, dnorm_;  // (N, C)
   Tensor ffn_forward(const ForwardContext& ctx, const Tensor& a);
+  // h = x + dropout(attention(norm1(x))), the FFN branch's input; returns h (N, C).
+  Tensor attention_residual(const ForwardContext& ctx, const Tensor& x);
 };
 
 }  // namespace moe

@@ -19,7 +19,7 @@ struct ForwardContext {
   float router_temperature = 1.0f;  // temperature router: tau at this step
   float loss_scale = 1.0f;          // weight of this micro-batch's loss (1 / grad_accum)
   // The Switch loss uses the expert fractions of the whole optimizer step
-  // (model.aux_loss_scope = global_batch; Model::count_step_routing) instead of this call's.
+  // (model.aux_loss_scope = global_batch; Model::set_step_fractions) instead of this call's.
   bool step_aux_fraction = false;
 
   int64_t tokens() const { return batch * seq; }

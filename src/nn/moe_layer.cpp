@@ -110,6 +110,13 @@ ops::RouterArgs MoELayer::router_args(const ForwardContext& ctx) const {
   return args;
 }
 
+ops::RouterLossArgs MoELayer::loss_args(const ForwardContext& ctx) const {
+  ops::RouterLossArgs args;
+  args.score = score_;
+  args.temperature = ctx.router_temperature;
+  return args;
+}
+
 ops::ScoredRouterArgs MoELayer::scored_args(const ForwardContext& ctx) const {
   ops::ScoredRouterArgs args;
   args.top_k = static_cast<int>(top_k_);
@@ -161,8 +168,8 @@ void MoELayer::balance_losses_backward(const ForwardContext& ctx, Tensor dlogits
   }
 }
 
-Tensor MoELayer::forward(const ForwardContext& ctx, const Tensor& x) {
-  const int64_t n = x.size(0), e = n_experts_, k = slots_per_token_;
+void MoELayer::route(const ForwardContext& ctx, const Tensor& x) {
+  const int64_t n = x.size(0);
   Tensor logits = logits_.rows(0, n);
   Tensor topk_idx = topk_idx_.rows(0, n), gates = gates_.rows(0, n);
   ops::linear_forward(logits, x, gate_.weight->value, bias_value(gate_));
@@ -183,16 +190,16 @@ Tensor MoELayer::forward(const ForwardContext& ctx, const Tensor& x) {
     ops::router_forward(topk_idx, gates, logits, noise_logits, noise_eps, router_args(ctx));
   }
   Tensor router_losses = stats_.router.rows(0, ops::kRouterLossStats);
-  if (score_ == RouterScore::Sigmoid) {
-    ops::sigmoid_router_losses_forward(router_losses, stats_.fraction, logits, topk_idx);
-  } else {
-    ops::router_losses_forward(router_losses, stats_.fraction, logits, topk_idx,
-                               ctx.router_temperature);
-  }
+  ops::router_losses_forward(router_losses, stats_.fraction, logits, topk_idx, loss_args(ctx));
   balance_losses_forward(ctx, logits, topk_idx);
   // The step's load, on the device, for the bias update after the optimizer step.
   if (router_bias_ && ctx.training) ops::router_load_accumulate(load_, topk_idx);
+}
 
+Tensor MoELayer::forward(const ForwardContext& ctx, const Tensor& x) {
+  const int64_t n = x.size(0), e = n_experts_, k = slots_per_token_;
+  route(ctx, x);
+  Tensor topk_idx = topk_idx_.rows(0, n), gates = gates_.rows(0, n);
   Tensor sorted_slots = sorted_slots_.rows(0, n * k), slot_rows = slot_rows_.rows(0, n * k);
   if (expert_choice_) {
     // Every token's E slots are candidates; each expert keeps its best C, so the experts compute
@@ -252,13 +259,8 @@ void MoELayer::backward(const ForwardContext& ctx, Tensor dx, const Tensor& dout
   }
   // With the step's fractions the Switch loss's gradient comes from balance_losses_backward.
   const float aux_coef = ctx.step_aux_fraction ? 0.0f : aux_coef_ * ctx.loss_scale;
-  if (score_ == RouterScore::Sigmoid) {
-    ops::sigmoid_router_losses_backward(dlogits, logits, stats_.fraction, aux_coef,
-                                        z_coef_ * ctx.loss_scale);
-  } else {
-    ops::router_losses_backward(dlogits, logits, stats_.fraction, ctx.router_temperature, aux_coef,
-                                z_coef_ * ctx.loss_scale);
-  }
+  ops::router_losses_backward(dlogits, logits, stats_.fraction, loss_args(ctx), aux_coef,
+                              z_coef_ * ctx.loss_scale);
   balance_losses_backward(ctx, dlogits);
   Tensor tmp = dx_tmp_.rows(0, n);
   ops::linear_backward(tmp, gate_.weight->grad, bias_grad(gate_), dlogits, x, gate_.weight->value);

@@ -40,6 +40,9 @@ class MoELayer {
   void allocate(Arena& arena, Arena& scratch, int64_t max_tokens, const MoEStatsSlots& stats);
   // Returns out (N, C); x (N, C) is the normalised input.
   Tensor forward(const ForwardContext& ctx, const Tensor& x);
+  // The first half of forward: the router's choices and gates, its statistics (losses, expert
+  // fractions) and the load count; x (N, C) is the normalised input.
+  void route(const ForwardContext& ctx, const Tensor& x);
   // dx (N, C) assigned. Adds the aux and z losses' gradients with their coefficients.
   void backward(const ForwardContext& ctx, Tensor dx, const Tensor& dout, const Tensor& x);
   // The standard-normal router noise drawn by the last forward (N, E); empty when it drew none.
@@ -96,6 +99,7 @@ class MoELayer {
   Tensor seq_fraction_;    // (N, E): rows (0, B) hold each sequence's expert fractions
   int64_t used_rows_ = 0;  // rows the experts computed in the last forward
   ops::RouterArgs router_args(const ForwardContext& ctx) const;
+  ops::RouterLossArgs loss_args(const ForwardContext& ctx) const;
   // Sigmoid scores or selection biases route through ops/router_scores.h.
   bool scored() const { return score_ == RouterScore::Sigmoid || router_bias_ != nullptr; }
   ops::ScoredRouterArgs scored_args(const ForwardContext& ctx) const;

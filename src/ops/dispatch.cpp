@@ -57,6 +57,22 @@ void check_index_range(const char* op, const Backend& backend, const char* arg, 
               " in [", lo, ", ", hi, ")");
 }
 
+void check_top_k(const char* op, int64_t top_k, int64_t E) {
+  MOE_CHECK(top_k >= 1 && top_k <= E, op, ": top_k = ", top_k, " must be in [1, n_experts = ", E,
+            "]");
+}
+
+void check_temperature(const char* op, float temperature) {
+  MOE_CHECK(temperature > 0.0f, op, ": temperature = ", temperature, " must be positive");
+}
+
+void check_topk_idx(const char* op, const Backend& backend, const Tensor& topk_idx, int64_t N,
+                    int64_t k, int64_t E) {
+  check_shape(op, "topk_idx", topk_idx, {N, k});
+  check_dtype(op, "topk_idx", topk_idx, DType::I32);
+  check_index_range(op, backend, "topk_idx", topk_idx, 0, E, "an expert index");
+}
+
 void check_expert_offsets(const char* op, const Backend& backend, const Tensor& expert_offsets,
                           int64_t rows) {
   if (!backend.host_memory) return;

@@ -41,6 +41,13 @@ DType float_dtype(const char* op, const Backend& backend, const char* arg, const
 void check_index_range(const char* op, const Backend& backend, const char* arg, const Tensor& t,
                        int64_t lo, int64_t hi, const char* what);
 
+// Routing checks: top_k in [1, E]; a positive softmax temperature; topk_idx (N, k) I32 holding
+// expert indices in [0, E) (the range when the host can read it).
+void check_top_k(const char* op, int64_t top_k, int64_t E);
+void check_temperature(const char* op, float temperature);
+void check_topk_idx(const char* op, const Backend& backend, const Tensor& topk_idx, int64_t N,
+                    int64_t k, int64_t E);
+
 // Checks that expert_offsets (E+1) is a non-decreasing partition of [0, rows]: off[0] >= 0,
 // off[e] <= off[e+1], off[E] <= rows (when the host can read it).
 void check_expert_offsets(const char* op, const Backend& backend, const Tensor& expert_offsets,

@@ -39,8 +39,7 @@ void expert_choice_plan(Tensor expert_offsets, Tensor sorted_slots, Tensor slot_
   check_dtype(op, "sorted_slots", sorted_slots, DType::I32);
   check_dtype(op, "slot_rows", slot_rows, DType::I32);
   check_dtype(op, "dropped", dropped, DType::I32);
-  check_dtype(op, "topk_idx", topk_idx, DType::I32);
-  check_index_range(op, backend, "topk_idx", topk_idx, 0, n_experts, "an expert index");
+  check_topk_idx(op, backend, topk_idx, N, k, n_experts);
   backend.dispatch.expert_choice_plan(expert_offsets, sorted_slots, slot_rows, dropped, topk_idx,
                                       gates, capacity);
 }

@@ -8,9 +8,14 @@ namespace {
 
 // top_k and temperature checks shared by the gate path.
 void check_router_args(const char* op, int64_t E, const RouterArgs& args) {
-  MOE_CHECK(args.top_k >= 1 && args.top_k <= E, op, ": top_k = ", args.top_k,
-            " must be in [1, n_experts = ", E, "]");
-  MOE_CHECK(args.temperature > 0.0f, op, ": temperature = ", args.temperature, " must be positive");
+  check_top_k(op, args.top_k, E);
+  check_temperature(op, args.temperature);
+}
+
+void check_loss_args(const char* op, const RouterLossArgs& args) {
+  MOE_CHECK(args.score == RouterScore::Softmax || args.score == RouterScore::Sigmoid, op,
+            ": unknown score function");
+  check_temperature(op, args.temperature);
 }
 
 void check_noise(const char* op, const Tensor& noise_logits, const Tensor& noise_eps, int64_t N,
@@ -22,14 +27,6 @@ void check_noise(const char* op, const Tensor& noise_logits, const Tensor& noise
   check_shape(op, "noise_eps", noise_eps, {N, E});
   check_dtype(op, "noise_logits", noise_logits, dtype);
   check_dtype(op, "noise_eps", noise_eps, dtype);
-}
-
-// topk_idx (N, k) I32 holding expert indices in [0, E).
-void check_topk_idx(const char* op, const Backend& backend, const Tensor& topk_idx, int64_t N,
-                    int64_t k, int64_t E) {
-  check_shape(op, "topk_idx", topk_idx, {N, k});
-  check_dtype(op, "topk_idx", topk_idx, DType::I32);
-  check_index_range(op, backend, "topk_idx", topk_idx, 0, E, "an expert index");
 }
 
 }  // namespace
@@ -78,39 +75,38 @@ void router_backward(Tensor dlogits, Tensor dnoise_logits, const Tensor& dgates,
 }
 
 void router_losses_forward(Tensor stats, Tensor expert_fraction, const Tensor& logits,
-                           const Tensor& topk_idx, float temperature) {
+                           const Tensor& topk_idx, const RouterLossArgs& args) {
   const char* op = "router_losses_forward";
   const Backend& backend = backend_for(op, {&stats, &expert_fraction, &logits, &topk_idx});
   MOE_CHECK(logits.shape.ndim == 2, op, ": logits must be (N, E), got ", logits.shape.str());
   MOE_CHECK(topk_idx.shape.ndim == 2, op, ": topk_idx must be (N, k), got ", topk_idx.shape.str());
   const int64_t N = logits.size(0), E = logits.size(1), k = topk_idx.size(1);
   MOE_CHECK(N >= 1, op, ": logits has no tokens");
-  MOE_CHECK(k >= 1 && k <= E, op, ": top_k = ", k, " must be in [1, n_experts = ", E, "]");
-  MOE_CHECK(temperature > 0.0f, op, ": temperature = ", temperature, " must be positive");
+  check_top_k(op, k, E);
+  check_loss_args(op, args);
   const DType dtype = float_dtype(op, backend, "logits", logits);
   check_shape(op, "expert_fraction", expert_fraction, {E});
   check_dtype(op, "expert_fraction", expert_fraction, dtype);
   check_topk_idx(op, backend, topk_idx, N, k, E);
   check_dtype(op, "stats", stats, DType::F64);
   check_shape(op, "stats", stats, {kRouterLossStats});
-  backend.router.router_losses_forward(stats, expert_fraction, logits, topk_idx, temperature);
+  backend.router.router_losses_forward(stats, expert_fraction, logits, topk_idx, args);
 }
 
 void router_losses_backward(Tensor dlogits, const Tensor& logits, const Tensor& expert_fraction,
-                            float temperature, float aux_coef, float z_coef) {
+                            const RouterLossArgs& args, float aux_coef, float z_coef) {
   const char* op = "router_losses_backward";
   const Backend& backend = backend_for(op, {&dlogits, &logits, &expert_fraction});
   MOE_CHECK(logits.shape.ndim == 2, op, ": logits must be (N, E), got ", logits.shape.str());
   const int64_t N = logits.size(0), E = logits.size(1);
   MOE_CHECK(N >= 1, op, ": logits has no tokens");
-  MOE_CHECK(temperature > 0.0f, op, ": temperature = ", temperature, " must be positive");
+  check_loss_args(op, args);
   const DType dtype = float_dtype(op, backend, "logits", logits);
   check_shape(op, "dlogits", dlogits, {N, E});
   check_shape(op, "expert_fraction", expert_fraction, {E});
   check_dtype(op, "dlogits", dlogits, dtype);
   check_dtype(op, "expert_fraction", expert_fraction, dtype);
-  backend.router.router_losses_backward(dlogits, logits, expert_fraction, temperature, aux_coef,
-                                        z_coef);
+  backend.router.router_losses_backward(dlogits, logits, expert_fraction, args, aux_coef, z_coef);
 }
 
 }  // namespace moe::ops

@@ -5,8 +5,11 @@
 //   s   = sel / temperature
 //   topk_idx = indices of the k largest s (ties: lower expert index first), in descending order
 //   gates    = softmax over the kept s (= softmax over all experts, renormalised over the top k)
-// Losses, on the clean logits:
-//   P = softmax(logits / temperature), f_e = (# of the N*k assignments to e) / (N*k)
+// Losses, on the clean logits, for either score function of the router (ops/router_scores.h):
+//   P = softmax(logits / temperature), or P = s / sum_e s_e with s = sigmoid(logits) (the sigmoid
+//       scores do not sum to 1; DeepSeek-V3's sequence-wise balance loss normalises them the same
+//       way, arXiv 2412.19437, eq. 18)
+//   f_e = (# of the N*k assignments to e) / (N*k)
 //   aux = E * sum_e f_e * mean_n P[n, e]   (Fedus et al. 2021, Switch Transformer, eq. 4)
 //   z   = mean_n logsumexp(logits[n])^2    (Zoph et al. 2022, ST-MoE, eq. 5)
 #pragma once
@@ -15,8 +18,10 @@
 
 namespace moe::ops {
 
-// top_k and temperature (backends/kernel_args.h).
+// top_k and temperature; the losses' score function (backends/kernel_args.h).
 using moe::RouterArgs;
+using moe::RouterLossArgs;
+using moe::RouterScore;
 
 // topk_idx (N, k) I32; gates (N, k); logits (N, E); noise_logits, noise_eps (N, E) or both empty
 // (eps are standard normal draws supplied by the caller).
@@ -39,13 +44,13 @@ enum RouterStat : int64_t {
   kRouterStats = 4
 };
 
-// stats (kRouterLossStats) F64 as RouterStat; expert_fraction (E): f_e. logits (N, E); topk_idx (N,
-// k).
+// stats (kRouterLossStats) F64 as RouterStat (aux and entropy of P); expert_fraction (E): f_e.
+// logits (N, E); topk_idx (N, k).
 void router_losses_forward(Tensor stats, Tensor expert_fraction, const Tensor& logits,
-                           const Tensor& topk_idx, float temperature);
+                           const Tensor& topk_idx, const RouterLossArgs& args);
 
 // dlogits (N, E) += aux_coef * d(aux)/d(logits) + z_coef * d(z)/d(logits).
 void router_losses_backward(Tensor dlogits, const Tensor& logits, const Tensor& expert_fraction,
-                            float temperature, float aux_coef, float z_coef);
+                            const RouterLossArgs& args, float aux_coef, float z_coef);
 
 }  // namespace moe::ops

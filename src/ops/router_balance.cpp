@@ -26,8 +26,7 @@ void segment_fractions(Tensor fraction, const Tensor& topk_idx) {
   MOE_CHECK(N >= 1, op, ": topk_idx has no tokens");
   const DType dtype = float_dtype(op, backend, "fraction", fraction);
   check_segments(op, fraction, N, E, dtype);
-  check_dtype(op, "topk_idx", topk_idx, DType::I32);
-  check_index_range(op, backend, "topk_idx", topk_idx, 0, E, "an expert index");
+  check_topk_idx(op, backend, topk_idx, N, topk_idx.size(1), E);
   backend.balance.segment_fractions(fraction, topk_idx);
 }
 

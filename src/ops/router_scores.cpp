@@ -7,20 +7,11 @@ namespace moe::ops {
 namespace {
 
 void check_scored_args(const char* op, int64_t E, const ScoredRouterArgs& args) {
-  MOE_CHECK(args.top_k >= 1 && args.top_k <= E, op, ": top_k = ", args.top_k,
-            " must be in [1, n_experts = ", E, "]");
-  MOE_CHECK(args.temperature > 0.0f, op, ": temperature = ", args.temperature, " must be positive");
+  check_top_k(op, args.top_k, E);
+  check_temperature(op, args.temperature);
   MOE_CHECK(args.scaling > 0.0f, op, ": scaling = ", args.scaling, " must be positive");
   MOE_CHECK(args.score == RouterScore::Softmax || args.score == RouterScore::Sigmoid, op,
             ": unknown score function");
-}
-
-// topk_idx (N, k) I32 holding expert indices in [0, E).
-void check_topk(const char* op, const Backend& backend, const Tensor& topk_idx, int64_t N,
-                int64_t k, int64_t E) {
-  check_shape(op, "topk_idx", topk_idx, {N, k});
-  check_dtype(op, "topk_idx", topk_idx, DType::I32);
-  check_index_range(op, backend, "topk_idx", topk_idx, 0, E, "an expert index");
 }
 
 }  // namespace
@@ -61,42 +52,8 @@ void scored_router_backward(Tensor dlogits, const Tensor& dgates, const Tensor& 
   check_dtype(op, "dlogits", dlogits, dtype);
   check_dtype(op, "dgates", dgates, dtype);
   check_dtype(op, "gates", gates, dtype);
-  check_topk(op, backend, topk_idx, N, k, E);
+  check_topk_idx(op, backend, topk_idx, N, k, E);
   backend.scored_router.scored_router_backward(dlogits, dgates, topk_idx, gates, logits, args);
-}
-
-void sigmoid_router_losses_forward(Tensor stats, Tensor expert_fraction, const Tensor& logits,
-                                   const Tensor& topk_idx) {
-  const char* op = "sigmoid_router_losses_forward";
-  const Backend& backend = backend_for(op, {&stats, &expert_fraction, &logits, &topk_idx});
-  MOE_CHECK(logits.shape.ndim == 2, op, ": logits must be (N, E), got ", logits.shape.str());
-  MOE_CHECK(topk_idx.shape.ndim == 2, op, ": topk_idx must be (N, k), got ", topk_idx.shape.str());
-  const int64_t N = logits.size(0), E = logits.size(1), k = topk_idx.size(1);
-  MOE_CHECK(N >= 1, op, ": logits has no tokens");
-  MOE_CHECK(k >= 1 && k <= E, op, ": top_k = ", k, " must be in [1, n_experts = ", E, "]");
-  const DType dtype = float_dtype(op, backend, "logits", logits);
-  check_shape(op, "expert_fraction", expert_fraction, {E});
-  check_dtype(op, "expert_fraction", expert_fraction, dtype);
-  check_topk(op, backend, topk_idx, N, k, E);
-  check_dtype(op, "stats", stats, DType::F64);
-  check_shape(op, "stats", stats, {3});
-  backend.scored_router.sigmoid_router_losses_forward(stats, expert_fraction, logits, topk_idx);
-}
-
-void sigmoid_router_losses_backward(Tensor dlogits, const Tensor& logits,
-                                    const Tensor& expert_fraction, float aux_coef, float z_coef) {
-  const char* op = "sigmoid_router_losses_backward";
-  const Backend& backend = backend_for(op, {&dlogits, &logits, &expert_fraction});
-  MOE_CHECK(logits.shape.ndim == 2, op, ": logits must be (N, E), got ", logits.shape.str());
-  const int64_t N = logits.size(0), E = logits.size(1);
-  MOE_CHECK(N >= 1, op, ": logits has no tokens");
-  const DType dtype = float_dtype(op, backend, "logits", logits);
-  check_shape(op, "dlogits", dlogits, {N, E});
-  check_shape(op, "expert_fraction", expert_fraction, {E});
-  check_dtype(op, "dlogits", dlogits, dtype);
-  check_dtype(op, "expert_fraction", expert_fraction, dtype);
-  backend.scored_router.sigmoid_router_losses_backward(dlogits, logits, expert_fraction, aux_coef,
-                                                       z_coef);
 }
 
 void router_load_accumulate(Tensor load, const Tensor& topk_idx) {
@@ -105,7 +62,7 @@ void router_load_accumulate(Tensor load, const Tensor& topk_idx) {
   MOE_CHECK(load.shape.ndim == 1, op, ": load must be (E), got ", load.shape.str());
   MOE_CHECK(topk_idx.shape.ndim == 2, op, ": topk_idx must be (N, k), got ", topk_idx.shape.str());
   check_dtype(op, "load", load, DType::I32);
-  check_topk(op, backend, topk_idx, topk_idx.size(0), topk_idx.size(1), load.size(0));
+  check_topk_idx(op, backend, topk_idx, topk_idx.size(0), topk_idx.size(1), load.size(0));
   backend.scored_router.router_load_accumulate(load, topk_idx);
 }
 

@@ -9,9 +9,7 @@
 //   gates    = scaling * s_kept / sum(s_kept)       (the unbiased scores, renormalised over the k)
 // With softmax scores the gates are the softmax over the kept logits / temperature, as in
 // ops/moe_router.h.
-// Losses of sigmoid scores, on the clean logits: the Switch aux loss of ops/moe_router.h on the
-// normalised scores P = s / sum_e s_e (the sigmoid scores do not sum to 1; DeepSeek-V3's
-// sequence-wise balance loss normalises them the same way, eq. 18), and the z-loss on the logits.
+// The losses of either score function are ops/moe_router.h's router_losses_*.
 // Balancing: after each optimizer step every bias moves by gamma toward balance,
 //   b_e += gamma * sign(mean_load - load_e)   (Wang et al. 2024, algorithm 1).
 #pragma once
@@ -31,15 +29,6 @@ void scored_router_forward(Tensor topk_idx, Tensor gates, const Tensor& logits, 
 void scored_router_backward(Tensor dlogits, const Tensor& dgates, const Tensor& topk_idx,
                             const Tensor& gates, const Tensor& logits,
                             const ScoredRouterArgs& args);
-
-// stats (3) F64 as ops::RouterStat (aux and entropy of P = s / sum s); expert_fraction (E): f_e.
-// logits (N, E); topk_idx (N, k).
-void sigmoid_router_losses_forward(Tensor stats, Tensor expert_fraction, const Tensor& logits,
-                                   const Tensor& topk_idx);
-
-// dlogits (N, E) += aux_coef * d(aux)/d(logits) + z_coef * d(z)/d(logits).
-void sigmoid_router_losses_backward(Tensor dlogits, const Tensor& logits,
-                                    const Tensor& expert_fraction, float aux_coef, float z_coef);
 
 // load (E) I32 += the number of assignments of topk_idx (N, k) to each expert.
 void router_load_accumulate(Tensor load, const Tensor& topk_idx);

@@ -24,6 +24,8 @@ TrainingBuffers::TrainingBuffers(Model& model, const TrainConfig& train, ArenaMo
   const ModelConfig& m = model.config();
   const int64_t fractions = static_cast<int64_t>(m.moe_layer_indices().size()) * m.n_experts;
   step_stats_ = stats_arena_.alloc(Shape{model.loss_stats().numel() + fractions + 1}, DType::F64);
+  if (m.aux_loss_scope == "global_batch" && fractions > 0)
+    micro_fractions_ = stats_arena_.alloc(Shape{train.grad_accum, fractions}, DType::F64);
 }
 
 MemoryUse TrainingBuffers::memory_use(const Model& model) const {

@@ -39,11 +39,15 @@ class TrainingBuffers {
   // Model::expert_fractions() summed over a step's micro-batches, then the gradients' sum of
   // squares. The trainer reads it once per step.
   Tensor step_stats() const { return step_stats_; }
+  // (train.grad_accum, L E) F64 on the model's device: the expert fractions of each micro-batch of
+  // the step, for global-batch balancing (model.aux_loss_scope = global_batch); empty otherwise.
+  Tensor micro_fractions() const { return micro_fractions_; }
   MemoryUse memory_use(const Model& model) const;
 
  private:
   Arena stats_arena_;
   Tensor step_stats_;
+  Tensor micro_fractions_;
 };
 
 // The memory of a training run of `config`, and of evaluating `model` on batches of `batch` rows

@@ -200,6 +200,7 @@ class Trainer {
   int64_t trained_tokens_ = 0;
   bool have_eval_ = false;
   std::vector<double> step_stats_host_;  // host copy of the step's statistics, reused every step
+  std::vector<double> micro_fractions_host_;  // host copy of TrainingBuffers::micro_fractions()
 };
 
 Trainer::Trainer(const RunConfig& config, const TrainOptions& options) : options_(options) {
@@ -409,8 +410,6 @@ StepRecord Trainer::train_step() {
   const int64_t norm_slot = stats.numel() - 1;
   const int64_t losses = model_->loss_stats().numel();  // then (L, E) fractions up to norm_slot
   ops::fill(stats, 0.0f);
-  // Every rank counts the routing of all micro-batches of the step (those of every rank), so the
-  // step's fractions are global without a collective.
   if (ctx_.step_aux_fraction) count_step_routing(step, r);
   for (int64_t micro = 0; micro < local_accum_; ++micro) {
     micro_batch(step, dp_.rank() * local_accum_ + micro, r);
@@ -465,17 +464,29 @@ void Trainer::draw_micro_batch(int64_t step, int64_t micro) {
   ctx_.key = rng_key(seed(), rng_stream::kStep, step, micro);
 }
 
-// Global-batch balancing: a forward without loss over every micro-batch of the step counts the
-// step's expert fractions before the first backward (one extra forward per micro-batch; its time
-// counts as forward time).
+// Global-batch balancing: the step's expert fractions before the first backward. Each rank runs
+// the routing pass (Model::route, the forward as far as the last MoE layer's routing) of its own
+// micro-batches and widens their fractions into their rows of the (micro-batches, L E) table;
+// one sum over the ranks fills in the other ranks' rows exactly (every row comes from one rank,
+// zeros elsewhere), so each rank takes the mean of the very numbers a single process would. Its
+// time counts as forward time.
 void Trainer::count_step_routing(int64_t step, StepRecord& record) {
   const auto t_fwd = Clock::now();
-  model_->clear_step_routing();
-  for (int64_t micro = 0; micro < tc().grad_accum; ++micro) {
+  const Tensor rows = buffers_->micro_fractions();  // (grad_accum, L E) F64
+  const int64_t count = rows.size(1);
+  ops::fill(rows, 0.0f);
+  for (int64_t local = 0; local < local_accum_; ++local) {
+    const int64_t micro = dp_.rank() * local_accum_ + local;
     draw_micro_batch(step, micro);
-    model_->count_step_routing(ctx_, tokens_);
+    model_->route(ctx_, tokens_);
+    ops::add_widened(rows.rows(micro, micro + 1).view(Shape{count}),
+                     model_->expert_fractions().view(Shape{count}));
   }
-  model_->finish_step_routing(tc().grad_accum);
+  std::vector<double>& host = micro_fractions_host_;
+  host.resize(static_cast<size_t>(rows.numel()));
+  ops::copy(cpu_tensor(host.data(), rows.shape), rows);
+  dp_.sum(host);
+  model_->set_step_fractions(host);
   record.forward_ms += ms_since(t_fwd);
 }
 

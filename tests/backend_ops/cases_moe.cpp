@@ -70,22 +70,28 @@ OpCase router_ties() {
   return c;
 }
 
-// The load-balancing and z losses and the entropy (statistics), expert fractions, and their
-// gradient added onto what dlogits held.
-OpCase router_losses() {
-  OpCase c{"router losses (an idle expert)", {"router_losses_forward", "router_losses_backward"}};
+// The load-balancing and z losses and the entropy (statistics) on the normalised scores of either
+// score function, expert fractions, and their gradient added onto what dlogits held.
+OpCase router_losses(RouterScore score, uint32_t seed, const std::vector<int32_t>& used) {
+  const bool softmax = score == RouterScore::Softmax;
+  OpCase c{std::string("router losses (") + (softmax ? "softmax, temperature 0.9" : "sigmoid") +
+               ", an idle expert)",
+           {"router_losses_forward", "router_losses_backward"}};
   const int64_t N = kTokens, E = kExperts, k = 2;
-  Values v(33);
+  Values v(seed);
   c.input("logits", {N, E}, v.uniform(N * E, -2.0, 2.0));
-  c.index("topk", {N, k}, v.topk(N, k, {0, 1, 3}));
+  c.index("topk", {N, k}, v.topk(N, k, used));
   c.output("fraction", {E});
   c.statistic("stats", ops::kRouterLossStats);
   c.output("dlogits", {N, E}, v.uniform(N * E));
-  c.forward = [](const Tensors& t) {
-    ops::router_losses_forward(t["stats"], t["fraction"], t["logits"], t["topk"], 0.9f);
+  ops::RouterLossArgs args;
+  args.score = score;
+  args.temperature = softmax ? 0.9f : 1.0f;
+  c.forward = [args](const Tensors& t) {
+    ops::router_losses_forward(t["stats"], t["fraction"], t["logits"], t["topk"], args);
   };
-  c.backward = [](const Tensors& t) {
-    ops::router_losses_backward(t["dlogits"], t["logits"], t["fraction"], 0.9f, 0.01f, 0.001f);
+  c.backward = [args](const Tensors& t) {
+    ops::router_losses_backward(t["dlogits"], t["logits"], t["fraction"], args, 0.01f, 0.001f);
   };
   return c;
 }
@@ -252,7 +258,8 @@ std::vector<OpCase> moe_cases() {
   return {router(false),
           router(true),
           router_ties(),
-          router_losses(),
+          router_losses(RouterScore::Softmax, 33, {0, 1, 3}),
+          router_losses(RouterScore::Sigmoid, 41, {0, 2, 3}),
           balance_losses(3),
           balance_losses(1),
           softmax_backward(),

@@ -1,5 +1,6 @@
-// Scored routing (ops/router_scores.h): sigmoid or softmax scores with selection biases, the
-// losses of sigmoid scores, the load counts and the bias update of auxiliary-loss-free balancing.
+// Scored routing (ops/router_scores.h): sigmoid or softmax scores with selection biases, the load
+// counts and the bias update of auxiliary-loss-free balancing (the losses of sigmoid scores are
+// router_losses in cases_moe.cpp).
 #include <string>
 
 #include "harness.h"
@@ -45,27 +46,6 @@ OpCase scored_router(RouterScore score, bool biased, float scaling, uint32_t see
   return c;
 }
 
-// The aux loss on the normalised sigmoid scores, the z-loss and the entropy (statistics), expert
-// fractions, and their gradient added onto what dlogits held.
-OpCase sigmoid_router_losses() {
-  OpCase c{"sigmoid router losses (an idle expert)",
-           {"sigmoid_router_losses_forward", "sigmoid_router_losses_backward"}};
-  const int64_t N = kTokens, E = kExperts, k = 2;
-  Values v(41);
-  c.input("logits", {N, E}, v.uniform(N * E, -2.0, 2.0));
-  c.index("topk", {N, k}, v.topk(N, k, {0, 1, 2, 4}));
-  c.output("fraction", {E});
-  c.statistic("stats", 3);
-  c.output("dlogits", {N, E}, v.uniform(N * E));
-  c.forward = [](const Tensors& t) {
-    ops::sigmoid_router_losses_forward(t["stats"], t["fraction"], t["logits"], t["topk"]);
-  };
-  c.backward = [](const Tensors& t) {
-    ops::sigmoid_router_losses_backward(t["dlogits"], t["logits"], t["fraction"], 0.01f, 0.001f);
-  };
-  return c;
-}
-
 // Counts added onto the loads, then the sign update: experts above the mean go down by gamma, below
 // go up, one exactly at the mean keeps its bias; loads end at 0.
 OpCase router_balance() {
@@ -89,8 +69,7 @@ OpCase router_balance() {
 std::vector<OpCase> router_score_cases() {
   return {scored_router(RouterScore::Sigmoid, false, 1.0f, 42),
           scored_router(RouterScore::Sigmoid, true, 2.5f, 43),
-          scored_router(RouterScore::Softmax, true, 1.0f, 44), sigmoid_router_losses(),
-          router_balance()};
+          scored_router(RouterScore::Softmax, true, 1.0f, 44), router_balance()};
 }
 
 }  // namespace moe::backend_ops

@@ -63,6 +63,15 @@ for sampling in random chunks; do
   # Rank 0 alone prints: its summary is the one JSON line.
   [[ $(grep -c '^{' "$WORK/dp2.out") -eq 1 ]] || fail "expected one summary line: $(cat "$WORK/dp2.out")"
 done
+# Global-batch balancing: each rank routes its own micro-batches and one sum over the ranks
+# gathers the step's expert fractions, those of one process bit for bit (with only its own
+# micro-batches' fractions a rank's aux loss would differ far beyond the tolerance).
+GLOBAL=(--set model.aux_loss_scope=global_batch --set model.aux_loss_coef=0.05)
+"$M" train "${RUN[@]}" "${GLOBAL[@]}" --set train.grad_accum=4 --out "$WORK/one4_global" >/dev/null
+"${MPIRUN[@]}" -np 2 "$M" train "${RUN[@]}" "${GLOBAL[@]}" --set train.grad_accum=2 --out "$WORK/dp2_global" >/dev/null
+echo "global-batch balancing, 2 processes x grad_accum 2 vs 1 process with grad_accum 4:"
+same_losses "$WORK/one4_global/metrics.jsonl" "$WORK/dp2_global/metrics.jsonl"
+
 # Rank 0 alone prints progress: the opening lines once, and nothing on stderr.
 LOUD=()
 for a in "${RUN[@]}"; do [[ $a == --quiet ]] || LOUD+=("$a"); done

@@ -130,12 +130,17 @@ int run(int argc, char** argv) {
       return moe::rng_key(static_cast<uint64_t>(tc.seed), moe::rng_stream::kStep, s, a);
     };
     if (step_routing) {
-      model.clear_step_routing();
+      const int64_t count = model.expert_fractions().numel();
+      std::vector<float> own(static_cast<size_t>(count));
+      std::vector<double> micro_fractions;  // (accum, L E)
       for (int64_t a = 0; a < accum; ++a) {
         ctx.key = micro_key(a);
-        model.count_step_routing(ctx, micro_batch(tokens, a));
+        model.route(ctx, micro_batch(tokens, a));
+        moe::ops::copy(moe::cpu_tensor(own.data(), moe::Shape{count}),
+                       model.expert_fractions().view(moe::Shape{count}));
+        micro_fractions.insert(micro_fractions.end(), own.begin(), own.end());
       }
-      model.finish_step_routing(accum);
+      model.set_step_fractions(micro_fractions);
     }
     ctx.step_aux_fraction = step_routing;
     model.params().zero_grads();

@@ -21,7 +21,7 @@ struct Losses {
 Losses router_losses(Tensor fraction, const Tensor& logits, const Tensor& topk_idx, float tau) {
   double stats[ops::kRouterLossStats] = {};
   ops::router_losses_forward(cpu_tensor(stats, {ops::kRouterLossStats}), fraction, logits, topk_idx,
-                             tau);
+                             {RouterScore::Softmax, tau});
   return {stats[ops::kAuxLoss], stats[ops::kZLoss], stats[ops::kEntropy]};
 }
 
@@ -239,36 +239,54 @@ TEST(MoeRouter, LossesForwardMatchesReference) {
   EXPECT_LE(st.entropy, std::log(static_cast<float>(E)));
 }
 
-// Gradient of aux_coef * aux + z_coef * z with f fixed (it is a function of topk_idx only).
-void check_losses_backward(double aux_coef, double z_coef) {
-  const int64_t N = 6, E = 5, k = 2;
-  const double tau = 0.6;
-  auto logits = random_vector<double>(N * E, 31, -2.0, 2.0);
-  std::vector<int32_t> idx = {0, 1, 1, 2, 3, 4, 0, 2, 1, 4, 1, 3};
-  std::vector<double> f(E);
-  auto objective = [&](const std::vector<double>& l) {
-    double losses[3];
-    std::vector<double> f_tmp(E);
-    cpu::router_losses_forward<double>(losses, f_tmp.data(), l.data(), idx.data(), N, E, k, tau);
-    return aux_coef * losses[0] + z_coef * losses[1];
-  };
-  double losses[3];
-  cpu::router_losses_forward<double>(losses, f.data(), logits.data(), idx.data(), N, E, k, tau);
-  auto prefill = random_vector<double>(N * E, 32);
-  std::vector<double> dlogits = prefill;
-  cpu::router_losses_backward<double>(dlogits.data(), logits.data(), f.data(), N, E, tau, aux_coef,
-                                      z_coef);
-  for (int64_t i = 0; i < N * E; ++i)
-    dlogits[i] -= prefill[i];
-  EXPECT_LE(rel_error(dlogits, numeric_gradient(objective, logits)), 1e-6);
+}  // namespace
+
+// The score in a test's parameter line.
+void PrintTo(RouterScore score, std::ostream* os) {
+  *os << (score == RouterScore::Softmax ? "softmax" : "sigmoid");
 }
 
-TEST(MoeRouter, LossesBackwardFiniteDifferenceAux) {
-  check_losses_backward(0.7, 0.0);
+namespace {
+
+// Gradient of aux_coef * aux + z_coef * z with f fixed (it is a function of topk_idx only), for
+// each score function.
+class RouterLossesGradient : public ::testing::TestWithParam<RouterScore> {
+ protected:
+  void check(double aux_coef, double z_coef) {
+    const int64_t N = 6, E = 5, k = 2;
+    const ops::RouterLossArgs args{GetParam(), 0.6f};
+    auto logits = random_vector<double>(N * E, 31, -2.0, 2.0);
+    std::vector<int32_t> idx = {0, 1, 1, 2, 3, 4, 0, 2, 1, 4, 1, 3};
+    std::vector<double> f(E);
+    auto objective = [&](const std::vector<double>& l) {
+      double losses[3];
+      std::vector<double> f_tmp(E);
+      cpu::router_losses_forward<double>(losses, f_tmp.data(), l.data(), idx.data(), N, E, k, args);
+      return aux_coef * losses[0] + z_coef * losses[1];
+    };
+    double losses[3];
+    cpu::router_losses_forward<double>(losses, f.data(), logits.data(), idx.data(), N, E, k, args);
+    auto prefill = random_vector<double>(N * E, 32);
+    std::vector<double> dlogits = prefill;
+    cpu::router_losses_backward<double>(dlogits.data(), logits.data(), f.data(), N, E, args,
+                                        aux_coef, z_coef);
+    for (int64_t i = 0; i < N * E; ++i)
+      dlogits[i] -= prefill[i];
+    EXPECT_LE(rel_error(dlogits, numeric_gradient(objective, logits)), 1e-6);
+  }
+};
+
+TEST_P(RouterLossesGradient, FiniteDifferenceAux) {
+  check(0.7, 0.0);
 }
-TEST(MoeRouter, LossesBackwardFiniteDifferenceZ) {
-  check_losses_backward(0.0, 1.3);
+TEST_P(RouterLossesGradient, FiniteDifferenceZ) {
+  check(0.0, 1.3);
 }
+INSTANTIATE_TEST_SUITE_P(Scores, RouterLossesGradient,
+                         ::testing::Values(RouterScore::Softmax, RouterScore::Sigmoid),
+                         [](const auto& info) {
+                           return info.param == RouterScore::Softmax ? "Softmax" : "Sigmoid";
+                         });
 
 TEST(MoeRouter, LossesBackwardFloatOpMatchesDoubleKernel) {
   const int64_t N = 5000, E = 4;
@@ -276,11 +294,12 @@ TEST(MoeRouter, LossesBackwardFloatOpMatchesDoubleKernel) {
   auto logits = random_vector<float>(N * E, 41, -2.0, 2.0);
   std::vector<float> f = {0.5f, 0.25f, 0.0f, 0.25f};
   std::vector<float> dl(N * E, 0.25f);
+  const ops::RouterLossArgs args{RouterScore::Softmax, tau};
   ops::router_losses_backward(cpu_tensor(dl.data(), {N, E}), cpu_tensor(logits.data(), {N, E}),
-                              cpu_tensor(f.data(), {E}), tau, 0.01f, 0.001f);
+                              cpu_tensor(f.data(), {E}), args, 0.01f, 0.001f);
   auto ld = to_double(logits), fd = to_double(f);
   std::vector<double> ref(N * E, 0.25);
-  cpu::router_losses_backward<double>(ref.data(), ld.data(), fd.data(), N, E, tau, 0.01, 0.001);
+  cpu::router_losses_backward<double>(ref.data(), ld.data(), fd.data(), N, E, args, 0.01, 0.001);
   EXPECT_LE(rel_error(dl, ref), 1e-5);
 }
 
@@ -308,7 +327,7 @@ TEST(MoeRouter, RejectsBadArguments) {
       router_losses(cpu_tensor(f.data(), {E + 1}), tl, cpu_tensor(idx.data(), {N, 2}), 1.0f),
       Error);
   EXPECT_THROW(ops::router_losses_backward(cpu_tensor(dl.data(), {N, E - 1}), tl,
-                                           cpu_tensor(f.data(), {E}), 1.0f, 1.0f, 1.0f),
+                                           cpu_tensor(f.data(), {E}), {}, 1.0f, 1.0f),
                Error);
 }
 

@@ -170,7 +170,8 @@ TEST(RouterBalance, RejectsBadArguments) {
 TEST(RouterBalance, StepFractionsCountEveryMicroBatch) {
   ModelConfig m = RunConfig::preset("makemoe").model;
   m.vocab_size = 13;
-  m.n_layers = 1;
+  m.n_layers = 3;
+  m.moe_layers = "every:2";  // dense, MoE, dense: the routing pass stops after layer 1's router
   m.n_embed = 16;
   m.n_heads = 2;
   m.block_size = 4;
@@ -192,14 +193,25 @@ TEST(RouterBalance, StepFractionsCountEveryMicroBatch) {
   // Two micro-batches of different tokens.
   std::vector<std::vector<int32_t>> micro = {{0, 1, 2, 3, 4, 5, 6, 7},
                                              {8, 9, 10, 11, 12, 12, 12, 12}};
+  std::vector<int32_t> targets(n, 1);
   std::vector<std::vector<float>> own(2, std::vector<float>(E));
-  model.clear_step_routing();
+  std::vector<double> micro_fractions;  // (2, E)
   for (size_t i = 0; i < micro.size(); ++i) {
-    model.count_step_routing(ctx, cpu_tensor(micro[i].data(), Shape{b, t}));
-    const std::vector<float> f = model.read_stats().moe[0].expert_fraction;
-    own[i] = f;
+    model.route(ctx, cpu_tensor(micro[i].data(), Shape{b, t}));
+    ops::copy(cpu_tensor(own[i].data(), Shape{1, E}), model.expert_fractions());
+    micro_fractions.insert(micro_fractions.end(), own[i].begin(), own[i].end());
+    // The routing pass routes as the training forward does, bit for bit.
+    model.forward(ctx, cpu_tensor(micro[i].data(), Shape{b, t}),
+                  cpu_tensor(targets.data(), Shape{b, t}));
+    EXPECT_EQ(model.read_stats().moe[0].expert_fraction, own[i]);
   }
-  model.finish_step_routing(2);
+  // The routing pass leaves the LM head's logits of the last forward as they were.
+  std::vector<float> logits(static_cast<size_t>(model.logits().numel())), after(logits.size());
+  ops::copy(cpu_tensor(logits.data(), model.logits().shape), model.logits());
+  model.route(ctx, cpu_tensor(micro[0].data(), Shape{b, t}));
+  ops::copy(cpu_tensor(after.data(), model.logits().shape), model.logits());
+  EXPECT_EQ(after, logits);
+  model.set_step_fractions(micro_fractions);
   std::vector<float> step(E);
   ops::copy(cpu_tensor(step.data(), Shape{1, E}), model.step_fractions());
   ASSERT_NE(own[0], own[1]) << "the micro-batches must route differently for this test";
@@ -212,7 +224,6 @@ TEST(RouterBalance, StepFractionsCountEveryMicroBatch) {
   EXPECT_NE(step, own[1]);
 
   // The Switch loss of a training forward uses the step's fractions: E * sum_e f_step P_e.
-  std::vector<int32_t> targets(n, 1);
   ctx.step_aux_fraction = true;
   model.forward(ctx, cpu_tensor(micro[0].data(), Shape{b, t}),
                 cpu_tensor(targets.data(), Shape{b, t}));

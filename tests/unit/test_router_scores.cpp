@@ -5,6 +5,7 @@
 #include <numeric>
 #include <vector>
 
+#include "backends/cpu/moe_router.h"
 #include "backends/cpu/router_scores.h"
 #include "core/check.h"
 #include "ops/router_scores.h"
@@ -121,14 +122,16 @@ TEST(RouterScores, BackwardFiniteDifferenceSoftmax) {
   check_backward(RouterScore::Softmax, 1.0f);
 }
 
-// aux on P = s / sum s, z on the logits, entropy of P, written out.
+// The losses of sigmoid scores: aux on P = s / sum s, z on the logits, entropy of P, written out
+// (their gradient: RouterLossesGradient in test_moe_router.cpp).
 TEST(RouterScores, SigmoidLossesMatchDefinition) {
   const int64_t N = 9, E = 5, k = 2;
   const auto logits = random_vector<double>(N * E, 61, -3.0, 3.0);
   const std::vector<int32_t> idx = {0, 1, 1, 2, 3, 4, 0, 2, 1, 4, 1, 3, 0, 1, 2, 3, 1, 0};
   std::vector<double> f(E);
   double stats[3];
-  cpu::sigmoid_router_losses_forward<double>(stats, f.data(), logits.data(), idx.data(), N, E, k);
+  cpu::router_losses_forward<double>(stats, f.data(), logits.data(), idx.data(), N, E, k,
+                                     {RouterScore::Sigmoid, 1.0f});
   std::vector<double> ref_f(E, 0.0), mean_p(E, 0.0);
   for (int32_t e : idx)
     ref_f[e] += 1.0 / (N * k);
@@ -152,36 +155,6 @@ TEST(RouterScores, SigmoidLossesMatchDefinition) {
   EXPECT_NEAR(stats[0], aux, 1e-12);
   EXPECT_NEAR(stats[1], z, 1e-12);
   EXPECT_NEAR(stats[2], entropy, 1e-12);
-}
-
-// Gradient of aux_coef * aux + z_coef * z with f fixed (a function of topk_idx only).
-void check_sigmoid_losses_backward(double aux_coef, double z_coef) {
-  const int64_t N = 6, E = 5, k = 2;
-  const auto logits = random_vector<double>(N * E, 62, -2.0, 2.0);
-  const std::vector<int32_t> idx = {0, 1, 1, 2, 3, 4, 0, 2, 1, 4, 1, 3};
-  auto objective = [&](const std::vector<double>& l) {
-    double stats[3];
-    std::vector<double> f(E);
-    cpu::sigmoid_router_losses_forward<double>(stats, f.data(), l.data(), idx.data(), N, E, k);
-    return aux_coef * stats[0] + z_coef * stats[1];
-  };
-  double stats[3];
-  std::vector<double> f(E);
-  cpu::sigmoid_router_losses_forward<double>(stats, f.data(), logits.data(), idx.data(), N, E, k);
-  const auto prefill = random_vector<double>(N * E, 63);
-  std::vector<double> dlogits = prefill;
-  cpu::sigmoid_router_losses_backward<double>(dlogits.data(), logits.data(), f.data(), N, E,
-                                              aux_coef, z_coef);
-  for (int64_t i = 0; i < N * E; ++i)
-    dlogits[i] -= prefill[i];
-  EXPECT_LE(rel_error(dlogits, numeric_gradient(objective, logits)), 1e-6);
-}
-
-TEST(RouterScores, SigmoidLossesBackwardFiniteDifferenceAux) {
-  check_sigmoid_losses_backward(0.7, 0.0);
-}
-TEST(RouterScores, SigmoidLossesBackwardFiniteDifferenceZ) {
-  check_sigmoid_losses_backward(0.0, 1.3);
 }
 
 // Counts over two micro-batches, then the sign rule: above the mean down, below up, at the mean

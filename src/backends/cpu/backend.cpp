@@ -83,8 +83,6 @@ constinit const Backend kBackend{
                .router_losses_backward = router_losses_backward},
     .scored_router = {.scored_router_forward = scored_router_forward,
                       .scored_router_backward = scored_router_backward,
-                      .sigmoid_router_losses_forward = sigmoid_router_losses_forward,
-                      .sigmoid_router_losses_backward = sigmoid_router_losses_backward,
                       .router_load_accumulate = router_load_accumulate,
                       .router_bias_update = router_bias_update},
     .balance = {.segment_fractions = segment_fractions,

@@ -4,6 +4,8 @@
 #include <cmath>
 
 #include "backends/cpu/parallel.h"
+#include "backends/cpu/router_balance.h"
+#include "backends/cpu/sigmoid.h"
 #include "backends/cpu/tensor_data.h"
 
 namespace moe::cpu {
@@ -15,14 +17,6 @@ namespace {
 template <typename T>
 T softplus(T x) {
   return std::max(x, T(0)) + std::log1p(std::exp(-std::abs(x)));
-}
-
-// d softplus / dx = sigmoid(x), evaluated so that exp never overflows.
-template <typename T>
-T sigmoid(T x) {
-  if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
-  T e = std::exp(x);
-  return e / (T(1) + e);
 }
 
 }  // namespace
@@ -95,40 +89,55 @@ void router_backward(T* dlogits, T* dnoise_logits, const T* dgates, const int32_
   }
 }
 
-template <typename T>
-void router_losses_forward(double* stats, T* expert_fraction, const T* logits,
-                           const int32_t* topk_idx, int64_t N, int64_t E, int64_t k,
-                           T temperature) {
-  std::fill(expert_fraction, expert_fraction + E, T(0));
-  for (int64_t i = 0; i < N * k; ++i)
-    expert_fraction[topk_idx[i]] += T(1);
-  for (int64_t e = 0; e < E; ++e)
-    expert_fraction[e] /= static_cast<T>(N * k);
+namespace {
 
+// The router losses of one score function (kSoftmax: softmax(l / tau), else sigmoid(l)), a
+// compile-time choice so that each keeps the arithmetic of a kernel written for it alone.
+// P_e = u_e / sum_u with u_e = exp((l_e - m) / tau) (softmax) or sigmoid(l_e).
+template <bool kSoftmax, typename T>
+void losses_forward(double* stats, const T* expert_fraction, const T* logits, int64_t N, int64_t E,
+                    double inv_tau) {
   // The column means of P are a reduction over tokens; one sequential pass keeps its order fixed
   // (so the result is independent of the thread count) and costs O(N*E), far below the router
   // GEMM that produced the logits.
-  const double inv_tau = 1.0 / static_cast<double>(temperature);
   double aux = 0.0, z = 0.0, entropy = 0.0;
   for (int64_t n = 0; n < N; ++n) {
     const T* l = logits + n * E;
     double m = static_cast<double>(l[0]);
     for (int64_t e = 1; e < E; ++e)
       m = std::max(m, static_cast<double>(l[e]));
-    double sum = 0.0, sum_tau = 0.0;
+    double sum = 0.0, sum_u = 0.0;
     for (int64_t e = 0; e < E; ++e) {
-      sum += std::exp(static_cast<double>(l[e]) - m);
-      sum_tau += std::exp((static_cast<double>(l[e]) - m) * inv_tau);
+      const double x = static_cast<double>(l[e]);
+      sum += std::exp(x - m);
+      if constexpr (kSoftmax)
+        sum_u += std::exp((x - m) * inv_tau);
+      else
+        sum_u += sigmoid(x);
     }
     const double lse = m + std::log(sum);
-    const double lse_tau = m * inv_tau + std::log(sum_tau);
     z += lse * lse;
-    // With P_e = exp(x_e/tau - lse_tau): -sum P log P = lse_tau - sum_e P_e x_e / tau.
-    double h = lse_tau;
+    // -sum P log P = log_norm - sum_e P_e log_score_e, where P_e = exp(log_score_e - log_norm):
+    //   softmax: log_score = l / tau, log_norm = logsumexp(l / tau)
+    //   sigmoid: log_score = log s,   log_norm = log sum_e s_e
+    double log_norm;
+    if constexpr (kSoftmax)
+      log_norm = m * inv_tau + std::log(sum_u);
+    else
+      log_norm = std::log(sum_u);
+    double h = log_norm;
     for (int64_t e = 0; e < E; ++e) {
-      const double x = static_cast<double>(l[e]) * inv_tau;
-      const double p = std::exp(x - lse_tau);
-      h -= p * x;
+      const double x = static_cast<double>(l[e]);
+      double p, log_score;
+      if constexpr (kSoftmax) {
+        log_score = x * inv_tau;
+        p = std::exp(log_score - log_norm);
+      } else {
+        const double s = sigmoid(x);
+        log_score = std::log(s);
+        p = s / sum_u;
+      }
+      h -= p * log_score;
       aux += static_cast<double>(expert_fraction[e]) * p;
     }
     entropy += h;
@@ -138,12 +147,12 @@ void router_losses_forward(double* stats, T* expert_fraction, const T* logits,
   stats[2] = entropy / static_cast<double>(N);
 }
 
-template <typename T>
-void router_losses_backward(T* dlogits, const T* logits, const T* expert_fraction, int64_t N,
-                            int64_t E, T temperature, T aux_coef, T z_coef) {
-  const T inv_tau = T(1) / temperature;
-  // aux = E/N * sum_n sum_e f_e P[n,e] with f held constant (it is a count of discrete choices),
-  // so dP[n,e] = aux_coef * E * f_e / N for every token.
+template <bool kSoftmax, typename T>
+void losses_backward(T* dlogits, const T* logits, const T* expert_fraction, int64_t N, int64_t E,
+                     T inv_tau, T aux_coef, T z_coef) {
+  // aux = E/N * sum_n sum_e f_e P[n,e] with f held constant (it is a count of discrete choices)
+  // and P = u / sum_u, so d aux / d log u_i = E/N * P_i (f_i - sum_e f_e P_e), and
+  // d log u_i / d l_i = 1 / tau (softmax) or 1 - s_i (sigmoid: s' = s (1 - s)).
   const T aux_scale = aux_coef * static_cast<T>(E) / static_cast<T>(N);
   const T z_scale = z_coef * T(2) / static_cast<T>(N);
 #pragma omp parallel for schedule(static) if (N * E > kParallelMin)
@@ -151,22 +160,53 @@ void router_losses_backward(T* dlogits, const T* logits, const T* expert_fractio
     const T* l = logits + n * E;
     T* dl = dlogits + n * E;
     const T m = *std::max_element(l, l + E);
-    T sum = T(0), sum_tau = T(0), dot = T(0);
+    auto score = [&](int64_t e) {
+      if constexpr (kSoftmax)
+        return std::exp((l[e] - m) * inv_tau);
+      else
+        return sigmoid(l[e]);
+    };
+    T sum = T(0), sum_u = T(0), dot = T(0);
     for (int64_t e = 0; e < E; ++e) {
       sum += std::exp(l[e] - m);
-      const T p = std::exp((l[e] - m) * inv_tau);
-      sum_tau += p;
-      dot += p * expert_fraction[e];
+      const T u = score(e);
+      sum_u += u;
+      dot += u * expert_fraction[e];
     }
-    dot /= sum_tau;  // sum_e P_e f_e
-    // d z_n / d x_e = 2 lse_n softmax(x)_e.
+    dot /= sum_u;  // sum_e P_e f_e
+    // d z_n / d l_e = 2 lse_n softmax(l)_e.
     const T lse = m + std::log(sum);
     for (int64_t e = 0; e < E; ++e) {
-      const T p_tau = std::exp((l[e] - m) * inv_tau) / sum_tau;
+      const T u = score(e);
+      const T chain = kSoftmax ? inv_tau : T(1) - u;
       const T q = std::exp(l[e] - m) / sum;
-      dl[e] += aux_scale * p_tau * (expert_fraction[e] - dot) * inv_tau + z_scale * lse * q;
+      dl[e] += aux_scale * (u / sum_u) * (expert_fraction[e] - dot) * chain + z_scale * lse * q;
     }
   }
+}
+
+}  // namespace
+
+template <typename T>
+void router_losses_forward(double* stats, T* expert_fraction, const T* logits,
+                           const int32_t* topk_idx, int64_t N, int64_t E, int64_t k,
+                           const RouterLossArgs& args) {
+  segment_fractions(expert_fraction, topk_idx, 1, N, E, k);
+  const double inv_tau = 1.0 / static_cast<double>(args.temperature);
+  if (args.score == RouterScore::Softmax)
+    losses_forward<true>(stats, expert_fraction, logits, N, E, inv_tau);
+  else
+    losses_forward<false>(stats, expert_fraction, logits, N, E, inv_tau);
+}
+
+template <typename T>
+void router_losses_backward(T* dlogits, const T* logits, const T* expert_fraction, int64_t N,
+                            int64_t E, const RouterLossArgs& args, T aux_coef, T z_coef) {
+  const T inv_tau = T(1) / static_cast<T>(args.temperature);
+  if (args.score == RouterScore::Softmax)
+    losses_backward<true>(dlogits, logits, expert_fraction, N, E, inv_tau, aux_coef, z_coef);
+  else
+    losses_backward<false>(dlogits, logits, expert_fraction, N, E, inv_tau, aux_coef, z_coef);
 }
 
 void router_forward(Tensor topk_idx, Tensor gates, const Tensor& logits, const Tensor& noise_logits,
@@ -190,20 +230,20 @@ void router_backward(Tensor dlogits, Tensor dnoise_logits, const Tensor& dgates,
 }
 
 void router_losses_forward(Tensor stats, Tensor expert_fraction, const Tensor& logits,
-                           const Tensor& topk_idx, float temperature) {
+                           const Tensor& topk_idx, const RouterLossArgs& args) {
   for_dtype(logits.dtype, [&]<typename T>(T) {
     router_losses_forward(data<double>(stats), data<T>(expert_fraction), data<T>(logits),
                           data<int32_t>(topk_idx), logits.size(0), logits.size(1), topk_idx.size(1),
-                          static_cast<T>(temperature));
+                          args);
   });
 }
 
 void router_losses_backward(Tensor dlogits, const Tensor& logits, const Tensor& expert_fraction,
-                            float temperature, float aux_coef, float z_coef) {
+                            const RouterLossArgs& args, float aux_coef, float z_coef) {
   for_dtype(logits.dtype, [&]<typename T>(T) {
     router_losses_backward(data<T>(dlogits), data<T>(logits), data<T>(expert_fraction),
-                           logits.size(0), logits.size(1), static_cast<T>(temperature),
-                           static_cast<T>(aux_coef), static_cast<T>(z_coef));
+                           logits.size(0), logits.size(1), args, static_cast<T>(aux_coef),
+                           static_cast<T>(z_coef));
   });
 }
 
@@ -213,8 +253,9 @@ void router_losses_backward(Tensor dlogits, const Tensor& logits, const Tensor& 
   template void router_backward<T>(T*, T*, const T*, const int32_t*, const T*, const T*, const T*, \
                                    int64_t, int64_t, int64_t, T);                                  \
   template void router_losses_forward<T>(double*, T*, const T*, const int32_t*, int64_t, int64_t,  \
-                                         int64_t, T);                                              \
-  template void router_losses_backward<T>(T*, const T*, const T*, int64_t, int64_t, T, T, T);
+                                         int64_t, const RouterLossArgs&);                          \
+  template void router_losses_backward<T>(T*, const T*, const T*, int64_t, int64_t,                \
+                                          const RouterLossArgs&, T, T);
 MOE_INSTANTIATE(float)
 MOE_INSTANTIATE(double)
 #undef MOE_INSTANTIATE

@@ -15,9 +15,9 @@ void router_backward(Tensor dlogits, Tensor dnoise_logits, const Tensor& dgates,
                      const Tensor& topk_idx, const Tensor& gates, const Tensor& noise_logits,
                      const Tensor& noise_eps, const RouterArgs& args);
 void router_losses_forward(Tensor stats, Tensor expert_fraction, const Tensor& logits,
-                           const Tensor& topk_idx, float temperature);
+                           const Tensor& topk_idx, const RouterLossArgs& args);
 void router_losses_backward(Tensor dlogits, const Tensor& logits, const Tensor& expert_fraction,
-                            float temperature, float aux_coef, float z_coef);
+                            const RouterLossArgs& args, float aux_coef, float z_coef);
 
 // The kernels, templated on the scalar type.
 
@@ -37,11 +37,12 @@ void router_backward(T* dlogits, T* dnoise_logits, const T* dgates, const int32_
 // stats (3): aux, z, entropy; expert_fraction (E), logits (N, E), topk_idx (N, k).
 template <typename T>
 void router_losses_forward(double* stats, T* expert_fraction, const T* logits,
-                           const int32_t* topk_idx, int64_t N, int64_t E, int64_t k, T temperature);
+                           const int32_t* topk_idx, int64_t N, int64_t E, int64_t k,
+                           const RouterLossArgs& args);
 
 // dlogits (N, E) accumulated, logits (N, E), expert_fraction (E).
 template <typename T>
 void router_losses_backward(T* dlogits, const T* logits, const T* expert_fraction, int64_t N,
-                            int64_t E, T temperature, T aux_coef, T z_coef);
+                            int64_t E, const RouterLossArgs& args, T aux_coef, T z_coef);
 
 }  // namespace moe::cpu

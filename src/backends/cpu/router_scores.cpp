@@ -4,19 +4,12 @@
 #include <cmath>
 
 #include "backends/cpu/parallel.h"
+#include "backends/cpu/sigmoid.h"
 #include "backends/cpu/tensor_data.h"
 
 namespace moe::cpu {
 
 namespace {
-
-// sigmoid(x), evaluated so that exp never overflows.
-template <typename T>
-T sigmoid(T x) {
-  if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
-  T e = std::exp(x);
-  return e / (T(1) + e);
-}
 
 // One token's scores: sigmoid(l_e), or softmax(l / tau)_e = exp(l_e / tau - m) / sum.
 template <typename T>
@@ -115,75 +108,6 @@ void scored_router_backward(T* dlogits, const T* dgates, const int32_t* topk_idx
 }
 
 template <typename T>
-void sigmoid_router_losses_forward(double* stats, T* expert_fraction, const T* logits,
-                                   const int32_t* topk_idx, int64_t N, int64_t E, int64_t k) {
-  std::fill(expert_fraction, expert_fraction + E, T(0));
-  for (int64_t i = 0; i < N * k; ++i)
-    expert_fraction[topk_idx[i]] += T(1);
-  for (int64_t e = 0; e < E; ++e)
-    expert_fraction[e] /= static_cast<T>(N * k);
-  // One sequential pass in fp64, as router_losses_forward (independent of the thread count).
-  double aux = 0.0, z = 0.0, entropy = 0.0;
-  for (int64_t n = 0; n < N; ++n) {
-    const T* l = logits + n * E;
-    double m = static_cast<double>(l[0]), sum_s = 0.0;
-    for (int64_t e = 1; e < E; ++e)
-      m = std::max(m, static_cast<double>(l[e]));
-    double sum = 0.0;
-    for (int64_t e = 0; e < E; ++e) {
-      sum += std::exp(static_cast<double>(l[e]) - m);
-      sum_s += sigmoid(static_cast<double>(l[e]));
-    }
-    const double lse = m + std::log(sum);
-    z += lse * lse;
-    // With P_e = s_e / S: -sum P log P = log S - sum_e P_e log s_e.
-    double h = std::log(sum_s);
-    for (int64_t e = 0; e < E; ++e) {
-      const double s = sigmoid(static_cast<double>(l[e]));
-      const double p = s / sum_s;
-      h -= p * std::log(s);
-      aux += static_cast<double>(expert_fraction[e]) * p;
-    }
-    entropy += h;
-  }
-  stats[0] = static_cast<double>(E) * aux / static_cast<double>(N);
-  stats[1] = z / static_cast<double>(N);
-  stats[2] = entropy / static_cast<double>(N);
-}
-
-template <typename T>
-void sigmoid_router_losses_backward(T* dlogits, const T* logits, const T* expert_fraction,
-                                    int64_t N, int64_t E, T aux_coef, T z_coef) {
-  // aux = E/N sum_n sum_e f_e P[n,e] with f constant and P = s / S, so
-  // d aux / d s_i = (E f_i / N - sum_e (E f_e / N) P_e) / S and d s / d l = s (1 - s):
-  //   dl_i = aux_scale P_i (f_i - sum_e f_e P_e) (1 - s_i).
-  const T aux_scale = aux_coef * static_cast<T>(E) / static_cast<T>(N);
-  const T z_scale = z_coef * T(2) / static_cast<T>(N);
-#pragma omp parallel for schedule(static) if (N * E > kParallelMin)
-  for (int64_t n = 0; n < N; ++n) {
-    const T* l = logits + n * E;
-    T* dl = dlogits + n * E;
-    const T m = *std::max_element(l, l + E);
-    T sum = T(0), sum_s = T(0), dot = T(0);
-    for (int64_t e = 0; e < E; ++e) {
-      sum += std::exp(l[e] - m);
-      const T s = sigmoid(l[e]);
-      sum_s += s;
-      dot += s * expert_fraction[e];
-    }
-    dot /= sum_s;  // sum_e P_e f_e
-    // d z_n / d l_e = 2 lse_n softmax(l)_e.
-    const T lse = m + std::log(sum);
-    for (int64_t e = 0; e < E; ++e) {
-      const T s = sigmoid(l[e]);
-      const T q = std::exp(l[e] - m) / sum;
-      dl[e] +=
-          aux_scale * (s / sum_s) * (expert_fraction[e] - dot) * (T(1) - s) + z_scale * lse * q;
-    }
-  }
-}
-
-template <typename T>
 void router_bias_update(T* bias, int32_t* load, int64_t E, T gamma) {
   // load_e > mean  <=>  E load_e > total: integer arithmetic, so every backend takes the same
   // signs (an expert exactly at the mean keeps its bias, sign(0) = 0).
@@ -217,24 +141,6 @@ void scored_router_backward(Tensor dlogits, const Tensor& dgates, const Tensor& 
   });
 }
 
-void sigmoid_router_losses_forward(Tensor stats, Tensor expert_fraction, const Tensor& logits,
-                                   const Tensor& topk_idx) {
-  for_dtype(logits.dtype, [&]<typename T>(T) {
-    sigmoid_router_losses_forward(data<double>(stats), data<T>(expert_fraction), data<T>(logits),
-                                  data<int32_t>(topk_idx), logits.size(0), logits.size(1),
-                                  topk_idx.size(1));
-  });
-}
-
-void sigmoid_router_losses_backward(Tensor dlogits, const Tensor& logits,
-                                    const Tensor& expert_fraction, float aux_coef, float z_coef) {
-  for_dtype(logits.dtype, [&]<typename T>(T) {
-    sigmoid_router_losses_backward(data<T>(dlogits), data<T>(logits), data<T>(expert_fraction),
-                                   logits.size(0), logits.size(1), static_cast<T>(aux_coef),
-                                   static_cast<T>(z_coef));
-  });
-}
-
 void router_load_accumulate(Tensor load, const Tensor& topk_idx) {
   int32_t* l = data<int32_t>(load);
   const int32_t* idx = data<int32_t>(topk_idx);
@@ -248,14 +154,11 @@ void router_bias_update(Tensor bias, Tensor load, float gamma) {
   });
 }
 
-#define MOE_INSTANTIATE(T)                                                                         \
-  template void scored_router_forward<T>(int32_t*, T*, const T*, const T*, int64_t, int64_t,       \
-                                         int64_t, const ScoredRouterArgs&);                        \
-  template void scored_router_backward<T>(T*, const T*, const int32_t*, const T*, const T*,        \
-                                          int64_t, int64_t, int64_t, const ScoredRouterArgs&);     \
-  template void sigmoid_router_losses_forward<T>(double*, T*, const T*, const int32_t*, int64_t,   \
-                                                 int64_t, int64_t);                                \
-  template void sigmoid_router_losses_backward<T>(T*, const T*, const T*, int64_t, int64_t, T, T); \
+#define MOE_INSTANTIATE(T)                                                                     \
+  template void scored_router_forward<T>(int32_t*, T*, const T*, const T*, int64_t, int64_t,   \
+                                         int64_t, const ScoredRouterArgs&);                    \
+  template void scored_router_backward<T>(T*, const T*, const int32_t*, const T*, const T*,    \
+                                          int64_t, int64_t, int64_t, const ScoredRouterArgs&); \
   template void router_bias_update<T>(T*, int32_t*, int64_t, T);
 MOE_INSTANTIATE(float)
 MOE_INSTANTIATE(double)

@@ -17,14 +17,6 @@ template <typename T>
 void scored_router_backward(T* dlogits, const T* dgates, const int32_t* topk_idx, const T* gates,
                             const T* logits, int64_t N, int64_t E, int64_t k,
                             const ScoredRouterArgs& args);
-// stats (3): aux, z, entropy; expert_fraction (E); logits (N, E); topk_idx (N, k).
-template <typename T>
-void sigmoid_router_losses_forward(double* stats, T* expert_fraction, const T* logits,
-                                   const int32_t* topk_idx, int64_t N, int64_t E, int64_t k);
-// dlogits (N, E) accumulated; logits (N, E); expert_fraction (E).
-template <typename T>
-void sigmoid_router_losses_backward(T* dlogits, const T* logits, const T* expert_fraction,
-                                    int64_t N, int64_t E, T aux_coef, T z_coef);
 // bias (E) updated; load (E) reset to 0.
 template <typename T>
 void router_bias_update(T* bias, int32_t* load, int64_t E, T gamma);
@@ -35,10 +27,6 @@ void scored_router_forward(Tensor topk_idx, Tensor gates, const Tensor& logits, 
 void scored_router_backward(Tensor dlogits, const Tensor& dgates, const Tensor& topk_idx,
                             const Tensor& gates, const Tensor& logits,
                             const ScoredRouterArgs& args);
-void sigmoid_router_losses_forward(Tensor stats, Tensor expert_fraction, const Tensor& logits,
-                                   const Tensor& topk_idx);
-void sigmoid_router_losses_backward(Tensor dlogits, const Tensor& logits,
-                                    const Tensor& expert_fraction, float aux_coef, float z_coef);
 void router_load_accumulate(Tensor load, const Tensor& topk_idx);
 void router_bias_update(Tensor bias, Tensor load, float gamma);
 

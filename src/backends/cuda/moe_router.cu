@@ -4,6 +4,8 @@
 
 #include "backends/cuda/check.h"
 #include "backends/cuda/reduce.h"
+#include "backends/cuda/router_balance.h"
+#include "backends/cuda/sigmoid.h"
 #include "backends/cuda/tensor_data.h"
 
 namespace moe::cuda {
@@ -13,13 +15,6 @@ namespace {
 // very negative x (as backends/cpu/moe_router.cpp).
 __device__ float softplus(float x) {
   return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x)));
-}
-
-// d softplus / dx = sigmoid(x), evaluated so that exp never overflows.
-__device__ float sigmoid(float x) {
-  if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
-  const float e = expf(x);
-  return e / (1.0f + e);
 }
 
 // One thread per token, the CPU's selection sort: pick j is the largest s (lowest index on ties)
@@ -93,30 +88,18 @@ __global__ void router_backward_kernel(float* dlogits, float* dnoise_logits, con
 
 constexpr int kLossWarps = 32;
 
-// One block: the expert counts (integer atomics into shared memory: order-independent), then one
-// warp per token (tokens w, w + 32, ... for warp w; lane l takes experts l, l + 32, ...) for the
-// fp64 per-token terms, each warp's sums in token order and the warps' sums in warp order.
-// stats (3) F64: aux, z, entropy; expert_fraction (E), logits (N, E), topk_idx (N, k).
-__global__ void router_losses_forward_kernel(double* stats, float* expert_fraction,
-                                             const float* logits, const int32_t* topk_idx,
-                                             int64_t N, int64_t E, int64_t k, double inv_tau) {
-  extern __shared__ int32_t counts[];  // (E), then the fractions as float
+// One block after segment_fractions: one warp per token (tokens w, w + 32, ... for warp w; lane l
+// takes experts l, l + 32, ...) for the fp64 per-token terms, each warp's sums in token order and
+// the warps' sums in warp order. P_e = u_e / sum_u with u_e = exp((l_e - m) / tau) (softmax) or
+// sigmoid(l_e), as backends/cpu/moe_router.cpp; the score function is a compile-time choice, so
+// that each keeps the arithmetic of a kernel written for it alone.
+// stats (3) F64: aux, z, entropy; expert_fraction (E), logits (N, E).
+template <bool kSoftmax>
+__global__ void router_losses_forward_kernel(double* stats, const float* expert_fraction,
+                                             const float* logits, int64_t N, int64_t E,
+                                             double inv_tau) {
   __shared__ double partial[kLossWarps][3];
-  float* fraction = reinterpret_cast<float*>(counts);
   const int tid = threadIdx.x, lane = tid % kWarpSize, warp = tid / kWarpSize;
-  for (int64_t e = tid; e < E; e += blockDim.x)
-    counts[e] = 0;
-  __syncthreads();
-  for (int64_t i = tid; i < N * k; i += blockDim.x)
-    atomicAdd(&counts[topk_idx[i]], 1);
-  __syncthreads();
-  for (int64_t e = tid; e < E; e += blockDim.x) {
-    const float f = static_cast<float>(counts[e]) / static_cast<float>(N * k);
-    fraction[e] = f;
-    expert_fraction[e] = f;
-  }
-  __syncthreads();
-
   double aux = 0.0, z = 0.0, entropy = 0.0;
   for (int64_t n = warp; n < N; n += kLossWarps) {
     const float* l = logits + n * E;
@@ -124,26 +107,45 @@ __global__ void router_losses_forward_kernel(double* stats, float* expert_fracti
     for (int64_t e = lane; e < E; e += kWarpSize)
       m_lane = fmaxf(m_lane, l[e]);
     const double m = warp_max(m_lane);  // the largest logit, exact in either precision
-    double sum = 0.0, sum_tau = 0.0;
+    double sum = 0.0, sum_u = 0.0;
     for (int64_t e = lane; e < E; e += kWarpSize) {
-      sum += exp(static_cast<double>(l[e]) - m);
-      sum_tau += exp((static_cast<double>(l[e]) - m) * inv_tau);
+      const double x = static_cast<double>(l[e]);
+      sum += exp(x - m);
+      if constexpr (kSoftmax)
+        sum_u += exp((x - m) * inv_tau);
+      else
+        sum_u += sigmoid(x);
     }
     sum = warp_sum(sum);
-    sum_tau = warp_sum(sum_tau);
-    const double lse = m + log(sum), lse_tau = m * inv_tau + log(sum_tau);
-    // With P_e = exp(x_e/tau - lse_tau): -sum P log P = lse_tau - sum_e P_e x_e / tau.
-    double px = 0.0, fp = 0.0;
+    sum_u = warp_sum(sum_u);
+    const double lse = m + log(sum);
+    // -sum P log P = log_norm - sum_e P_e log_score_e, where P_e = exp(log_score_e - log_norm):
+    // softmax: log_score = l / tau, log_norm = logsumexp(l / tau); sigmoid: log_score = log s,
+    // log_norm = log sum_e s_e.
+    double log_norm;
+    if constexpr (kSoftmax)
+      log_norm = m * inv_tau + log(sum_u);
+    else
+      log_norm = log(sum_u);
+    double plog = 0.0, fp = 0.0;
     for (int64_t e = lane; e < E; e += kWarpSize) {
-      const double x = static_cast<double>(l[e]) * inv_tau;
-      const double p = exp(x - lse_tau);
-      px += p * x;
-      fp += static_cast<double>(fraction[e]) * p;
+      const double x = static_cast<double>(l[e]);
+      double p, log_score;
+      if constexpr (kSoftmax) {
+        log_score = x * inv_tau;
+        p = exp(log_score - log_norm);
+      } else {
+        const double s = sigmoid(x);
+        log_score = log(s);
+        p = s / sum_u;
+      }
+      plog += p * log_score;
+      fp += static_cast<double>(expert_fraction[e]) * p;
     }
-    px = warp_sum(px);
+    plog = warp_sum(plog);
     fp = warp_sum(fp);
     z += lse * lse;
-    entropy += lse_tau - px;
+    entropy += log_norm - plog;
     aux += fp;
   }
   if (lane == 0) {
@@ -164,9 +166,11 @@ __global__ void router_losses_forward_kernel(double* stats, float* expert_fracti
 }
 
 // One warp per token (lane l takes experts l, l + 32, ...), sums over experts in warp_sum's
-// fixed tree. aux = E/N sum_n sum_e f_e P[n,e] with f held constant, so dP[n,e] = aux_scale f_e;
-// d z_n / d x_e = 2 lse_n softmax(x)_e.
+// fixed tree. aux = E/N sum_n sum_e f_e P[n,e] with f held constant and P = u / sum_u, so
+// dl_i = aux_scale P_i (f_i - sum_e f_e P_e) d(log u_i)/d(l_i), that last factor 1/tau (softmax)
+// or 1 - s_i (sigmoid); d z_n / d l_e = 2 lse_n softmax(l)_e.
 // dlogits (N, E) accumulated, logits (N, E), expert_fraction (E).
+template <bool kSoftmax>
 __global__ void router_losses_backward_kernel(float* dlogits, const float* logits,
                                               const float* expert_fraction, int64_t N, int64_t E,
                                               float inv_tau, float aux_scale, float z_scale) {
@@ -179,21 +183,28 @@ __global__ void router_losses_backward_kernel(float* dlogits, const float* logit
   for (int64_t e = lane; e < E; e += kWarpSize)
     m = fmaxf(m, l[e]);
   m = warp_max(m);
-  float sum = 0.0f, sum_tau = 0.0f, dot = 0.0f;
+  auto score = [inv_tau](float x, float max) {
+    if constexpr (kSoftmax)
+      return expf((x - max) * inv_tau);
+    else
+      return sigmoid(x);
+  };
+  float sum = 0.0f, sum_u = 0.0f, dot = 0.0f;
   for (int64_t e = lane; e < E; e += kWarpSize) {
     sum += expf(l[e] - m);
-    const float p = expf((l[e] - m) * inv_tau);
-    sum_tau += p;
-    dot += p * expert_fraction[e];
+    const float u = score(l[e], m);
+    sum_u += u;
+    dot += u * expert_fraction[e];
   }
   sum = warp_sum(sum);
-  sum_tau = warp_sum(sum_tau);
-  dot = warp_sum(dot) / sum_tau;  // sum_e P_e f_e
+  sum_u = warp_sum(sum_u);
+  dot = warp_sum(dot) / sum_u;  // sum_e P_e f_e
   const float lse = m + logf(sum);
   for (int64_t e = lane; e < E; e += kWarpSize) {
-    const float p_tau = expf((l[e] - m) * inv_tau) / sum_tau;
+    const float u = score(l[e], m);
+    const float chain = kSoftmax ? inv_tau : 1.0f - u;
     const float q = expf(l[e] - m) / sum;
-    dl[e] += aux_scale * p_tau * (expert_fraction[e] - dot) * inv_tau + z_scale * lse * q;
+    dl[e] += aux_scale * (u / sum_u) * (expert_fraction[e] - dot) * chain + z_scale * lse * q;
   }
 }
 
@@ -221,22 +232,28 @@ void router_backward(Tensor dlogits, Tensor dnoise_logits, const Tensor& dgates,
 }
 
 void router_losses_forward(Tensor stats, Tensor expert_fraction, const Tensor& logits,
-                           const Tensor& topk_idx, float temperature) {
+                           const Tensor& topk_idx, const RouterLossArgs& args) {
   const int64_t N = logits.size(0), E = logits.size(1);
-  router_losses_forward_kernel<<<1, kLossWarps * kWarpSize, E * sizeof(int32_t)>>>(
-      data<double>(stats), data<float>(expert_fraction), data<float>(logits),
-      data<int32_t>(topk_idx), N, E, topk_idx.size(1), 1.0 / static_cast<double>(temperature));
+  segment_fractions(data<float>(expert_fraction), data<int32_t>(topk_idx), 1, N, E,
+                    topk_idx.size(1));
+  const double inv_tau = 1.0 / static_cast<double>(args.temperature);
+  auto kernel = args.score == RouterScore::Softmax ? router_losses_forward_kernel<true>
+                                                   : router_losses_forward_kernel<false>;
+  kernel<<<1, kLossWarps * kWarpSize>>>(data<double>(stats), data<float>(expert_fraction),
+                                        data<float>(logits), N, E, inv_tau);
   MOE_CUDA_CHECK_LAUNCH();
 }
 
 void router_losses_backward(Tensor dlogits, const Tensor& logits, const Tensor& expert_fraction,
-                            float temperature, float aux_coef, float z_coef) {
+                            const RouterLossArgs& args, float aux_coef, float z_coef) {
   const int64_t N = logits.size(0), E = logits.size(1);
   const float aux_scale = aux_coef * static_cast<float>(E) / static_cast<float>(N);
   const float z_scale = z_coef * 2.0f / static_cast<float>(N);
-  router_losses_backward_kernel<<<blocks_for(N * kWarpSize), kThreadsPerBlock>>>(
+  auto kernel = args.score == RouterScore::Softmax ? router_losses_backward_kernel<true>
+                                                   : router_losses_backward_kernel<false>;
+  kernel<<<blocks_for(N * kWarpSize), kThreadsPerBlock>>>(
       data<float>(dlogits), data<float>(logits), data<float>(expert_fraction), N, E,
-      1.0f / temperature, aux_scale, z_scale);
+      1.0f / args.temperature, aux_scale, z_scale);
   MOE_CUDA_CHECK_LAUNCH();
 }
 

@@ -14,8 +14,8 @@ void router_backward(Tensor dlogits, Tensor dnoise_logits, const Tensor& dgates,
                      const Tensor& topk_idx, const Tensor& gates, const Tensor& noise_logits,
                      const Tensor& noise_eps, const RouterArgs& args);
 void router_losses_forward(Tensor stats, Tensor expert_fraction, const Tensor& logits,
-                           const Tensor& topk_idx, float temperature);
+                           const Tensor& topk_idx, const RouterLossArgs& args);
 void router_losses_backward(Tensor dlogits, const Tensor& logits, const Tensor& expert_fraction,
-                            float temperature, float aux_coef, float z_coef);
+                            const RouterLossArgs& args, float aux_coef, float z_coef);
 
 }  // namespace moe::cuda

@@ -72,11 +72,17 @@ __global__ void softmax_backward_kernel(float* dlogits, const float* dprobs, con
 
 }  // namespace
 
-void segment_fractions(Tensor fraction, const Tensor& topk_idx) {
-  const int64_t S = fraction.size(0), E = fraction.size(1);
+void segment_fractions(float* fraction, const int32_t* topk_idx, int64_t S, int64_t tokens,
+                       int64_t E, int64_t k) {
   segment_fractions_kernel<<<static_cast<unsigned int>(S), kThreadsPerBlock, E * sizeof(int32_t)>>>(
-      data<float>(fraction), data<int32_t>(topk_idx), topk_idx.size(0) / S, E, topk_idx.size(1));
+      fraction, topk_idx, tokens, E, k);
   MOE_CUDA_CHECK_LAUNCH();
+}
+
+void segment_fractions(Tensor fraction, const Tensor& topk_idx) {
+  const int64_t S = fraction.size(0);
+  segment_fractions(data<float>(fraction), data<int32_t>(topk_idx), S, topk_idx.size(0) / S,
+                    fraction.size(1), topk_idx.size(1));
 }
 
 void balance_loss_forward(Tensor loss, const Tensor& scores, const Tensor& fraction) {

@@ -7,16 +7,12 @@
 
 namespace moe::cuda {
 
-// Table entries (backends/backend.h), F32; stats (3) F64; load I32.
+// Table entries (backends/backend.h), F32; load I32.
 void scored_router_forward(Tensor topk_idx, Tensor gates, const Tensor& logits, const Tensor& bias,
                            const ScoredRouterArgs& args);
 void scored_router_backward(Tensor dlogits, const Tensor& dgates, const Tensor& topk_idx,
                             const Tensor& gates, const Tensor& logits,
                             const ScoredRouterArgs& args);
-void sigmoid_router_losses_forward(Tensor stats, Tensor expert_fraction, const Tensor& logits,
-                                   const Tensor& topk_idx);
-void sigmoid_router_losses_backward(Tensor dlogits, const Tensor& logits,
-                                    const Tensor& expert_fraction, float aux_coef, float z_coef);
 void router_load_accumulate(Tensor load, const Tensor& topk_idx);
 void router_bias_update(Tensor bias, Tensor load, float gamma);
 
