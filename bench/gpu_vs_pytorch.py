@@ -74,7 +74,7 @@ def moe_run(moe, device, name, out, seconds):
     steps = [r for r in records if r["type"] == "step"][WARMUP_STEPS:]
     result = {"impl": "moe.cpp", "status": status}
     if start is None or not steps:
-        return {**result, "skipped": f"no timed step ({status}; see {name}-moe.log)"}, None
+        return {**result, "skipped": f"no timed step ({status}; see {name}-moe.log)"}, start
     rate = statistics.median(r["tokens_per_s"] for r in steps)
     tokens = start["config"]["train"]["batch_size"] * start["config"]["model"]["block_size"]
     result.update({"params": start["params"], "steps_timed": len(steps), "tokens_per_s": rate,
@@ -98,7 +98,7 @@ def peer_run(name, variant, dtype, config_path, out, seconds, ours):
         return {"impl": f"pytorch {variant}", "dtype": dtype,
                 "skipped": f"no result ({status}; see {name}-pytorch-{variant}-{dtype}.log)"}
     r = json.loads(lines[-1])
-    if "tokens_per_s" in r and "peak_flops" in ours:
+    if "tokens_per_s" in r and "peak_flops" in ours:  # MFU by moe.cpp's count and rate
         r["mfu"] = ours["flops_per_token"] * r["tokens_per_s"] / ours["peak_flops"]
     return r
 

@@ -23,9 +23,10 @@
 #          build dependencies: OpenBLAS, toml++, PCRE2, nlohmann-json, CLI11, GoogleTest); also
 #          taken when configure fails and that file is there. No CTest tree then: ctest is skipped.
 #   --cpu  on a machine without a GPU: every step runs and the CUDA ones must report themselves
-#          skipped with their reason; the benchmark runs moe.cpp's makemoe on the CPU for 40 s of
-#          its 120 (its PyTorch runs skip) and ctest only the CUDA tests. This checks the
+#          skipped with their reason; the benchmark runs moe.cpp's makemoe on the CPU for 36 s of
+#          its 180 (its PyTorch runs skip) and ctest only the CUDA tests. This checks the
 #          script's plumbing.
+# Each step has a time limit (timeout), so that a hung step cannot hold the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cpu_only=false
@@ -91,38 +92,50 @@ expect_ran() {
   grep -E "$ran" "$log" || { echo "error: $log shows no CUDA result" >&2 && return 1; }
 }
 
+backend_ops() {
+  timeout 180 "$BUILD/tests/backend_ops"
+}
+
 model_check() {
-  "$BUILD/tests/moe_tests" --gtest_filter='CudaModel.*' --gtest_color=no
+  timeout 180 "$BUILD/tests/moe_tests" --gtest_filter='CudaModel.*' --gtest_color=no
 }
 
 cuda_training() {
   MOE_BIN=$BUILD/moe MOE_BUILD=$BUILD MOE_ROOT=$PWD OMP_NUM_THREADS=2 \
-    bash tests/e2e/cuda_training.sh || { local rc=$?; [[ $rc -eq 77 ]] || return $rc; }
+    timeout 300 bash tests/e2e/cuda_training.sh || { local rc=$?; [[ $rc -eq 77 ]] || return $rc; }
 }
 
 bench() {
   if $cpu_only; then
     "$PYTHON" bench/gpu_vs_pytorch.py --moe "$BUILD/moe" --out "$OUT/bench" --device cpu \
-      --only makemoe --seconds 120
+      --only makemoe --seconds 180
   else
-    "$PYTHON" bench/gpu_vs_pytorch.py --moe "$BUILD/moe" --out "$OUT/bench" \
-      --seconds "$BENCH_SECONDS"
+    timeout $((BENCH_SECONDS + 60)) "$PYTHON" bench/gpu_vs_pytorch.py --moe "$BUILD/moe" \
+      --out "$OUT/bench" --seconds "$BENCH_SECONDS"
   fi
 }
 
-# Unpacks scripts/gpu_pack.sh's binaries and libraries; BUILD becomes their folder.
+# Unpacks scripts/gpu_pack.sh's binaries and libraries; BUILD becomes their folder. Each binary
+# is replaced by a wrapper that gives it (and nothing else: not PyTorch) the packed libraries.
 use_prebuilt() {
   [[ -f $PACKED ]] || { echo "error: $PACKED not found: run scripts/gpu_pack.sh on the build machine" >&2 && return 1; }
-  rm -rf .device/prebuilt
-  mkdir -p .device/prebuilt
-  tar -C .device/prebuilt -xJf "$PACKED"
+  local root=$PWD/.device/prebuilt
+  rm -rf "$root"
+  mkdir -p "$root/real"
+  tar -C "$root" -xJf "$PACKED"
   local cuda_libs
   cuda_libs=$(dirname "$(find /usr/local/cuda/ /usr/local/cuda*/ /opt -name 'libcublas.so.13*' \
     2>/dev/null | head -1)" 2>/dev/null || true)
-  export LD_LIBRARY_PATH=$PWD/.device/prebuilt/lib${cuda_libs:+:$cuda_libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-  echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
-  ldd .device/prebuilt/build/moe
-  ! ldd .device/prebuilt/build/moe | grep 'not found'
+  local path=$root/lib${cuda_libs:+:$cuda_libs}
+  echo "libraries: $path"
+  for b in moe tests/moe_tests tests/backend_ops; do
+    mv "$root/build/$b" "$root/real/"
+    printf '#!/bin/sh\nLD_LIBRARY_PATH=%s${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} exec %s "$@"\n' \
+      "$path" "$root/real/${b##*/}" >"$root/build/$b"
+    chmod +x "$root/build/$b"
+  done
+  LD_LIBRARY_PATH=$path ldd "$root/real/moe"
+  ! LD_LIBRARY_PATH=$path ldd "$root/real/moe" | grep 'not found'
 }
 
 rest_of_ctest() {
@@ -149,14 +162,15 @@ if ! $prebuilt; then
     prebuilt=true
     failed=0
   else
-    step build cmake --build "$BUILD" -j "$JOBS" --target moe moe_tests backend_ops || exit 1
+    step build timeout 420 cmake --build "$BUILD" -j "$JOBS" --target moe moe_tests backend_ops ||
+      exit 1
   fi
 fi
 if $prebuilt; then
   step unpack_prebuilt use_prebuilt || exit 1
   BUILD=.device/prebuilt/build
 fi
-step backend_ops "$BUILD/tests/backend_ops" || true
+step backend_ops backend_ops || true
 step backend_ops_ran_cuda expect_ran "$OUT/backend_ops.log" '^backend-ops: .*cuda F32: [0-9]+' \
   '^skip +cuda +every op' || true
 step model_check model_check || true
