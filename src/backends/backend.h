@@ -21,6 +21,8 @@
 namespace moe {
 
 struct ElementwiseKernels {
+  // fill and add take F64 on every backend, whatever `dtypes` lists: the trainer zeroes and adds
+  // up its step statistics (losses, expert loads) in F64 on the model's device.
   void (*fill)(Tensor t, float value);
   // out = a + b; out may alias a or b.
   void (*add)(Tensor out, const Tensor& a, const Tensor& b);
@@ -181,6 +183,13 @@ struct Backend {
   const char* (*missing_device)();
   // The kernel library in use, for run records (the OpenBLAS kernel family on the CPU).
   const char* (*kernel_library)();
+  // The most device memory the process held at once, bytes: the high-water mark of `memory`'s
+  // allocations plus that of the kernels' temporary buffers (an upper bound when the two peaks
+  // fall at different times). nullptr for host memory, whose peak is the process's peak RSS.
+  size_t (*peak_memory_bytes)();
+  // The device's dense fp32 arithmetic rate, FLOP/s: the denominator of model FLOPs utilisation
+  // (MFU) for kernels that compute in fp32. nullptr where the backend does not know it.
+  double (*peak_flops)();
   DeviceMemory memory;
   ElementwiseKernels elementwise;
   ActivationKernels activation;

@@ -19,4 +19,14 @@ const char* kernel_library(Device device) {
   return backend_for("kernel_library", device).kernel_library();
 }
 
+size_t peak_memory_bytes(Device device) {
+  const Backend& backend = backend_for("peak_memory_bytes", device);
+  return backend.peak_memory_bytes != nullptr ? backend.peak_memory_bytes() : 0;
+}
+
+double peak_flops(Device device) {
+  const Backend& backend = backend_for("peak_flops", device);
+  return backend.peak_flops != nullptr ? backend.peak_flops() : 0.0;
+}
+
 }  // namespace moe::ops

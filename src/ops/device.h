@@ -1,5 +1,5 @@
-// What the layers above ops need to know of a device: its memory, for Arenas, and the name of the
-// kernel library its backend runs, for run records.
+// What the layers above ops need to know of a device: its memory, for Arenas; the name of the
+// kernel library its backend runs, its peak memory and its peak rate, for run records.
 #pragma once
 #include "core/device_memory.h"
 #include "core/tensor.h"
@@ -17,5 +17,12 @@ void require_device(Device device);
 
 // The kernel library of `device`'s backend (the OpenBLAS kernel family on the CPU).
 const char* kernel_library(Device device);
+
+// The most memory the process held on `device` at once, bytes (Backend::peak_memory_bytes), or 0
+// where the backend does not count it (the host).
+size_t peak_memory_bytes(Device device);
+
+// `device`'s dense fp32 rate, FLOP/s (Backend::peak_flops), or 0 where it is unknown (the host).
+double peak_flops(Device device);
 
 }  // namespace moe::ops

@@ -22,12 +22,19 @@ void copy_across(const char* op, Tensor dst, const Tensor& src) {
     backend_for(op, dst.device).memory.copy_to_device(dst.ptr, src.ptr, src.bytes());
 }
 
+// The dtype of fill and add: F64 on every backend, whatever its `dtypes` (the trainer keeps its
+// step statistics in F64 on the model's device; backends/backend.h), else float_dtype's.
+DType statistics_or_float_dtype(const char* op, const Backend& backend, const char* arg,
+                                const Tensor& t) {
+  return t.dtype == DType::F64 ? DType::F64 : float_dtype(op, backend, arg, t);
+}
+
 }  // namespace
 
 void fill(Tensor t, float value) {
   const char* op = "fill";
   const Backend& backend = backend_for(op, {&t});
-  float_dtype(op, backend, "t", t);
+  statistics_or_float_dtype(op, backend, "t", t);
   backend.elementwise.fill(t, value);
 }
 
@@ -44,7 +51,7 @@ void copy(Tensor dst, const Tensor& src) {
 void add(Tensor out, const Tensor& a, const Tensor& b) {
   const char* op = "add";
   const Backend& backend = backend_for(op, {&out, &a, &b});
-  float_dtype(op, backend, "a", a);
+  statistics_or_float_dtype(op, backend, "a", a);
   check_like(op, "b", b, a);
   check_like(op, "out", out, a);
   backend.elementwise.add(out, a, b);
@@ -53,7 +60,7 @@ void add(Tensor out, const Tensor& a, const Tensor& b) {
 void add_inplace(Tensor a, const Tensor& b) {
   const char* op = "add_inplace";
   const Backend& backend = backend_for(op, {&a, &b});
-  float_dtype(op, backend, "a", a);
+  statistics_or_float_dtype(op, backend, "a", a);
   check_like(op, "b", b, a);
   backend.elementwise.add(a, a, b);
 }

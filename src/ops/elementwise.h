@@ -1,5 +1,6 @@
 // Small elementwise and reduction helpers used by layers and the trainer. Floating-point tensors
-// are F32 or F64; the tensors of one call share their dtype.
+// are F32 or F64; the tensors of one call share their dtype. fill, add and add_inplace take F64 on
+// every device (the trainer's step statistics); the others, the dtypes the device's backend offers.
 #pragma once
 #include <cstdint>
 

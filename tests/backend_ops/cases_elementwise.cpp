@@ -47,6 +47,32 @@ OpCase elementwise() {
   return c;
 }
 
+// fill and add on F64 statistics, which every backend takes whatever its dtypes: the trainer zeroes
+// its step statistics and adds each micro-batch's losses into them on the model's device.
+OpCase statistics_fill_add() {
+  OpCase c{"fill, add on F64 statistics", {"fill (F64)", "add (F64)", "add_inplace (F64)"}};
+  const int64_t n = 300;
+  Values v(5);
+  c.input("a", {n}, v.uniform(n));
+  c.input("b", {n}, v.uniform(n));
+  c.statistic("filled", n);
+  c.statistic("zeroed", n);
+  c.statistic("sum", n);
+  c.statistic("acc", n);
+  c.forward = [](const Tensors& t) {
+    // Statistics start at zero: add_widened gives them the inputs' values first.
+    ops::add_widened(t["zeroed"], t["a"]);
+    ops::fill(t["zeroed"], 0.0f);
+    ops::fill(t["filled"], 0.75f);
+    ops::add_widened(t["sum"], t["a"]);
+    ops::add_widened(t["acc"], t["b"]);
+    ops::add(t["sum"], t["sum"], t["acc"]);
+    ops::add_inplace(t["acc"], t["sum"]);
+    ops::add_inplace(t["acc"], t["filled"]);
+  };
+  return c;
+}
+
 OpCase random_fills() {
   OpCase c{"fill_normal, fill_uniform", {"fill_normal", "fill_uniform"}};
   c.output("normal", {1000});
@@ -117,7 +143,8 @@ OpCase dropout(float p) {
 }  // namespace
 
 std::vector<OpCase> elementwise_cases() {
-  return {elementwise(), random_fills(), relu(), swiglu(), dropout(0.3f), dropout(0.0f)};
+  return {elementwise(), statistics_fill_add(), random_fills(), relu(),
+          swiglu(),      dropout(0.3f),         dropout(0.0f)};
 }
 
 }  // namespace moe::backend_ops

@@ -40,6 +40,10 @@ constinit const Backend kBackend{
     .host_memory = true,
     .missing_device = no_missing_device,
     .kernel_library = blas_kernels,
+    // Host memory's peak is the process's RSS; the CPU's rate depends on its cores and vector
+    // units, which bench/sgemm_peak measures.
+    .peak_memory_bytes = nullptr,
+    .peak_flops = nullptr,
     .memory = {.device = Device::CPU,
                .allocate = allocate,
                .free = free,

@@ -64,6 +64,25 @@ const char* kernel_library() {
   return name.c_str();
 }
 
+// Backend::peak_flops: SMs x fp32 lanes per SM x 2 (a fused multiply-add) x the SM clock. The
+// lanes per SM are those of the CUDA C++ Programming Guide's throughput table ("Arithmetic
+// Instructions", 32-bit floating-point add, multiply, multiply-add): 64 on compute capability
+// 6.0, 7.x and 8.0, 128 on the others from 5.0 on (an H200: 132 x 128 x 2 x 1.98 GHz = 66.9 T).
+double peak_flops() {
+  static const double flops = [] {
+    int device = 0, sms = 0, clock_khz = 0, major = 0, minor = 0;
+    MOE_CUDA_CHECK(cudaGetDevice(&device));
+    MOE_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    MOE_CUDA_CHECK(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, device));
+    MOE_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+    MOE_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+    const bool half_lanes = major == 7 || (major == 6 && minor == 0) || (major == 8 && minor == 0);
+    const double lanes = half_lanes ? 64.0 : 128.0;
+    return static_cast<double>(sms) * lanes * 2.0 * static_cast<double>(clock_khz) * 1e3;
+  }();
+  return flops;
+}
+
 // Constant-initialised (function addresses only), as the CPU table.
 constinit const Backend kBackend{
     .name = "cuda",
@@ -72,6 +91,8 @@ constinit const Backend kBackend{
     .host_memory = false,
     .missing_device = missing_device,
     .kernel_library = kernel_library,
+    .peak_memory_bytes = peak_memory_bytes,
+    .peak_flops = peak_flops,
     .memory = {.device = Device::CUDA,
                .allocate = allocate,
                .free = free,

@@ -16,12 +16,15 @@ namespace {
 // strided set of elements per thread, then a fixed tree; pass 2 adds the block sums in order.
 constexpr int kSumBlocks = 256;
 
-__global__ void fill_kernel(float* t, int64_t n, float value) {
+// T is float for the model's tensors, double for the trainer's step statistics.
+template <typename T>
+__global__ void fill_kernel(T* t, int64_t n, T value) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) t[i] = value;
 }
 
-__global__ void add_kernel(float* out, const float* a, const float* b, int64_t n) {
+template <typename T>
+__global__ void add_kernel(T* out, const T* a, const T* b, int64_t n) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) out[i] = a[i] + b[i];
 }
@@ -88,17 +91,25 @@ __global__ void fill_uniform_kernel(float* t, int64_t n, float lo, float hi, uin
 void fill(Tensor t, float value) {
   const int64_t n = t.numel();
   if (value == 0.0f) {
-    zero_memory(t.ptr, static_cast<size_t>(n) * sizeof(float));
+    zero_memory(t.ptr, t.bytes());
     return;
   }
-  fill_kernel<<<blocks_for(n), kThreadsPerBlock>>>(data<float>(t), n, value);
+  if (t.dtype == DType::F64)
+    fill_kernel<<<blocks_for(n), kThreadsPerBlock>>>(data<double>(t), n,
+                                                     static_cast<double>(value));
+  else
+    fill_kernel<<<blocks_for(n), kThreadsPerBlock>>>(data<float>(t), n, value);
   MOE_CUDA_CHECK_LAUNCH();
 }
 
 void add(Tensor out, const Tensor& a, const Tensor& b) {
   const int64_t n = a.numel();
-  add_kernel<<<blocks_for(n), kThreadsPerBlock>>>(data<float>(out), data<float>(a), data<float>(b),
-                                                  n);
+  if (a.dtype == DType::F64)
+    add_kernel<<<blocks_for(n), kThreadsPerBlock>>>(data<double>(out), data<double>(a),
+                                                    data<double>(b), n);
+  else
+    add_kernel<<<blocks_for(n), kThreadsPerBlock>>>(data<float>(out), data<float>(a),
+                                                    data<float>(b), n);
   MOE_CUDA_CHECK_LAUNCH();
 }
 

@@ -7,7 +7,7 @@
 
 namespace moe::cuda {
 
-// Table entries (backends/backend.h), F32.
+// Table entries (backends/backend.h), F32; fill and add take F64 too (the step statistics).
 void fill(Tensor t, float value);
 void add(Tensor out, const Tensor& a, const Tensor& b);
 void add_widened(Tensor sum, const Tensor& x);

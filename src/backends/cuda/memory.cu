@@ -2,9 +2,29 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <mutex>
+#include <unordered_map>
+
 #include "backends/cuda/check.h"
 
 namespace moe::cuda {
+namespace {
+
+// The live allocations of allocate() (free() learns their sizes here) and their peak total.
+struct Usage {
+  std::mutex mutex;
+  std::unordered_map<void*, size_t> bytes;
+  size_t live = 0, peak = 0;
+};
+
+Usage& usage() {
+  static Usage u;
+  return u;
+}
+
+}  // namespace
 
 void* allocate(size_t bytes) {
   void* ptr = nullptr;
@@ -17,11 +37,22 @@ void* allocate(size_t bytes) {
     return nullptr;
   }
   MOE_CUDA_CHECK(status);
+  Usage& u = usage();
+  const std::lock_guard lock(u.mutex);
+  u.bytes[ptr] = bytes;
+  u.live += bytes;
+  u.peak = std::max(u.peak, u.live);
   return ptr;
 }
 
 void free(void* ptr) {
   MOE_CUDA_CHECK(cudaFree(ptr));
+  Usage& u = usage();
+  const std::lock_guard lock(u.mutex);
+  if (const auto it = u.bytes.find(ptr); it != u.bytes.end()) {
+    u.live -= it->second;
+    u.bytes.erase(it);
+  }
 }
 
 void zero_memory(void* ptr, size_t bytes) {
@@ -42,6 +73,18 @@ void copy_to_host(void* dst, const void* src, size_t bytes) {
 void copy_on_device(void* dst, const void* src, size_t bytes) {
   if (dst == src || bytes == 0) return;
   MOE_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, 0));
+}
+
+size_t peak_memory_bytes() {
+  int device = 0;
+  MOE_CUDA_CHECK(cudaGetDevice(&device));
+  cudaMemPool_t pool{};
+  MOE_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device));
+  uint64_t pool_peak = 0;
+  MOE_CUDA_CHECK(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReservedMemHigh, &pool_peak));
+  Usage& u = usage();
+  const std::lock_guard lock(u.mutex);
+  return u.peak + static_cast<size_t>(pool_peak);
 }
 
 }  // namespace moe::cuda

@@ -16,4 +16,8 @@ void copy_to_host(void* dst, const void* src, size_t bytes);
 // dst (device) = src (device), queued on the default stream.
 void copy_on_device(void* dst, const void* src, size_t bytes);
 
+// Backend::peak_memory_bytes: the peak of the bytes allocate() handed out and not yet freed, plus
+// the high-water mark of the default memory pool, from which Scratch draws.
+size_t peak_memory_bytes();
+
 }  // namespace moe::cuda
