@@ -63,6 +63,9 @@ struct NormKernels {
                            const Tensor& w, const Tensor& rstd);
 };
 
+// The linear layers come in two tables: `linear`, whose tensors share the backend's dtype (F32 or
+// F64), and `bf16_linear` for mixed precision (train.precision = bf16), whose GEMM inputs x, w and
+// dout are BF16 while out, b, dx, dw and db are F32: products of bf16 values accumulated in fp32.
 struct LinearKernels {
   // b may be empty.
   void (*linear_forward)(Tensor out, const Tensor& x, const Tensor& w, const Tensor& b);
@@ -167,6 +170,16 @@ struct DispatchKernels {
                                const Tensor& sorted_slots, const Tensor& expert_offsets);
 };
 
+// Between fp32 and bfloat16 (core/half.h), for mixed precision; every backend has them.
+struct CastKernels {
+  // out (n) BF16 = src (n) F32 rounded to nearest, ties to even.
+  void (*to_bf16)(Tensor out, const Tensor& src);
+  // out (n) BF16 = src (n) F32 rounded stochastically with the random bits rng_bits(key, i).
+  void (*to_bf16_stochastic)(Tensor out, const Tensor& src, uint64_t key);
+  // out (n) F32 = src (n) BF16, exactly.
+  void (*from_bf16)(Tensor out, const Tensor& src);
+};
+
 struct OptimizerKernels {
   void (*adamw_update)(Tensor param, const Tensor& grad, Tensor m, Tensor v, const AdamWArgs& args);
 };
@@ -174,7 +187,8 @@ struct OptimizerKernels {
 struct Backend {
   const char* name;  // "cpu"
   Device device;
-  // The floating-point dtypes the kernels take.
+  // The floating-point dtypes the kernels take (BF16 is not one: only the casts and bf16_linear
+  // take it, on every backend).
   std::span<const DType> dtypes;
   // True when the device's memory is the host's: the ops layer then reads index tensors to check
   // their ranges.
@@ -195,6 +209,8 @@ struct Backend {
   ActivationKernels activation;
   NormKernels norm;
   LinearKernels linear;
+  LinearKernels bf16_linear;
+  CastKernels cast;
   EmbeddingKernels embedding;
   AttentionKernels attention;
   LossKernels loss;

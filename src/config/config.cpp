@@ -147,6 +147,8 @@ const std::vector<Field>& fields() {
     t("init_from", &T::init_from);
     t("router_bias_update", &T::router_bias_update);
     t("router_bias_update_until", &T::router_bias_update_until);
+    t("precision", &T::precision);
+    t("stochastic_rounding", &T::stochastic_rounding);
     d("source", &D::source);
     d("path", &D::path);
     d("train_fraction", &D::train_fraction);
@@ -355,6 +357,10 @@ void TrainConfig::validate() const {
   check_range("train.router_bias_update", router_bias_update, 0.0f, 1.0f);
   check_range<int64_t>("train.router_bias_update_until", router_bias_update_until, 0,
                        int64_t{1} << 40);
+  check_one_of("train.precision", precision, {"fp32", "bf16"});
+  MOE_CHECK(!stochastic_rounding || bf16(),
+            "config value train.stochastic_rounding = true needs train.precision = bf16 (fp32 "
+            "training rounds nothing)");
   device_kind();  // validates the device name
 }
 

@@ -120,9 +120,17 @@ struct TrainConfig {
   // (0: the whole run), then gamma is 0 (DeepSeek-V3 stops the updates for the last tokens).
   float router_bias_update = 1e-3f;
   int64_t router_bias_update_until = 0;
+  // "fp32", or "bf16": mixed precision (docs/ARCHITECTURE.md, "Mixed precision"): fp32 master
+  // weights and AdamW moments; each step's GEMMs multiply bf16 copies of the weights by bf16
+  // activations with fp32 accumulation. Checkpoints are fp32 either way.
+  std::string precision = "fp32";
+  // bf16 only: the weights' bf16 copies are rounded stochastically (keyed by the seed and the
+  // step, so a resumed run rounds as an uninterrupted one) instead of to nearest.
+  bool stochastic_rounding = false;
 
   // The bias update speed gamma after `step` completed steps.
   float router_bias_update_at(int64_t step) const;
+  bool bf16() const { return precision == "bf16"; }
   // The Device `device` names; throws, listing the device names, when it names none.
   Device device_kind() const;
   void validate() const;

@@ -5,19 +5,6 @@
 
 namespace moe {
 
-uint16_t fp32_to_bf16(float x) {
-  const uint32_t bits = std::bit_cast<uint32_t>(x);
-  if (std::isnan(x)) return static_cast<uint16_t>((bits >> 16) | 0x0040);  // keep it a (quiet) NaN
-  // Adding 0x7FFF plus the lowest kept bit rounds the dropped half to nearest, ties to even; a
-  // carry into the exponent is the correct rounding up (to infinity past the largest finite).
-  const uint32_t rounding = 0x7FFF + ((bits >> 16) & 1);
-  return static_cast<uint16_t>((bits + rounding) >> 16);
-}
-
-float bf16_to_fp32(uint16_t bits) {
-  return std::bit_cast<float>(static_cast<uint32_t>(bits) << 16);
-}
-
 uint16_t fp32_to_fp16(float x) {
   const uint32_t bits = std::bit_cast<uint32_t>(x);
   const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000);

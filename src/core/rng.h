@@ -8,11 +8,7 @@
 
 // The pure draws below are also called from CUDA kernels (backends/cuda), so that every device
 // draws the same numbers for the same (key, index).
-#ifdef __CUDACC__
-#define MOE_HOST_DEVICE __host__ __device__
-#else
-#define MOE_HOST_DEVICE
-#endif
+#include "core/host_device.h"
 
 namespace moe {
 

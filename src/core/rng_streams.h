@@ -28,6 +28,9 @@ inline constexpr uint64_t kInit = 5;
 // Epoch orders of the tutorial's chunk sampling (data.sampling = "chunks"): epoch e is shuffled
 // with rng_key(rng_key(seed, kTrainChunks), e).
 inline constexpr uint64_t kTrainChunks = 6;
+// Stochastic rounding of the bf16 weight copies (train.stochastic_rounding) after s optimizer
+// steps: rng_key(seed, kWeightRounding, s).
+inline constexpr uint64_t kWeightRounding = 7;
 // `moe eval`'s random windows, under its --seed: rng_key(seed, kEvalCommand).
 inline constexpr uint64_t kEvalCommand = 0xE7A1;
 }  // namespace rng_stream

@@ -11,6 +11,8 @@ size_t dtype_size(DType dtype) {
       return 4;
     case DType::F64:
       return 8;
+    case DType::BF16:
+      return 2;
   }
   return 0;
 }
@@ -23,6 +25,8 @@ const char* dtype_name(DType dtype) {
       return "F64";
     case DType::I32:
       return "I32";
+    case DType::BF16:
+      return "BF16";
   }
   return "?";
 }
@@ -108,6 +112,11 @@ int32_t* Tensor::i32() const {
   return static_cast<int32_t*>(ptr);
 }
 
+uint16_t* Tensor::bf16() const {
+  check_host_access(*this, DType::BF16);
+  return static_cast<uint16_t*>(ptr);
+}
+
 Tensor Tensor::view(Shape new_shape) const {
   MOE_CHECK(new_shape.numel() == numel(), "cannot view ", shape.str(), " as ", new_shape.str());
   Tensor t = *this;
@@ -141,6 +150,9 @@ Tensor cpu_tensor(double* data, Shape shape) {
 }
 Tensor cpu_tensor(int32_t* data, Shape shape) {
   return Tensor{data, shape, DType::I32, Device::CPU};
+}
+Tensor cpu_bf16_tensor(uint16_t* data, Shape shape) {
+  return Tensor{data, shape, DType::BF16, Device::CPU};
 }
 
 }  // namespace moe

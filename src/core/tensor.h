@@ -11,7 +11,8 @@
 
 namespace moe {
 
-enum class DType : uint8_t { F32, F64, I32 };
+// BF16: bfloat16 (core/half.h), the GEMM inputs of mixed-precision training (train.precision).
+enum class DType : uint8_t { F32, F64, I32, BF16 };
 enum class Device : uint8_t { CPU, CUDA };
 // Every device, for code that visits each (the backend-ops harness).
 inline constexpr Device kAllDevices[] = {Device::CPU, Device::CUDA};
@@ -53,6 +54,7 @@ struct Tensor {
   float* f32() const;
   double* f64() const;
   int32_t* i32() const;
+  uint16_t* bf16() const;  // the raw bfloat16 bits
   // The same memory with another shape of equal element count.
   Tensor view(Shape new_shape) const;
   // The first new_shape.numel() elements viewed as new_shape (buffers sized for the largest call).
@@ -65,5 +67,7 @@ struct Tensor {
 Tensor cpu_tensor(float* data, Shape shape);
 Tensor cpu_tensor(double* data, Shape shape);
 Tensor cpu_tensor(int32_t* data, Shape shape);
+// bfloat16 bits (core/half.h).
+Tensor cpu_bf16_tensor(uint16_t* data, Shape shape);
 
 }  // namespace moe

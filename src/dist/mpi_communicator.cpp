@@ -20,6 +20,8 @@ MPI_Datatype mpi_type(DType dtype) {
       return MPI_DOUBLE;
     case DType::I32:
       return MPI_INT;
+    case DType::BF16:
+      break;  // gradients and statistics are reduced in fp32 or fp64
   }
   fail("MPI: unknown dtype");
 }

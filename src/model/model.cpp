@@ -3,7 +3,6 @@
 #include "core/check.h"
 #include "ops/elementwise.h"
 #include "ops/embedding.h"
-#include "ops/matmul.h"
 #include "ops/moe_router.h"
 #include "ops/softmax_xent.h"
 
@@ -30,6 +29,16 @@ Model::Model(const ModelConfig& cfg, ArenaMode mode, Device device)
   params_.allocate();
 }
 
+void Model::use_bf16_gemms() {
+  MOE_CHECK(arena_.bytes_allocated() == 0, "model: mixed precision is chosen before allocate()");
+  params_.use_bf16_gemm_values();
+}
+
+void Model::refresh_bf16_weights(bool stochastic, uint64_t key) {
+  params_.refresh_bf16_values(stochastic, key);
+  bf16_weights_ready_ = true;
+}
+
 void Model::allocate(int64_t batch, int64_t seq) {
   MOE_CHECK(seq >= 1 && seq <= cfg_.block_size, "sequence length ", seq,
             " must be in [1, block_size = ", cfg_.block_size, "]");
@@ -43,6 +52,7 @@ void Model::allocate(int64_t batch, int64_t seq) {
   dresid_a_ = arena_.alloc(Shape{n, c});
   dresid_b_ = arena_.alloc(Shape{n, c});
   dfinal_ = arena_.alloc(Shape{n, c});
+  head_casts_.allocate(arena_, bf16_gemms(), n * c, n * cfg_.vocab_size);
   const int64_t moe_layers = static_cast<int64_t>(cfg_.moe_layer_indices().size());
   loss_stats_ = arena_.alloc(Shape{1 + ops::kRouterStats * moe_layers}, DType::F64);
   if (moe_layers > 0) {
@@ -80,6 +90,8 @@ Tensor Model::embed(const ForwardContext& ctx, const Tensor& tokens) {
             ", expected ", Shape{b, t}.str());
   MOE_CHECK(ctx.pos_offset + t <= cfg_.block_size, "model: positions up to ", ctx.pos_offset + t,
             " exceed block_size ", cfg_.block_size);
+  MOE_CHECK(!bf16_gemms() || bf16_weights_ready_,
+            "model: the bf16 copies of the weights were never made (refresh_bf16_weights)");
   ops::copy(tokens_.rows(0, n).view(tokens.shape), tokens);
   Tensor x = embed_.rows(0, n);
   ops::embedding_forward(x.view(Shape{b, t, cfg_.n_embed}), tokens_.rows(0, n).view(tokens.shape),
@@ -99,7 +111,7 @@ void Model::forward(const ForwardContext& ctx, const Tensor& tokens, const Tenso
   block_inputs_.push_back(x);  // input of the final norm
   Tensor xf = norm_f_->forward(x);
   Tensor logits = logits_.rows(0, n);
-  ops::linear_forward(logits, xf, lm_head_.weight->value, bias_value(lm_head_));
+  gemm_linear_forward(head_casts_, logits, xf, lm_head_);
 
   if (targets.empty()) return;
   MOE_CHECK(targets.shape == tokens.shape, "model: targets have shape ", targets.shape.str(),
@@ -201,8 +213,7 @@ void Model::backward(const ForwardContext& ctx) {
   ops::softmax_xent_backward(logits, logits, targets_.rows(0, n),
                              ctx.loss_scale / static_cast<float>(n));
   Tensor dxf = dfinal_.rows(0, n);
-  ops::linear_backward(dxf, lm_head_.weight->grad, bias_grad(lm_head_), logits,
-                       norm_f_->forward_output(n), lm_head_.weight->value);
+  gemm_linear_backward(head_casts_, dxf, lm_head_, logits, norm_f_->forward_output(n));
   Tensor dcur = dresid_a_.rows(0, n), dnext = dresid_b_.rows(0, n);
   norm_f_->backward(dcur, dxf, block_inputs_.back());
   for (int64_t l = cfg_.n_layers - 1; l >= 0; --l) {

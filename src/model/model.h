@@ -9,6 +9,7 @@
 #include "core/arena.h"
 #include "nn/block.h"
 #include "nn/context.h"
+#include "nn/gemm.h"
 #include "nn/init.h"
 #include "nn/norm.h"
 #include "nn/params.h"
@@ -55,6 +56,17 @@ class Model {
                  Device device = Device::CPU);
   Device device() const { return params_.device(); }
   void init_parameters(uint64_t seed) { params_.initialize(seed); }
+  // Mixed precision (train.precision = bf16; nn/gemm.h): the Linear layers, the experts and the
+  // LM head multiply bf16 copies of the weights by activations cast to bf16, accumulating in
+  // fp32; the weights themselves (the fp32 master copy), gradients and everything else stay fp32.
+  // The router's gate stays fp32 (Fedus et al. 2021, Switch Transformers, "selective precision").
+  // Call before allocate(). The copies are made by refresh_bf16_weights, which must run whenever
+  // the weights change (after initialising or loading them, after every optimizer step).
+  void use_bf16_gemms();
+  bool bf16_gemms() const { return params_.bf16_gemm_values(); }
+  // Rounds the weights into their bf16 copies: to nearest even, or stochastically with the random
+  // bits of `key` (ops/cast.h).
+  void refresh_bf16_weights(bool stochastic, uint64_t key);
   // Activations for calls of up to (batch, seq); seq <= block_size.
   void allocate(int64_t batch, int64_t seq);
   // KV caches for batch-1 decoding (needs allocate(1, block_size)).
@@ -129,6 +141,7 @@ class Model {
   std::vector<std::unique_ptr<Block>> blocks_;
   std::unique_ptr<Norm> norm_f_;
   LinearParams lm_head_;
+  bool bf16_weights_ready_ = false;  // refresh_bf16_weights ran (under mixed precision)
   Arena arena_;
   // The blocks' buffers of one forward or backward call, rewound for each block so that all
   // blocks share them: activation memory is the saved activations of every block plus the
@@ -141,6 +154,7 @@ class Model {
   Tensor logits_;               // (N, V); becomes dlogits in backward
   Tensor dresid_a_, dresid_b_;  // (N, C) residual-stream gradients
   Tensor dfinal_;               // (N, C)
+  GemmCasts head_casts_;        // the LM head's bf16 GEMM inputs: x (N, C), dlogits (N, V)
   // Statistics of the last forward, written by the ops on the device (L MoE layers, E experts).
   Tensor loss_stats_;                 // (1 + ops::kRouterStats L) F64, as loss_stats() describes
   Tensor fractions_;                  // (L, E) F32 expert fractions

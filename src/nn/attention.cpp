@@ -1,17 +1,19 @@
 #include "nn/attention.h"
 
+#include <algorithm>
+
 #include "core/check.h"
 #include "core/rng_streams.h"
 #include "ops/attention.h"
 #include "ops/elementwise.h"
-#include "ops/matmul.h"
 #include "ops/rope.h"
 
 namespace moe {
 
 Attention::Attention(ParamTable& table, const std::string& prefix, const ModelConfig& cfg,
                      int64_t layer)
-    : layer_(layer),
+    : table_(&table),
+      layer_(layer),
       n_embed_(cfg.n_embed),
       n_heads_(cfg.n_heads),
       n_kv_heads_(cfg.kv_heads()),
@@ -42,6 +44,8 @@ void Attention::allocate(Arena& arena, Arena& scratch, int64_t batch, int64_t se
   dv_ = scratch.alloc(v_.shape);
   datt_ = scratch.alloc(att_.shape);
   dx_tmp_ = scratch.alloc(Shape{n, n_embed_});
+  const int64_t widest = n * std::max(n_embed_, n_heads_ * head_dim_);
+  casts_.allocate(scratch, table_->bf16_gemm_values(), widest, widest);
 }
 
 void Attention::allocate_kv_cache(Arena& arena) {
@@ -58,9 +62,9 @@ Tensor Attention::forward(const ForwardContext& ctx, const Tensor& x) {
   Tensor q = q_.prefix(Shape{b, t, n_heads_, head_dim_});
   Tensor k = k_.prefix(Shape{b, t, n_kv_heads_, head_dim_});
   Tensor v = v_.prefix(Shape{b, t, n_kv_heads_, head_dim_});
-  ops::linear_forward(q.view(Shape{n, n_heads_ * head_dim_}), x, wq_.weight->value, Tensor{});
-  ops::linear_forward(k.view(Shape{n, n_kv_heads_ * head_dim_}), x, wk_.weight->value, Tensor{});
-  ops::linear_forward(v.view(Shape{n, n_kv_heads_ * head_dim_}), x, wv_.weight->value, Tensor{});
+  gemm_linear_forward(casts_, q.view(Shape{n, n_heads_ * head_dim_}), x, wq_);
+  gemm_linear_forward(casts_, k.view(Shape{n, n_kv_heads_ * head_dim_}), x, wk_);
+  gemm_linear_forward(casts_, v.view(Shape{n, n_kv_heads_ * head_dim_}), x, wv_);
   if (rope_) {
     ops::rope_forward(q, q, ctx.pos_offset, rope_theta_);
     ops::rope_forward(k, k, ctx.pos_offset, rope_theta_);
@@ -86,8 +90,7 @@ Tensor Attention::forward(const ForwardContext& ctx, const Tensor& x) {
   args.dropout_key = dropout_key(ctx);
   ops::attention_forward(att, lse, q, keys, values, args);
   Tensor out = out_.rows(0, n);
-  ops::linear_forward(out, att.view(Shape{n, n_heads_ * head_dim_}), wo_.weight->value,
-                      bias_value(wo_));
+  gemm_linear_forward(casts_, out, att.view(Shape{n, n_heads_ * head_dim_}), wo_);
   return out;
 }
 
@@ -100,8 +103,8 @@ void Attention::backward(const ForwardContext& ctx, Tensor dx, const Tensor& dou
   Tensor lse = lse_.prefix(Shape{b, n_heads_, t});
   Tensor att = att_.prefix(Shape{b, t, n_heads_, head_dim_});
   Tensor datt = datt_.prefix(att.shape);
-  ops::linear_backward(datt.view(Shape{n, n_heads_ * head_dim_}), wo_.weight->grad, bias_grad(wo_),
-                       dout, att.view(Shape{n, n_heads_ * head_dim_}), wo_.weight->value);
+  gemm_linear_backward(casts_, datt.view(Shape{n, n_heads_ * head_dim_}), wo_, dout,
+                       att.view(Shape{n, n_heads_ * head_dim_}));
   Tensor dq = dq_.prefix(q.shape), dk = dk_.prefix(k.shape), dv = dv_.prefix(v.shape);
   AttentionArgs args;
   args.dropout = ctx.training ? dropout_ : 0.0f;
@@ -112,13 +115,10 @@ void Attention::backward(const ForwardContext& ctx, Tensor dx, const Tensor& dou
     ops::rope_backward(dk, dk, ctx.pos_offset, rope_theta_);
   }
   Tensor tmp = dx_tmp_.rows(0, n);
-  ops::linear_backward(dx, wq_.weight->grad, Tensor{}, dq.view(Shape{n, n_heads_ * head_dim_}), x,
-                       wq_.weight->value);
-  ops::linear_backward(tmp, wk_.weight->grad, Tensor{}, dk.view(Shape{n, n_kv_heads_ * head_dim_}),
-                       x, wk_.weight->value);
+  gemm_linear_backward(casts_, dx, wq_, dq.view(Shape{n, n_heads_ * head_dim_}), x);
+  gemm_linear_backward(casts_, tmp, wk_, dk.view(Shape{n, n_kv_heads_ * head_dim_}), x);
   ops::add_inplace(dx, tmp);
-  ops::linear_backward(tmp, wv_.weight->grad, Tensor{}, dv.view(Shape{n, n_kv_heads_ * head_dim_}),
-                       x, wv_.weight->value);
+  gemm_linear_backward(casts_, tmp, wv_, dv.view(Shape{n, n_kv_heads_ * head_dim_}), x);
   ops::add_inplace(dx, tmp);
 }
 

@@ -6,6 +6,7 @@
 #include "config/config.h"
 #include "core/arena.h"
 #include "nn/context.h"
+#include "nn/gemm.h"
 #include "nn/init.h"
 #include "nn/params.h"
 
@@ -24,6 +25,7 @@ class Attention {
   void backward(const ForwardContext& ctx, Tensor dx, const Tensor& dout, const Tensor& x);
 
  private:
+  const ParamTable* table_;
   int64_t layer_, n_embed_, n_heads_, n_kv_heads_, head_dim_, block_size_;
   bool rope_;
   float rope_theta_, dropout_;
@@ -39,6 +41,7 @@ class Attention {
   Tensor dq_, dk_, dv_;  // shapes of q_, k_, v_
   Tensor datt_;          // (B, T, H, D)
   Tensor dx_tmp_;        // (B*T, C)
+  GemmCasts casts_;      // bf16 GEMM inputs (B*T, max(C, H*D)), under mixed precision
   // KV cache (1, block_size, H_kv, D).
   Tensor k_cache_, v_cache_;
   uint64_t dropout_key(const ForwardContext& ctx) const;

@@ -1,9 +1,10 @@
 #include "nn/expert_ffn.h"
 
+#include <algorithm>
+
 #include "nn/init.h"
 #include "ops/activation.h"
 #include "ops/elementwise.h"
-#include "ops/grouped_gemm.h"
 
 namespace moe {
 
@@ -57,6 +58,8 @@ void ExpertFFN::allocate(Arena& arena, Arena& scratch, int64_t max_rows) {
     act_ = scratch.alloc(Shape{max_rows, hidden_});
     dh3_ = scratch.alloc(Shape{max_rows, hidden_});
   }
+  const int64_t widest = max_rows * std::max(hidden_, n_embed_);
+  casts_.allocate(scratch, table_->bf16_gemm_values(), widest, widest);
 }
 
 Tensor ExpertFFN::stacked(const Param* p) const {
@@ -65,22 +68,25 @@ Tensor ExpertFFN::stacked(const Param* p) const {
 Tensor ExpertFFN::stacked_grad(const Param* p) const {
   return p ? table_->stacked_grad(p, groups_) : Tensor{};
 }
+Tensor ExpertFFN::stacked_gemm(const Param* p) const {
+  return table_->stacked_gemm_value(p, groups_);
+}
 
 Tensor ExpertFFN::forward(const Tensor& x, const Tensor& offsets, int64_t used) {
   const int64_t m = x.size(0);
   Tensor h1 = h1_.rows(0, m);
   Tensor out = out_.rows(0, m);
-  ops::grouped_linear_forward(h1, x, stacked(w1_), stacked(b1_), offsets);
+  gemm_grouped_forward(casts_, h1, x, stacked_gemm(w1_), stacked(b1_), offsets);
   Tensor act = h1;
   if (swiglu_) {
     Tensor h3 = h3_.rows(0, m);
     act = act_.rows(0, m);
-    ops::grouped_linear_forward(h3, x, stacked(w3_), Tensor{}, offsets);
+    gemm_grouped_forward(casts_, h3, x, stacked_gemm(w3_), Tensor{}, offsets);
     ops::swiglu_forward(act.rows(0, used), h1.rows(0, used), h3.rows(0, used));
   } else {
     ops::relu_forward(h1.rows(0, used), h1.rows(0, used));
   }
-  ops::grouped_linear_forward(out, act, stacked(w2_), stacked(b2_), offsets);
+  gemm_grouped_forward(casts_, out, act, stacked_gemm(w2_), stacked(b2_), offsets);
   return out;
 }
 
@@ -95,22 +101,24 @@ void ExpertFFN::backward(Tensor dx, const Tensor& dout, const Tensor& x, const T
     ops::swiglu_forward(act.rows(0, used), h1_.rows(0, used), h3_.rows(0, used));
   }
   Tensor dact = dact_.rows(0, m);
-  ops::grouped_linear_backward(dact, stacked_grad(w2_), stacked_grad(b2_), dout, act, stacked(w2_),
-                               offsets);
+  gemm_grouped_backward(casts_, dact, stacked_grad(w2_), stacked_grad(b2_), dout, act,
+                        stacked_gemm(w2_), offsets);
   Tensor dh1 = dh1_.rows(0, m);
   if (swiglu_) {
     Tensor dh3 = dh3_.rows(0, m);
     ops::swiglu_backward(dh1.rows(0, used), dh3.rows(0, used), dact.rows(0, used),
                          h1_.rows(0, used), h3_.rows(0, used));
-    ops::grouped_linear_backward(dx, stacked_grad(w1_), Tensor{}, dh1, x, stacked(w1_), offsets);
+    gemm_grouped_backward(casts_, dx, stacked_grad(w1_), Tensor{}, dh1, x, stacked_gemm(w1_),
+                          offsets);
     Tensor tmp = dx_tmp_.rows(0, m);
-    ops::grouped_linear_backward(tmp, stacked_grad(w3_), Tensor{}, dh3, x, stacked(w3_), offsets);
+    gemm_grouped_backward(casts_, tmp, stacked_grad(w3_), Tensor{}, dh3, x, stacked_gemm(w3_),
+                          offsets);
     ops::add_inplace(dx.rows(0, used), tmp.rows(0, used));
   } else {
     // h1 holds relu's output, which is all relu_backward needs.
     ops::relu_backward(dh1.rows(0, used), dact.rows(0, used), h1_.rows(0, used));
-    ops::grouped_linear_backward(dx, stacked_grad(w1_), stacked_grad(b1_), dh1, x, stacked(w1_),
-                                 offsets);
+    gemm_grouped_backward(casts_, dx, stacked_grad(w1_), stacked_grad(b1_), dh1, x,
+                          stacked_gemm(w1_), offsets);
   }
 }
 

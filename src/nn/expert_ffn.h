@@ -9,6 +9,7 @@
 
 #include "config/config.h"
 #include "core/arena.h"
+#include "nn/gemm.h"
 #include "nn/params.h"
 
 namespace moe {
@@ -51,7 +52,9 @@ class ExpertFFN {
   Tensor act_;               // (M, F) silu(h1) * h3 (llama), recomputed in backward
   Tensor dact_, dh1_, dh3_;  // (M, F)
   Tensor dx_tmp_;            // (M, C)
+  GemmCasts casts_;          // bf16 GEMM inputs (M, max(C, F)), under mixed precision
   Tensor stacked(const Param* p) const;
+  Tensor stacked_gemm(const Param* p) const;
   Tensor stacked_grad(const Param* p) const;
 };
 

@@ -3,6 +3,7 @@
 #include "core/check.h"
 #include "core/rng.h"
 #include "core/rng_streams.h"
+#include "ops/cast.h"
 #include "ops/elementwise.h"
 
 namespace moe {
@@ -23,7 +24,25 @@ void ParamTable::allocate() {
   for (Param& p : params_) {
     p.value = values_.rows(p.offset, p.offset + p.shape.numel()).view(p.shape);
     p.grad = grads_.rows(p.offset, p.offset + p.shape.numel()).view(p.shape);
+    p.gemm_value = p.value;
   }
+}
+
+void ParamTable::use_bf16_gemm_values() {
+  MOE_CHECK(!bf16_, "the parameters already keep bf16 copies");
+  bf16_ = true;
+  bf16_values_ = arena_.alloc(Shape{numel_}, DType::BF16);
+  if (arena_.mode() == ArenaMode::Measure) return;
+  for (Param& p : params_)
+    p.gemm_value = bf16_values_.rows(p.offset, p.offset + p.shape.numel()).view(p.shape);
+}
+
+void ParamTable::refresh_bf16_values(bool stochastic, uint64_t key) {
+  MOE_CHECK(bf16_, "the parameters keep no bf16 copies");
+  if (stochastic)
+    ops::cast_to_bf16_stochastic(bf16_values_, values_, key);
+  else
+    ops::cast_to_bf16(bf16_values_, values_);
 }
 
 void ParamTable::initialize(uint64_t seed) {
@@ -73,6 +92,9 @@ Tensor ParamTable::stacked_value(const Param* first, int64_t count) const {
 }
 Tensor ParamTable::stacked_grad(const Param* first, int64_t count) const {
   return stacked(grads_, first, count);
+}
+Tensor ParamTable::stacked_gemm_value(const Param* first, int64_t count) const {
+  return bf16_ ? stacked(bf16_values_, first, count) : stacked(values_, first, count);
 }
 
 const Param* ParamTable::find(const std::string& name) const {

@@ -33,6 +33,9 @@ struct Param {
   int64_t offset = 0;  // element offset in the flat buffers
   Tensor value;        // set by ParamTable::allocate
   Tensor grad;
+  // What the GEMMs multiply: the value itself, or its bf16 copy under mixed precision
+  // (ParamTable::use_bf16_gemm_values).
+  Tensor gemm_value;
   // False for state that is saved with the weights but not trained by the optimizer (its
   // gradient stays 0): the router's selection biases, which move by their own rule.
   bool trainable = true;
@@ -54,7 +57,17 @@ class ParamTable {
   // A (count, ...) view over `count` consecutive same-shaped parameters starting at `first`.
   Tensor stacked_value(const Param* first, int64_t count) const;
   Tensor stacked_grad(const Param* first, int64_t count) const;
+  Tensor stacked_gemm_value(const Param* first, int64_t count) const;
 
+  // Mixed precision (train.precision = bf16): keeps a bf16 copy of every value, one flat buffer
+  // beside the fp32 values (the master weights), and binds each Param::gemm_value to its part.
+  // After allocate(); the copy holds zeros until refresh_bf16_values.
+  void use_bf16_gemm_values();
+  bool bf16_gemm_values() const { return bf16_; }
+  // Rounds the values into their bf16 copy: to nearest even, or stochastically with the random
+  // bits of `key` (ops/cast.h). Called whenever the values change (initialisation, loading, every
+  // optimizer step).
+  void refresh_bf16_values(bool stochastic, uint64_t key);
   const std::deque<Param>& params() const { return params_; }
   std::deque<Param>& params() { return params_; }
   const Param* find(const std::string& name) const;  // nullptr when absent
@@ -70,6 +83,8 @@ class ParamTable {
   int64_t numel_ = 0;
   Arena arena_;
   Tensor values_, grads_;
+  bool bf16_ = false;
+  Tensor bf16_values_;  // (numel) BF16 when bf16_
   Tensor stacked(const Tensor& flat, const Param* first, int64_t count) const;
 };
 

@@ -48,6 +48,19 @@ DType float_dtype(const char* op, const Backend& backend, const char* arg, const
   return t.dtype;
 }
 
+DType gemm_input_dtype(const char* op, const Backend& backend, const char* arg, const Tensor& t) {
+  if (t.dtype == DType::BF16) return t.dtype;
+  return float_dtype(op, backend, arg, t);
+}
+
+DType gemm_output_dtype(DType input) {
+  return input == DType::BF16 ? DType::F32 : input;
+}
+
+const LinearKernels& linear_kernels(const Backend& backend, DType input) {
+  return input == DType::BF16 ? backend.bf16_linear : backend.linear;
+}
+
 void check_index_range(const char* op, const Backend& backend, const char* arg, const Tensor& t,
                        int64_t lo, int64_t hi, const char* what) {
   if (!backend.host_memory) return;

@@ -36,6 +36,15 @@ void check_dtype(const char* op, const char* arg, const Tensor& t, DType expecte
 // backend offers. The op's other floating-point tensors must have it too (check_dtype).
 DType float_dtype(const char* op, const Backend& backend, const char* arg, const Tensor& t);
 
+// The dtype of a GEMM's inputs (x, w and, in a backward, dout), taken from `arg`: a dtype of
+// float_dtype, or BF16 (mixed precision; every backend has bf16 GEMMs).
+DType gemm_input_dtype(const char* op, const Backend& backend, const char* arg, const Tensor& t);
+// The dtype of a GEMM's outputs and of what is added to them (bias, gradients): F32 for BF16
+// inputs (fp32 accumulation), else the inputs' own dtype.
+DType gemm_output_dtype(DType input);
+// The backend's linear kernels for GEMM inputs of dtype `input`.
+const LinearKernels& linear_kernels(const Backend& backend, DType input);
+
 // Checks every element of the I32 tensor t against [lo, hi) when the host can read it (see
 // above); `what` names the values in the message ("an expert index").
 void check_index_range(const char* op, const Backend& backend, const char* arg, const Tensor& t,

@@ -1,5 +1,6 @@
 // Grouped linear layer: rows [off[e], off[e+1]) of x go through expert e's weights, one GEMM
-// per expert group. Rows at or past off[E] are not touched.
+// per expert group. Rows at or past off[E] are not touched. Dtypes as in ops/matmul.h: one
+// dtype, or BF16 GEMM inputs (x, w, dout) with F32 for the rest.
 #pragma once
 #include "core/tensor.h"
 

@@ -1,4 +1,6 @@
 // Linear layers on row-major activations: y = x W^T + b, W stored (out, in) as in PyTorch.
+// The tensors of a call share one dtype (F32 or F64), or, for mixed precision, the GEMM inputs
+// x, w and dout are BF16 and everything else F32: bf16 products accumulated in fp32.
 #pragma once
 #include "core/tensor.h"
 

@@ -37,6 +37,7 @@ MemoryUse TrainingBuffers::memory_use(const Model& model) const {
 
 MemoryUse training_memory(const RunConfig& config) {
   Model model(config.model, ArenaMode::Measure);
+  if (config.train.bf16()) model.use_bf16_gemms();
   return TrainingBuffers(model, config.train, ArenaMode::Measure).memory_use(model);
 }
 

@@ -149,6 +149,7 @@ class Trainer {
   Device resumable_device() const;
   void check_memory();  // refuses a run that would not fit in memory, before it allocates
   void allocate_training_buffers();
+  void refresh_bf16_weights(int64_t steps_done);
   void open_metrics_log();
   void announce_run();
 
@@ -264,6 +265,7 @@ void Trainer::open_model_and_data(const RunConfig& config_in) {
     model_ = std::make_unique<Model>(config_.model, ArenaMode::Allocate, device);
     model_->init_parameters(rng_key(seed(), rng_stream::kInit));
   }
+  if (tc().bf16()) model_->use_bf16_gemms();
 }
 
 // A fresh run's train.grad_accum is per rank (the step's batch is batch_size x grad_accum x
@@ -326,6 +328,16 @@ void Trainer::allocate_training_buffers() {
   MOE_CHECK(!options_.resume || state_.step < tc().steps, "the run in ", options_.out_dir,
             " has already done ", state_.step, " steps; ask for more with --steps N (N > ",
             state_.step, ")");
+  refresh_bf16_weights(state_.step);
+}
+
+// Under mixed precision, the bf16 copies of the weights after `steps_done` updates; their
+// stochastic rounding draws from rng_key(seed, kWeightRounding, steps_done), so a resumed run
+// makes the very copies of an uninterrupted one.
+void Trainer::refresh_bf16_weights(int64_t steps_done) {
+  if (!tc().bf16()) return;
+  model_->refresh_bf16_weights(tc().stochastic_rounding,
+                               rng_key(seed(), rng_stream::kWeightRounding, steps_done));
 }
 
 void Trainer::open_metrics_log() {
@@ -349,6 +361,7 @@ void Trainer::announce_run() {
                      {"memory_bytes", result_.memory.total()},
                      {"device", device_name(model_->device())},
                      {"blas", ops::kernel_library(model_->device())},
+                     {"precision", tc().precision},
                      {"data", data_.description},
                      {"causal", config_.model.non_causal_reason().empty()},
                      {"non_causal_reason", config_.model.non_causal_reason()},
@@ -441,6 +454,7 @@ StepRecord Trainer::train_step() {
   buffers_->optimizer.step(r.lr, step + 1);
   // Auxiliary-loss-free balancing: the biases follow the loads of this step's micro-batches.
   model_->update_router_biases(tc().router_bias_update_at(step));
+  refresh_bf16_weights(step + 1);
   r.optimizer_ms = ms_since(t_opt);
   const double step_s = ms_since(t0) / 1000.0;
   train_seconds_ += step_s;

@@ -1,8 +1,12 @@
-// Elementwise helpers, activations and dropout.
+// Elementwise helpers, activations, dropout and the fp32 <-> bf16 casts.
+#include <cmath>
 #include <limits>
 
+#include "core/half.h"
+#include "core/rng.h"
 #include "harness.h"
 #include "ops/activation.h"
+#include "ops/cast.h"
 #include "ops/dropout.h"
 #include "ops/elementwise.h"
 
@@ -140,11 +144,55 @@ OpCase dropout(float p) {
   return c;
 }
 
+// Both roundings to bf16 and the exact widening back. Besides random values: ties (to even, down
+// and up), fp32 subnormals, signed zeros. (Infinities and NaN: tests/unit/test_half.cpp.)
+OpCase casts() {
+  OpCase c{"cast fp32 <-> bf16 (nearest even, stochastic)",
+           {"cast_to_bf16", "cast_to_bf16_stochastic", "cast_from_bf16"}};
+  const int64_t n = 300;
+  constexpr uint64_t kKey = 0xB16;
+  Values v(2);
+  std::vector<double> x = v.uniform(n, -3.0, 3.0);
+  const std::vector<double> special = {1.0 + std::ldexp(1.0, -8),
+                                       1.0 + 3 * std::ldexp(1.0, -8),
+                                       -(1.0 + std::ldexp(1.0, -8)),
+                                       std::ldexp(1.0, -140),
+                                       -std::ldexp(3.0, -135),
+                                       0.0,
+                                       -0.0,
+                                       std::ldexp(1.0, -126)};
+  std::copy(special.begin(), special.end(), x.begin());
+  c.input("x", {n}, x);
+  c.bf16_output("nearest", {n});
+  c.bf16_output("stochastic", {n});
+  c.output("widened", {n});
+  c.forward = [](const Tensors& t) {
+    ops::cast_to_bf16(t["nearest"], t["x"]);
+    ops::cast_to_bf16_stochastic(t["stochastic"], t["x"], kKey);
+    ops::cast_from_bf16(t["widened"], t["nearest"]);
+  };
+  c.dtypes = {DType::BF16};
+  c.dtype_reason = "a cast between fp32 and bf16";
+  // core/half.h's roundings, which every backend's kernels must reproduce bit for bit.
+  c.reference = [](const OpCase& oc) {
+    const std::vector<double>& in = oc.buffer("x").values;
+    Results r(3, std::vector<double>(in.size()));
+    for (size_t i = 0; i < in.size(); ++i) {
+      const float xi = static_cast<float>(in[i]);
+      r[0][i] = bf16_to_fp32(fp32_to_bf16(xi));
+      r[1][i] = bf16_to_fp32(fp32_to_bf16_stochastic(xi, static_cast<uint32_t>(rng_bits(kKey, i))));
+      r[2][i] = r[0][i];
+    }
+    return r;
+  };
+  return c;
+}
+
 }  // namespace
 
 std::vector<OpCase> elementwise_cases() {
   return {elementwise(), statistics_fill_add(), random_fills(), relu(),
-          swiglu(),      dropout(0.3f),         dropout(0.0f)};
+          swiglu(),      dropout(0.3f),         dropout(0.0f),  casts()};
 }
 
 }  // namespace moe::backend_ops

@@ -72,10 +72,10 @@ OpCase linear(bool full) {
            {"linear_forward", "linear_backward"}};
   const int64_t N = 7, I = 12, O = 9;
   Values v(full ? 13 : 14);
-  c.input("x", {N, I}, v.uniform(N * I));
-  c.input("w", {O, I}, v.uniform(O * I));
+  c.bf16_input("x", {N, I}, v.uniform(N * I));
+  c.bf16_input("w", {O, I}, v.uniform(O * I));
   c.input("b", {O}, v.uniform(O));
-  c.input("dout", {N, O}, v.uniform(N * O));
+  c.bf16_input("dout", {N, O}, v.uniform(N * O));
   c.output("out", {N, O});
   c.output("dx", {N, I});
   c.output("dw", {O, I}, v.uniform(O * I));
@@ -100,13 +100,13 @@ OpCase grouped_linear(std::string name, std::vector<int32_t> offsets, int64_t ro
   const int64_t E = static_cast<int64_t>(offsets.size()) - 1, I = 8, O = 6;
   Values v(15 + static_cast<uint32_t>(E));
   c.index("offsets", {E + 1}, offsets);
-  c.input("x", {rows, I}, v.uniform(rows * I));
-  c.input("w", {E, O, I}, v.uniform(E * O * I));
+  c.bf16_input("x", {rows, I}, v.uniform(rows * I));
+  c.bf16_input("w", {E, O, I}, v.uniform(E * O * I));
   c.input("b", {E, O}, v.uniform(E * O));
   std::vector<double> dout = v.uniform(rows * O);
   for (int64_t i = offsets.back() * O; i < rows * O; ++i)
     dout[i] = 0.0;  // rows no expert owns are not outputs
-  c.input("dout", {rows, O}, dout);
+  c.bf16_input("dout", {rows, O}, dout);
   c.output("out", {rows, O}, std::vector<double>(rows * O, -77.0));
   c.output("dx", {rows, I});
   c.output("dw", {E, O, I}, v.uniform(E * O * I));

@@ -7,6 +7,7 @@
 #include "backends/registry.h"
 #include "core/arena.h"
 #include "core/check.h"
+#include "core/half.h"
 #include "ops/elementwise.h"
 
 namespace moe::backend_ops {
@@ -19,6 +20,28 @@ Tensor Tensors::operator[](std::string_view name) const {
 
 void OpCase::input(std::string name, Shape shape, std::vector<double> values) {
   buffers.push_back({std::move(name), shape, false, false, std::move(values)});
+}
+
+void OpCase::bf16_input(std::string name, Shape shape, std::vector<double> values) {
+  for (double& x : values)
+    x = bf16_to_fp32(fp32_to_bf16(static_cast<float>(x)));
+  input(std::move(name), shape, std::move(values));
+  buffers.back().bf16 = true;
+}
+
+void OpCase::bf16_output(std::string name, Shape shape) {
+  output(std::move(name), shape);
+  buffers.back().bf16 = true;
+}
+
+bool OpCase::mixed_precision() const {
+  return std::any_of(buffers.begin(), buffers.end(), [](const Buffer& b) { return b.bf16; });
+}
+
+std::vector<DType> checked_dtypes(const Backend& backend) {
+  std::vector<DType> dtypes(backend.dtypes.begin(), backend.dtypes.end());
+  dtypes.push_back(DType::BF16);
+  return dtypes;
 }
 
 void OpCase::index(std::string name, Shape shape, std::vector<int32_t> values) {
@@ -79,6 +102,7 @@ std::string sci(double x) {
 }
 
 double tolerance(DType dtype) {
+  // BF16 runs multiply bf16-representable values exactly and accumulate in fp32 (see harness.h).
   return dtype == DType::F64 ? 1e-10 : 1e-5;
 }
 
@@ -86,7 +110,9 @@ namespace {
 
 DType dtype_of(const Buffer& b, DType dtype) {
   if (b.index) return DType::I32;
-  return b.statistic ? DType::F64 : dtype;
+  if (b.statistic) return DType::F64;
+  if (dtype == DType::BF16) return b.bf16 ? DType::BF16 : DType::F32;
+  return dtype;
 }
 
 // Writes host values into a device tensor through a CPU staging copy (ops::copy, which takes the
@@ -111,6 +137,13 @@ void upload(Tensor t, const std::vector<double>& values) {
       ops::copy(t, cpu_tensor(host.data(), shape));
       return;
     }
+    case DType::BF16: {
+      std::vector<uint16_t> host(values.size());
+      for (size_t i = 0; i < values.size(); ++i)
+        host[i] = fp32_to_bf16(static_cast<float>(values[i]));
+      ops::copy(t, cpu_bf16_tensor(host.data(), shape));
+      return;
+    }
   }
 }
 
@@ -130,6 +163,14 @@ std::vector<double> download(const Tensor& t) {
       std::vector<int32_t> host(static_cast<size_t>(t.numel()));
       ops::copy(cpu_tensor(host.data(), t.shape), t);
       return {host.begin(), host.end()};
+    }
+    case DType::BF16: {
+      std::vector<uint16_t> host(static_cast<size_t>(t.numel()));
+      ops::copy(cpu_bf16_tensor(host.data(), t.shape), t);
+      std::vector<double> values(host.size());
+      for (size_t i = 0; i < host.size(); ++i)
+        values[i] = bf16_to_fp32(host[i]);
+      return values;
     }
   }
   return {};
@@ -191,7 +232,8 @@ Check compare(const OpCase& c, const Results& got, const Results& ref, DType dty
     const bool index = buffer.index;
     MOE_CHECK(got[i].size() == ref[i].size(), "backend_ops: ", c.name, ": ", names[i], " has ",
               got[i].size(), " values, the reference ", ref[i].size());
-    if (index) {
+    // Indices, and in a mixed-precision run the bf16 roundings, are exact.
+    if (index || (buffer.bf16 && dtype == DType::BF16)) {
       if (got[i] != ref[i]) return {false, 1.0, names[i] + " differs from the reference"};
       continue;
     }

@@ -6,6 +6,13 @@
 // An op case lists named buffers (seeded random inputs, outputs to compare, accumulators that
 // start from random values) and runs one or more ops on them through the ops API, so a backend is
 // tested exactly as the layers use it.
+//
+// Mixed precision (train.precision = bf16) is one more dtype of every backend, DType::BF16: a
+// case with bf16 buffers also runs with those in BF16 and its other floating-point buffers in F32
+// (the GEMMs of ops/matmul.h and the casts of ops/cast.h). Its bf16 inputs hold bf16-representable
+// values, so the F64 reference sees exactly the numbers the bf16 run multiplies, and products of
+// two bf16 values are exact in fp32: what remains is fp32 accumulation, held to the F32
+// tolerance. BF16 outputs (a cast's rounding) must match the reference bit for bit.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -31,6 +38,9 @@ struct Buffer {
   // A statistic an op writes (a loss, a norm): F64 in every run, its entries unrelated numbers
   // compared one by one.
   bool statistic = false;
+  // BF16 in a mixed-precision run (a GEMM input, or a cast's bf16 side); its values are
+  // bf16-representable.
+  bool bf16 = false;
 };
 
 // The tensors of one run, on the device under test, by buffer name.
@@ -72,6 +82,10 @@ struct OpCase {
 
   // Builders.
   void input(std::string name, Shape shape, std::vector<double> values);
+  // An input that is BF16 in a mixed-precision run; `values` are rounded to bf16 for every run.
+  void bf16_input(std::string name, Shape shape, std::vector<double> values);
+  // An output that is BF16 in a mixed-precision run (compared exactly there).
+  void bf16_output(std::string name, Shape shape);
   void index(std::string name, Shape shape, std::vector<int32_t> values);
   // An output, compared after the run; `values` are its contents before (zeros when empty).
   void output(std::string name, Shape shape, std::vector<double> values = {});
@@ -79,6 +93,8 @@ struct OpCase {
   // An F64 statistic of n entries, compared after the run.
   void statistic(std::string name, int64_t n);
   const Buffer& buffer(std::string_view name) const;
+  // The case runs in mixed precision (it has bf16 buffers).
+  bool mixed_precision() const;
 };
 
 // Seeded values, rounded to fp32 so that every dtype starts from the very same numbers.
@@ -111,6 +127,9 @@ std::string sci(double x);
 
 // Finite differences (central, step 1e-6) against analytic fp64 gradients.
 inline constexpr double kGradientTolerance = 1e-6;
+
+// The dtypes a backend is checked in: its own, then BF16 (mixed precision).
+std::vector<DType> checked_dtypes(const Backend& backend);
 
 // Runs the case on the backend in `dtype` and reads back its outputs.
 Results run_case(const OpCase& c, const Backend& backend, DType dtype);

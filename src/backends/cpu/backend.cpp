@@ -3,6 +3,7 @@
 #include "backends/cpu/activation.h"
 #include "backends/cpu/adamw.h"
 #include "backends/cpu/attention.h"
+#include "backends/cpu/bf16.h"
 #include "backends/cpu/blas.h"
 #include "backends/cpu/dropout.h"
 #include "backends/cpu/elementwise.h"
@@ -73,6 +74,13 @@ constinit const Backend kBackend{
                .linear_backward = linear_backward,
                .grouped_linear_forward = grouped_linear_forward,
                .grouped_linear_backward = grouped_linear_backward},
+    .bf16_linear = {.linear_forward = bf16_linear_forward,
+                    .linear_backward = bf16_linear_backward,
+                    .grouped_linear_forward = bf16_grouped_linear_forward,
+                    .grouped_linear_backward = bf16_grouped_linear_backward},
+    .cast = {.to_bf16 = cast_to_bf16,
+             .to_bf16_stochastic = cast_to_bf16_stochastic,
+             .from_bf16 = cast_from_bf16},
     .embedding = {.embedding_forward = embedding_forward,
                   .embedding_backward = embedding_backward,
                   .rope_forward = rope_forward,

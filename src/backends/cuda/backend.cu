@@ -8,6 +8,7 @@
 #include "backends/cuda/activation.h"
 #include "backends/cuda/adamw.h"
 #include "backends/cuda/attention.h"
+#include "backends/cuda/cast.h"
 #include "backends/cuda/check.h"
 #include "backends/cuda/dropout.h"
 #include "backends/cuda/elementwise.h"
@@ -122,6 +123,13 @@ constinit const Backend kBackend{
                .linear_backward = linear_backward,
                .grouped_linear_forward = grouped_linear_forward,
                .grouped_linear_backward = grouped_linear_backward},
+    .bf16_linear = {.linear_forward = bf16_linear_forward,
+                    .linear_backward = bf16_linear_backward,
+                    .grouped_linear_forward = bf16_grouped_linear_forward,
+                    .grouped_linear_backward = bf16_grouped_linear_backward},
+    .cast = {.to_bf16 = cast_to_bf16,
+             .to_bf16_stochastic = cast_to_bf16_stochastic,
+             .from_bf16 = cast_from_bf16},
     .embedding = {.embedding_forward = embedding_forward,
                   .embedding_backward = embedding_backward,
                   .rope_forward = rope_forward,

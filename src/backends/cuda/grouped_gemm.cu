@@ -2,6 +2,7 @@
 
 #include "backends/cuda/check.h"
 #include "backends/cuda/tensor_data.h"
+#include "backends/cuda/widen.h"
 
 namespace moe::cuda {
 namespace {
@@ -16,11 +17,13 @@ constexpr int kGemmThreads = kThreadsPerSide * kThreadsPerSide;
 
 // acc[i][j] += sum over k in [0, K) of A(m0 + ty + 16 i, k) B(k, n0 + tx + 16 j), where
 // A(m, k) = a[m * lda + k] (a[k * lda + m] when kTransA), B(k, n) = b[k * ldb + n]
-// (b[n * ldb + k] when kTransB), and elements outside (M, K) and (K, N) read as 0.
-template <bool kTransA, bool kTransB>
-__device__ void tile_product(float (&acc)[kOutputsPerThread][kOutputsPerThread], const float* a,
-                             int64_t lda, const float* b, int64_t ldb, int64_t M, int64_t N,
-                             int64_t K, int64_t m0, int64_t n0) {
+// (b[n * ldb + k] when kTransB), and elements outside (M, K) and (K, N) read as 0. The operands
+// are fp32 or bf16 (In = uint16_t), widened to fp32 as the tiles load, so bf16 products
+// accumulate in fp32.
+template <bool kTransA, bool kTransB, typename In>
+__device__ void tile_product(float (&acc)[kOutputsPerThread][kOutputsPerThread], const In* a,
+                             int64_t lda, const In* b, int64_t ldb, int64_t M, int64_t N, int64_t K,
+                             int64_t m0, int64_t n0) {
   __shared__ float as[kTileK][kTileM + 1];  // (kTileK, kTileM) A tile, transposed
   __shared__ float bs[kTileK][kTileN + 1];  // (kTileK, kTileN) B tile
   const int tid = threadIdx.x, tx = tid % kThreadsPerSide, ty = tid / kThreadsPerSide;
@@ -30,13 +33,13 @@ __device__ void tile_product(float (&acc)[kOutputsPerThread][kOutputsPerThread],
       const int m = kTransA ? idx % kTileM : idx / kTileK;
       const int k = kTransA ? idx / kTileM : idx % kTileK;
       const int64_t gm = m0 + m, gk = k0 + k;
-      as[k][m] = gm < M && gk < K ? (kTransA ? a[gk * lda + gm] : a[gm * lda + gk]) : 0.0f;
+      as[k][m] = gm < M && gk < K ? widen(kTransA ? a[gk * lda + gm] : a[gm * lda + gk]) : 0.0f;
     }
     for (int idx = tid; idx < kTileK * kTileN; idx += kGemmThreads) {
       const int n = kTransB ? idx / kTileK : idx % kTileN;
       const int k = kTransB ? idx % kTileK : idx / kTileN;
       const int64_t gn = n0 + n, gk = k0 + k;
-      bs[k][n] = gn < N && gk < K ? (kTransB ? b[gn * ldb + gk] : b[gk * ldb + gn]) : 0.0f;
+      bs[k][n] = gn < N && gk < K ? widen(kTransB ? b[gn * ldb + gk] : b[gk * ldb + gn]) : 0.0f;
     }
     __syncthreads();
     for (int k = 0; k < kTileK; ++k) {
@@ -68,7 +71,8 @@ __device__ void store_tile(const float (&acc)[kOutputsPerThread][kOutputsPerThre
 // Grid (row tiles of the whole buffer, output tiles, experts); blocks past their expert's rows
 // exit. out_e (rows, O) = x_e (rows, I) w_e^T + b_e.
 // out (M, O), x (M, I), w (E, O, I), b (E, O) or null, expert_offsets (E+1).
-__global__ void forward_kernel(float* out, const float* x, const float* w, const float* b,
+template <typename In>
+__global__ void forward_kernel(float* out, const In* x, const In* w, const float* b,
                                const int32_t* expert_offsets, int64_t I, int64_t O) {
   const int64_t e = blockIdx.z, begin = expert_offsets[e];
   const int64_t rows = expert_offsets[e + 1] - begin;
@@ -83,7 +87,8 @@ __global__ void forward_kernel(float* out, const float* x, const float* w, const
 
 // Grid (row tiles of the whole buffer, input tiles, experts). dx_e (rows, I) = dout_e (rows, O)
 // w_e. dx (M, I), dout (M, O), w (E, O, I), expert_offsets (E+1).
-__global__ void input_grad_kernel(float* dx, const float* dout, const float* w,
+template <typename In>
+__global__ void input_grad_kernel(float* dx, const In* dout, const In* w,
                                   const int32_t* expert_offsets, int64_t I, int64_t O) {
   const int64_t e = blockIdx.z, begin = expert_offsets[e];
   const int64_t rows = expert_offsets[e + 1] - begin;
@@ -98,7 +103,8 @@ __global__ void input_grad_kernel(float* dx, const float* dout, const float* w,
 // Grid (output tiles, input tiles, experts); each block runs over its expert's rows in order.
 // dw_e (O, I) += dout_e^T (O, rows) x_e (rows, I); an expert without rows is left alone.
 // dw (E, O, I), dout (M, O), x (M, I), expert_offsets (E+1).
-__global__ void weight_grad_kernel(float* dw, const float* dout, const float* x,
+template <typename In>
+__global__ void weight_grad_kernel(float* dw, const In* dout, const In* x,
                                    const int32_t* expert_offsets, int64_t I, int64_t O) {
   const int64_t e = blockIdx.z, begin = expert_offsets[e];
   const int64_t rows = expert_offsets[e + 1] - begin;
@@ -113,7 +119,8 @@ __global__ void weight_grad_kernel(float* dw, const float* dout, const float* x,
 
 // One thread per (expert, output feature), adding the expert's rows in order as the CPU does.
 // db (E, O), dout (M, O), expert_offsets (E+1).
-__global__ void bias_grad_kernel(float* db, const float* dout, const int32_t* expert_offsets,
+template <typename In>
+__global__ void bias_grad_kernel(float* db, const In* dout, const int32_t* expert_offsets,
                                  int64_t E, int64_t O) {
   const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (i >= E * O) return;
@@ -122,41 +129,64 @@ __global__ void bias_grad_kernel(float* db, const float* dout, const int32_t* ex
   if (begin == end) return;
   float g = db[i];
   for (int64_t r = begin; r < end; ++r)
-    g += dout[r * O + o];
+    g += widen(dout[r * O + o]);
   db[i] = g;
+}
+
+// In: the GEMM inputs' element type (float, or uint16_t for bf16); the rest is fp32.
+template <typename In>
+void typed_forward(Tensor out, const Tensor& x, const Tensor& w, const Tensor& b,
+                   const Tensor& expert_offsets) {
+  const int64_t M = x.size(0), I = x.size(1), E = w.size(0), O = w.size(1);
+  const dim3 grid(blocks_for(M, kTileM), blocks_for(O, kTileN), static_cast<unsigned>(E));
+  forward_kernel<In><<<grid, kGemmThreads>>>(data<float>(out), data<In>(x), data<In>(w),
+                                             data_or_null<float>(b), data<int32_t>(expert_offsets),
+                                             I, O);
+  MOE_CUDA_CHECK_LAUNCH();
+}
+
+template <typename In>
+void typed_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout, const Tensor& x,
+                    const Tensor& w, const Tensor& expert_offsets) {
+  const int64_t M = x.size(0), I = x.size(1), E = w.size(0), O = w.size(1);
+  const int32_t* offsets = data<int32_t>(expert_offsets);
+  if (!dx.empty()) {
+    const dim3 grid(blocks_for(M, kTileM), blocks_for(I, kTileN), static_cast<unsigned>(E));
+    input_grad_kernel<In>
+        <<<grid, kGemmThreads>>>(data<float>(dx), data<In>(dout), data<In>(w), offsets, I, O);
+    MOE_CUDA_CHECK_LAUNCH();
+  }
+  const dim3 grid(blocks_for(O, kTileM), blocks_for(I, kTileN), static_cast<unsigned>(E));
+  weight_grad_kernel<In>
+      <<<grid, kGemmThreads>>>(data<float>(dw), data<In>(dout), data<In>(x), offsets, I, O);
+  MOE_CUDA_CHECK_LAUNCH();
+  if (!db.empty()) {
+    bias_grad_kernel<In>
+        <<<blocks_for(E * O), kThreadsPerBlock>>>(data<float>(db), data<In>(dout), offsets, E, O);
+    MOE_CUDA_CHECK_LAUNCH();
+  }
 }
 
 }  // namespace
 
 void grouped_linear_forward(Tensor out, const Tensor& x, const Tensor& w, const Tensor& b,
                             const Tensor& expert_offsets) {
-  const int64_t M = x.size(0), I = x.size(1), E = w.size(0), O = w.size(1);
-  const dim3 grid(blocks_for(M, kTileM), blocks_for(O, kTileN), static_cast<unsigned>(E));
-  forward_kernel<<<grid, kGemmThreads>>>(data<float>(out), data<float>(x), data<float>(w),
-                                         data_or_null<float>(b), data<int32_t>(expert_offsets), I,
-                                         O);
-  MOE_CUDA_CHECK_LAUNCH();
+  typed_forward<float>(out, x, w, b, expert_offsets);
 }
 
 void grouped_linear_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout, const Tensor& x,
                              const Tensor& w, const Tensor& expert_offsets) {
-  const int64_t M = x.size(0), I = x.size(1), E = w.size(0), O = w.size(1);
-  const int32_t* offsets = data<int32_t>(expert_offsets);
-  if (!dx.empty()) {
-    const dim3 grid(blocks_for(M, kTileM), blocks_for(I, kTileN), static_cast<unsigned>(E));
-    input_grad_kernel<<<grid, kGemmThreads>>>(data<float>(dx), data<float>(dout), data<float>(w),
-                                              offsets, I, O);
-    MOE_CUDA_CHECK_LAUNCH();
-  }
-  const dim3 grid(blocks_for(O, kTileM), blocks_for(I, kTileN), static_cast<unsigned>(E));
-  weight_grad_kernel<<<grid, kGemmThreads>>>(data<float>(dw), data<float>(dout), data<float>(x),
-                                             offsets, I, O);
-  MOE_CUDA_CHECK_LAUNCH();
-  if (!db.empty()) {
-    bias_grad_kernel<<<blocks_for(E * O), kThreadsPerBlock>>>(data<float>(db), data<float>(dout),
-                                                              offsets, E, O);
-    MOE_CUDA_CHECK_LAUNCH();
-  }
+  typed_backward<float>(dx, dw, db, dout, x, w, expert_offsets);
+}
+
+void bf16_grouped_linear_forward(Tensor out, const Tensor& x, const Tensor& w, const Tensor& b,
+                                 const Tensor& expert_offsets) {
+  typed_forward<uint16_t>(out, x, w, b, expert_offsets);
+}
+
+void bf16_grouped_linear_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout,
+                                  const Tensor& x, const Tensor& w, const Tensor& expert_offsets) {
+  typed_backward<uint16_t>(dx, dw, db, dout, x, w, expert_offsets);
 }
 
 }  // namespace moe::cuda

@@ -13,5 +13,10 @@ void grouped_linear_forward(Tensor out, const Tensor& x, const Tensor& w, const 
 // dx (M, I) assigned or empty; dw (E, O, I) and db (E, O) or empty accumulated.
 void grouped_linear_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout, const Tensor& x,
                              const Tensor& w, const Tensor& expert_offsets);
+// Table entries of bf16_linear: the same with x, w and dout BF16 (widened to fp32 in the tiles).
+void bf16_grouped_linear_forward(Tensor out, const Tensor& x, const Tensor& w, const Tensor& b,
+                                 const Tensor& expert_offsets);
+void bf16_grouped_linear_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout,
+                                  const Tensor& x, const Tensor& w, const Tensor& expert_offsets);
 
 }  // namespace moe::cuda

@@ -10,5 +10,9 @@ namespace moe::cuda {
 void linear_forward(Tensor out, const Tensor& x, const Tensor& w, const Tensor& b);
 void linear_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout, const Tensor& x,
                      const Tensor& w);
+// Table entries of bf16_linear: x, w and dout BF16 (cublasGemmEx, fp32 compute), the rest F32.
+void bf16_linear_forward(Tensor out, const Tensor& x, const Tensor& w, const Tensor& b);
+void bf16_linear_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout, const Tensor& x,
+                          const Tensor& w);
 
 }  // namespace moe::cuda
