@@ -12,7 +12,7 @@ Param* ParamTable::add(const std::string& name, Shape shape, ParamInit init, boo
   MOE_CHECK(values_.empty(), "parameter ", name, " registered after allocation");
   MOE_CHECK(find(name) == nullptr, "parameter ", name, " registered twice");
   params_.push_back(
-      Param{name, shape, init, decay, static_cast<int64_t>(params_.size()), numel_, {}, {}});
+      Param{name, shape, init, decay, static_cast<int64_t>(params_.size()), numel_, {}, {}, {}});
   numel_ += shape.numel();
   return &params_.back();
 }
