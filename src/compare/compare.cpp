@@ -23,24 +23,25 @@ std::string setting(const RunConfig& c, const std::string& key) {
 std::string markdown_header(const RunConfig& c, size_t n_runs) {
   const TrainConfig& t = c.train;
   const int64_t tokens = t.steps * t.batch_size * c.model.block_size * t.grad_accum;
-  return str_cat("# Dense vs MoE comparison\n\n", n_runs, " configurations, each trained for ",
-                 t.steps, " steps of ", t.batch_size, " x ", c.model.block_size,
-                 " tokens (grad_accum ", t.grad_accum, "): ", tokens, " training tokens, seed ",
-                 t.seed, ", data ", c.data.source, c.data.path.empty() ? "" : " " + c.data.path,
-                 ", on ", t.device, ", eval every ", t.eval_every, " steps over ", t.eval_iters,
-                 " batches.\n\nforward / backward / optimizer columns are seconds per ",
-                 kStepsPerRow,
-                 " optimizer steps; total s is the sum of the step times; mean tokens/s is "
-                 "training tokens over training time (evaluation excluded).\n\n");
+  return str_cat(
+      "# Dense vs MoE comparison\n\n", n_runs, " configurations, each trained for ", t.steps,
+      " steps of ", t.batch_size, " x ", c.model.block_size, " tokens (grad_accum ", t.grad_accum,
+      "): ", tokens, " training tokens, seed ", t.seed, ", data ", c.data.source,
+      c.data.path.empty() ? "" : " " + c.data.path, c.data.dir.empty() ? "" : " " + c.data.dir,
+      ", on ", t.device, ", eval every ", t.eval_every, " steps over ", t.eval_iters,
+      " batches.\n\nforward / backward / optimizer columns are seconds per ", kStepsPerRow,
+      " optimizer steps; total s is the sum of the step times; mean tokens/s is "
+      "training tokens over training time (evaluation excluded).\n\n");
 }
 
 }  // namespace
 
 const std::vector<std::string>& shared_budget_keys() {
   static const std::vector<std::string> keys = {
-      "train.steps", "train.batch_size",    "model.block_size",      "train.grad_accum",
-      "train.seed",  "train.eval_every",    "train.eval_iters",      "data.source",
-      "data.path",   "data.train_fraction", "data.synthetic_tokens", "train.device"};
+      "train.steps",   "train.batch_size",    "model.block_size",      "train.grad_accum",
+      "train.seed",    "train.eval_every",    "train.eval_iters",      "data.source",
+      "data.path",     "data.train_fraction", "data.synthetic_tokens", "data.dir",
+      "data.sampling", "train.device"};
   return keys;
 }
 

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -9,6 +10,7 @@
 #include "compare/compare.h"
 #include "core/check.h"
 #include "core/fs.h"
+#include "model/model.h"
 #include "unit/scratch.h"
 
 namespace moe {
@@ -70,6 +72,25 @@ TEST(Compare, RejectsADifferentTokenBudget) {
             "--set/--steps/--device)");
   // Overriding it for all makes them comparable.
   o.sets = {"train.batch_size=2"};
+  EXPECT_EQ(load_compare_configs(o).size(), 2u);
+}
+
+TEST(Compare, RejectsDifferentPreparedData) {
+  const std::string dir = fresh_dir("prepared");
+  CompareOptions o;
+  o.config_files = {write_config(dir, "a", ""), write_config(dir, "b", "")};
+  // Another directory of shards, or the same shards drawn otherwise, is other data.
+  std::ofstream(o.config_files[0], std::ios::app) << "dir = \"shards\"\n";
+  std::ofstream(o.config_files[1], std::ios::app) << "dir = \"other\"\nsampling = \"chunks\"\n";
+  o.sets = {"data.source=prepared"};
+  EXPECT_EQ(error_of([&] { load_compare_configs(o); }),
+            "configuration b has data.dir = \"other\" but a has \"shards\"; compared runs must "
+            "share data, seed, token budget and device (set it in every file, or for all with "
+            "--set/--steps/--device)");
+  o.sets.push_back("data.dir=shards");
+  EXPECT_NE(error_of([&] { load_compare_configs(o); }).find("b has data.sampling = \"chunks\""),
+            std::string::npos);
+  o.sets.push_back("data.sampling=chunks");
   EXPECT_EQ(load_compare_configs(o).size(), 2u);
 }
 
@@ -145,6 +166,46 @@ TEST(Compare, ShippedExampleSetIsComparable) {
   EXPECT_EQ(configs[1].second.model.top_k, 1);
   EXPECT_GT(configs[3].second.model.aux_loss_coef, top2.model.aux_loss_coef);
   EXPECT_GT(configs[3].second.model.dropout, top2.model.dropout);
+}
+
+// The router tutorial's WikiText-2 set (configs/compare-wikitext): with its 10,000-token vocabulary
+// (set at train time by the prepared data) the dense model has the tutorial's 9,924,608 parameters
+// and every MoE row its 17,286,656, within 0.1% (bias layout); the rows differ as documented.
+TEST(Compare, ShippedWikiTextSetMatchesTheTutorial) {
+  const std::filesystem::path dir =
+      std::filesystem::path(MOE_SOURCE_DIR) / "configs" / "compare-wikitext";
+  CompareOptions o;
+  for (const auto& entry : std::filesystem::directory_iterator(dir))
+    if (entry.path().extension() == ".toml") o.config_files.push_back(entry.path().string());
+  std::sort(o.config_files.begin(), o.config_files.end());
+  o.sets = {"model.vocab_size=10000"};
+  const auto configs = load_compare_configs(o);
+  ASSERT_EQ(configs.size(), 5u);
+  const auto params = [&](size_t row) {
+    const Model m(configs[row].second.model, ArenaMode::Measure);
+    return std::pair{m.param_count(), m.active_param_count()};
+  };
+  const auto near = [](int64_t ours, double tutorial) {
+    return std::abs(static_cast<double>(ours) - tutorial) < 1e-3 * tutorial;
+  };
+  EXPECT_EQ(configs[0].first, "1_dense");
+  EXPECT_TRUE(configs[0].second.model.moe_layer_indices().empty());
+  EXPECT_TRUE(near(params(0).first, 9924608)) << params(0).first;
+  const ModelConfig& base = configs[1].second.model;  // the MoE baseline, top-1
+  for (size_t row = 1; row < 5; ++row) {
+    const ModelConfig& m = configs[row].second.model;
+    EXPECT_TRUE(near(params(row).first, 17286656)) << configs[row].first << params(row).first;
+    EXPECT_EQ(m.moe_layer_indices(), (std::vector<int64_t>{2, 4})) << configs[row].first;
+    EXPECT_EQ(m.n_experts, 8) << configs[row].first;
+    // An expert is as wide as the dense FFN, so a top-1 token computes what a dense one does.
+    EXPECT_EQ(m.expert_ffn_hidden(), configs[0].second.model.ffn_hidden) << configs[row].first;
+  }
+  EXPECT_EQ(base.top_k, 1);
+  EXPECT_EQ(configs[2].second.model.top_k, 2);
+  EXPECT_GT(configs[3].second.model.dropout, base.dropout);
+  EXPECT_GT(configs[3].second.train.weight_decay, configs[1].second.train.weight_decay);
+  EXPECT_LT(configs[4].second.model.capacity_factor, base.capacity_factor);
+  EXPECT_EQ(configs[0].second.data.source, "prepared");
 }
 
 }  // namespace
