@@ -37,6 +37,9 @@ class Communicator {
   // out's first dimension (the rest equal). recv_rows[s] on rank r must equal send_rows[r] on s.
   virtual void all_to_all_v(Tensor out, std::span<const int64_t> recv_rows, const Tensor& in,
                             std::span<const int64_t> send_rows) = 0;
+  // The sub-group of the ranks that pass the same `color`, ranked by `key` (ties by rank), as
+  // MPI_Comm_split does. Every rank must call it. The result must be destroyed before this.
+  virtual std::unique_ptr<Communicator> split(int color, int key) = 0;
   // Returns when every rank has called it.
   virtual void barrier() = 0;
   // Ends every process of the job with exit code `code` (after the caller printed why).

@@ -57,14 +57,26 @@ void add_into(void* acc, const void* add, int64_t n, DType dtype) {
 
 class MpiCommunicator final : public Communicator {
  public:
-  MpiCommunicator(int* argc, char*** argv) {
+  // The job's world: initialises MPI, which the destructor finalises.
+  MpiCommunicator(int* argc, char*** argv) : owns_mpi_(true) {
     check_mpi(MPI_Init(argc, argv), "MPI_Init");
     // Errors come back as return codes (check_mpi) instead of MPI's default abort without a word.
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
-    MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    MPI_Comm_rank(comm_, &rank_);
+    MPI_Comm_size(comm_, &size_);
   }
-  ~MpiCommunicator() override { MPI_Finalize(); }
+  // A sub-group made by split(), freed by the destructor.
+  explicit MpiCommunicator(MPI_Comm comm) : comm_(comm), owns_mpi_(false) {
+    MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(comm_, &rank_);
+    MPI_Comm_size(comm_, &size_);
+  }
+  ~MpiCommunicator() override {
+    if (owns_mpi_)
+      MPI_Finalize();
+    else
+      MPI_Comm_free(&comm_);
+  }
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
@@ -91,19 +103,19 @@ class MpiCommunicator final : public Communicator {
       recv_displs[r] = r * mine;
     const MPI_Datatype type = mpi_type(data.dtype);
     check_mpi(MPI_Alltoallv(data.ptr, counts.data(), displs.data(), type, received,
-                            recv_counts.data(), recv_displs.data(), type, MPI_COMM_WORLD),
+                            recv_counts.data(), recv_displs.data(), type, comm_),
               "MPI_Alltoallv");
     sum_rows(static_cast<char*>(data.ptr) + displs[rank_] * elem, received, mine, data.dtype);
-    check_mpi(MPI_Allgatherv(MPI_IN_PLACE, 0, type, data.ptr, counts.data(), displs.data(), type,
-                             MPI_COMM_WORLD),
-              "MPI_Allgatherv");
+    check_mpi(
+        MPI_Allgatherv(MPI_IN_PLACE, 0, type, data.ptr, counts.data(), displs.data(), type, comm_),
+        "MPI_Allgatherv");
   }
 
   void broadcast(Tensor data, int root) override {
     collective_checks::host_tensor(data, "broadcast");
     MOE_CHECK(root >= 0 && root < size_, "broadcast: root ", root, " is not a rank of ", size_);
     check_mpi(MPI_Bcast(data.ptr, mpi_count(data.numel(), "broadcast"), mpi_type(data.dtype), root,
-                        MPI_COMM_WORLD),
+                        comm_),
               "MPI_Bcast");
   }
 
@@ -114,7 +126,7 @@ class MpiCommunicator final : public Communicator {
     collective_checks::numel_ratio(out, in, size_, 1, "all_gather");
     const MPI_Datatype type = mpi_type(in.dtype);
     check_mpi(MPI_Allgather(in.ptr, mpi_count(in.numel(), "all_gather"), type, out.ptr,
-                            static_cast<int>(in.numel()), type, MPI_COMM_WORLD),
+                            static_cast<int>(in.numel()), type, comm_),
               "MPI_Allgather");
   }
 
@@ -127,7 +139,7 @@ class MpiCommunicator final : public Communicator {
     const int n = mpi_count(out.numel(), "reduce_scatter_sum");
     char* received = scratch(static_cast<size_t>(size_) * n * dtype_size(in.dtype));
     const MPI_Datatype type = mpi_type(in.dtype);
-    check_mpi(MPI_Alltoall(in.ptr, n, type, received, n, type, MPI_COMM_WORLD), "MPI_Alltoall");
+    check_mpi(MPI_Alltoall(in.ptr, n, type, received, n, type, comm_), "MPI_Alltoall");
     sum_rows(out.ptr, received, n, in.dtype);
   }
 
@@ -146,12 +158,19 @@ class MpiCommunicator final : public Communicator {
     }
     const MPI_Datatype type = mpi_type(in.dtype);
     check_mpi(MPI_Alltoallv(in.ptr, send_counts.data(), send_displs.data(), type, out.ptr,
-                            recv_counts.data(), recv_displs.data(), type, MPI_COMM_WORLD),
+                            recv_counts.data(), recv_displs.data(), type, comm_),
               "MPI_Alltoallv");
   }
 
-  void barrier() override { check_mpi(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
+  std::unique_ptr<Communicator> split(int color, int key) override {
+    MPI_Comm sub = MPI_COMM_NULL;
+    check_mpi(MPI_Comm_split(comm_, color, key, &sub), "MPI_Comm_split");
+    return std::make_unique<MpiCommunicator>(sub);
+  }
 
+  void barrier() override { check_mpi(MPI_Barrier(comm_), "MPI_Barrier"); }
+
+  // Ends the whole job, whichever group this is.
   [[noreturn]] void abort(int code) override {
     MPI_Abort(MPI_COMM_WORLD, code);
     std::_Exit(code);  // MPI_Abort does not return; this keeps the promise if it did
@@ -174,6 +193,8 @@ class MpiCommunicator final : public Communicator {
     return scratch_.data();
   }
 
+  MPI_Comm comm_ = MPI_COMM_WORLD;
+  bool owns_mpi_;  // the world: MPI_Finalize on destruction
   int rank_ = 0, size_ = 1;
   std::vector<char> scratch_;  // received chunks of the sums, reused between calls
 };

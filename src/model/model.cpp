@@ -8,7 +8,7 @@
 
 namespace moe {
 
-Model::Model(const ModelConfig& cfg, ArenaMode mode, Device device)
+Model::Model(const ModelConfig& cfg, ArenaMode mode, Device device, ExpertExchange* exchange)
     : cfg_(cfg),
       params_(device, mode),
       arena_(ops::device_memory(device), mode),
@@ -23,7 +23,7 @@ Model::Model(const ModelConfig& cfg, ArenaMode mode, Device device)
                        true);
   }
   for (int64_t l = 0; l < cfg_.n_layers; ++l)
-    blocks_.push_back(std::make_unique<Block>(params_, cfg_, l));
+    blocks_.push_back(std::make_unique<Block>(params_, cfg_, l, exchange));
   norm_f_ = std::make_unique<Norm>(params_, gpt ? "transformer.ln_f" : "model.norm", cfg_);
   lm_head_ = add_linear(params_, "lm_head", v, c, cfg_.has_bias(), linear_init(cfg_, c, v, false));
   params_.allocate();

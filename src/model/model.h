@@ -51,9 +51,11 @@ class Model {
   // ArenaMode::Measure builds a model that holds no memory: its parameter table and its
   // allocate* calls only count bytes (weight_bytes, activation_bytes), for memory estimates and
   // for checking a checkpoint's tensor names and shapes before anything is allocated. Such a
-  // model cannot run. Parameters, activations and statistics live on `device`.
+  // model cannot run. Parameters, activations and statistics live on `device`. With an
+  // `exchange` (expert parallel, nn/expert_exchange.h) the model holds only the exchange's slice
+  // of every MoE layer's experts; its parameters are initialised as in one process.
   explicit Model(const ModelConfig& cfg, ArenaMode mode = ArenaMode::Allocate,
-                 Device device = Device::CPU);
+                 Device device = Device::CPU, ExpertExchange* exchange = nullptr);
   Device device() const { return params_.device(); }
   void init_parameters(uint64_t seed) { params_.initialize(seed); }
   // Mixed precision (train.precision = bf16; nn/gemm.h): the Linear layers, the experts and the

@@ -26,7 +26,7 @@ std::string dense_ffn_param_name(const ModelConfig& cfg, int64_t layer, const st
   return prefix + "mlp.up_proj";
 }
 
-Block::Block(ParamTable& table, const ModelConfig& cfg, int64_t layer)
+Block::Block(ParamTable& table, const ModelConfig& cfg, int64_t layer, ExpertExchange* exchange)
     : layer_(layer),
       n_embed_(cfg.n_embed),
       dropout_(cfg.dropout),
@@ -36,7 +36,7 @@ Block::Block(ParamTable& table, const ModelConfig& cfg, int64_t layer)
       norm2_(table, layer_prefix(cfg, layer) + (cfg.is_gpt() ? "ln_2" : "post_attention_layernorm"),
              cfg) {
   if (cfg.is_moe_layer(layer)) {
-    moe_ = std::make_unique<MoELayer>(table, moe_layer_prefix(cfg, layer), cfg, layer);
+    moe_ = std::make_unique<MoELayer>(table, moe_layer_prefix(cfg, layer), cfg, layer, exchange);
   } else {
     dense_ = std::make_unique<ExpertFFN>(
         table, cfg, 1, cfg.ffn_hidden,

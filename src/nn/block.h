@@ -24,7 +24,9 @@ std::string dense_ffn_param_name(const ModelConfig& cfg, int64_t layer, const st
 
 class Block {
  public:
-  Block(ParamTable& table, const ModelConfig& cfg, int64_t layer);
+  // exchange: an MoE block's expert parallelism (nn/expert_exchange.h); nullptr: none.
+  Block(ParamTable& table, const ModelConfig& cfg, int64_t layer,
+        ExpertExchange* exchange = nullptr);
   // Saved activations come from `arena`; buffers used only within one forward or backward call
   // come from `scratch`, which the model rewinds between blocks so that all blocks share them.
   // moe_stats: where an MoE block writes its statistics (a dense block writes none).

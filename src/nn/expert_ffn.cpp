@@ -14,7 +14,7 @@ void write_single_group_offsets(Tensor offsets, int64_t rows) {
 }
 
 ExpertFFN::ExpertFFN(ParamTable& table, const ModelConfig& cfg, int64_t groups, int64_t hidden,
-                     const Namer& name)
+                     const Namer& name, int64_t first_group, int64_t total_groups)
     : table_(&table),
       swiglu_(!cfg.is_gpt()),
       bias_(cfg.has_bias()),
@@ -22,14 +22,19 @@ ExpertFFN::ExpertFFN(ParamTable& table, const ModelConfig& cfg, int64_t groups, 
       n_embed_(cfg.n_embed),
       hidden_(hidden) {
   const int64_t c = n_embed_, f = hidden_;
+  if (total_groups == 0) total_groups = groups;
+  const bool slice = groups < total_groups;
   // Each projection's G tensors are registered back to back so they stack into (G, ...).
   auto add_group = [&](const std::string& proj, Shape shape, ParamInit init, bool decay,
                        const char* suffix) {
     Param* first = nullptr;
+    table.skip_init_indices(first_group);
     for (int64_t g = 0; g < groups_; ++g) {
-      Param* p = table.add(name(g, proj) + suffix, shape, init, decay);
+      Param* p = table.add(name(first_group + g, proj) + suffix, shape, init, decay);
+      p->expert_slice = slice;
       if (g == 0) first = p;
     }
+    table.skip_init_indices(total_groups - first_group - groups_);
     return first;
   };
   const LinearInit in_init = linear_init(cfg, c, f, false), out_init = linear_init(cfg, f, c, true);

@@ -23,9 +23,12 @@ class ExpertFFN {
   // name(g, "w1") is the parameter prefix of group g's w1 (".weight"/".bias" are appended).
   using Namer = std::function<std::string(int64_t group, const std::string& proj)>;
   // hidden: F, the hidden size of every group (ffn_hidden for a dense FFN, the expert hidden size
-  // for experts and shared experts).
+  // for experts and shared experts). An expert-parallel process holds the slice
+  // [first_group, first_group + groups) of total_groups (0 and groups otherwise); name() and the
+  // init draws get the group's index in the whole set, and the slice's parameters are marked
+  // Param::expert_slice.
   ExpertFFN(ParamTable& table, const ModelConfig& cfg, int64_t groups, int64_t hidden,
-            const Namer& name);
+            const Namer& name, int64_t first_group = 0, int64_t total_groups = 0);
   // Saved activations from `arena`, buffers of one call from `scratch` (see Block::allocate).
   void allocate(Arena& arena, Arena& scratch, int64_t max_rows);
   // Returns y (M, C) for rows [0, used); x (M, C); offsets (G+1) I32 with off[G] = used, which

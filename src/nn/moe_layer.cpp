@@ -18,7 +18,7 @@ std::string expert_param_name(const std::string& prefix, int64_t expert, const s
 }
 
 MoELayer::MoELayer(ParamTable& table, const std::string& prefix, const ModelConfig& cfg,
-                   int64_t layer)
+                   int64_t layer, ExpertExchange* exchange)
     : layer_(layer),
       n_embed_(cfg.n_embed),
       n_experts_(cfg.n_experts),
@@ -39,9 +39,14 @@ MoELayer::MoELayer(ParamTable& table, const std::string& prefix, const ModelConf
                  ? add_linear(table, prefix + ".noise", cfg.n_experts, cfg.n_embed, cfg.has_bias(),
                               linear_init(cfg, cfg.n_embed, cfg.n_experts, false))
                  : LinearParams{}),
+      exchange_(exchange),
       experts_(
-          table, cfg, cfg.n_experts, cfg.expert_ffn_hidden(),
-          [&](int64_t e, const std::string& proj) { return expert_param_name(prefix, e, proj); }) {
+          table, cfg, exchange ? exchange->local_experts() : cfg.n_experts, cfg.expert_ffn_hidden(),
+          [&](int64_t e, const std::string& proj) { return expert_param_name(prefix, e, proj); },
+          exchange ? exchange->first_expert() : 0, cfg.n_experts) {
+  MOE_CHECK(!exchange || exchange->local_experts() * exchange->group_size() == cfg.n_experts,
+            "MoE layer: ", exchange ? exchange->group_size() : 0, " expert-parallel processes ",
+            "cannot share ", cfg.n_experts, " experts evenly");
   // Shared experts are as fine-grained as the routed ones (DeepSeekMoE §3.2 isolates K_s of the
   // mN fine-grained experts as shared).
   for (int64_t s = 0; s < cfg.n_shared_experts; ++s) {
@@ -89,7 +94,18 @@ void MoELayer::allocate(Arena& arena, Arena& scratch, int64_t max_tokens,
     dprobs_ = scratch.alloc(Shape{n, e});
   }
   if (seq_aux_coef_ > 0.0f) seq_fraction_ = arena.alloc(Shape{n, e});
-  experts_.allocate(arena, scratch, n * k);
+  if (exchange_) {
+    // A process may receive every row of every process in its group.
+    const int64_t received = exchange_->group_size() * n * k;
+    local_offsets_ = arena.alloc(Shape{exchange_->local_experts() + 1}, DType::I32);
+    received_xs_ = arena.alloc(Shape{received, c});
+    ys_ = arena.alloc(Shape{n * k, c});
+    received_dys_ = scratch.alloc(Shape{received, c});
+    received_dxs_ = scratch.alloc(Shape{received, c});
+    experts_.allocate(arena, scratch, received);
+  } else {
+    experts_.allocate(arena, scratch, n * k);
+  }
   for (auto& s : shared_)
     s->allocate(arena, scratch, n);
 }
@@ -221,7 +237,17 @@ Tensor MoELayer::forward(const ForwardContext& ctx, const Tensor& x) {
   }
   Tensor xs = xs_.rows(0, n * k);
   ops::moe_gather(xs, x, sorted_slots, offsets_, k);
-  Tensor ys = experts_.forward(xs, offsets_, used_rows_);
+  Tensor ys;
+  if (exchange_) {
+    // Rows travel to the process holding their expert and come back in the same places.
+    plan_ = exchange_->plan(local_offsets_, offsets_);
+    exchange_->to_experts(received_xs_.rows(0, plan_.received), xs.rows(0, used_rows_), plan_);
+    const Tensor local_ys = experts_.forward(received_xs_, local_offsets_, plan_.received);
+    ys = ys_.rows(0, n * k);
+    exchange_->from_experts(ys.rows(0, used_rows_), local_ys.rows(0, plan_.received), plan_);
+  } else {
+    ys = experts_.forward(xs, offsets_, used_rows_);
+  }
   Tensor out = out_.rows(0, n);
   ops::moe_scatter(out, ys, gates, slot_rows);
   if (!shared_.empty()) {
@@ -239,9 +265,16 @@ void MoELayer::backward(const ForwardContext& ctx, Tensor dx, const Tensor& dout
   Tensor xs = xs_.rows(0, n * k), dys = dys_.rows(0, n * k), dxs = dxs_.rows(0, n * k);
   Tensor dgates = dgates_.rows(0, n);
   // The experts' outputs are still in their buffer from forward (ExpertFFN::forward's return).
-  Tensor ys = experts_.forward_output(n * k);
+  Tensor ys = exchange_ ? ys_.rows(0, n * k) : experts_.forward_output(n * k);
   ops::moe_scatter_backward(dys, dgates, dout, ys, gates, slot_rows, sorted_slots, offsets_);
-  experts_.backward(dxs, dys, xs, offsets_, used_rows_);
+  if (exchange_) {
+    // The output gradients travel as the rows did; the input gradients come back.
+    exchange_->to_experts(received_dys_.rows(0, plan_.received), dys.rows(0, used_rows_), plan_);
+    experts_.backward(received_dxs_, received_dys_, received_xs_, local_offsets_, plan_.received);
+    exchange_->from_experts(dxs.rows(0, used_rows_), received_dxs_.rows(0, plan_.received), plan_);
+  } else {
+    experts_.backward(dxs, dys, xs, offsets_, used_rows_);
+  }
   ops::moe_gather_backward(dx, dxs, slot_rows, k);
 
   Tensor logits = logits_.rows(0, n), dlogits = dlogits_.rows(0, n);

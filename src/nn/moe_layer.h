@@ -9,6 +9,7 @@
 #include "config/config.h"
 #include "core/arena.h"
 #include "nn/context.h"
+#include "nn/expert_exchange.h"
 #include "nn/expert_ffn.h"
 #include "nn/init.h"
 #include "nn/params.h"
@@ -35,7 +36,10 @@ std::string expert_param_name(const std::string& prefix, int64_t expert, const s
 
 class MoELayer {
  public:
-  MoELayer(ParamTable& table, const std::string& prefix, const ModelConfig& cfg, int64_t layer);
+  // With an `exchange` (expert parallel) the layer holds only the exchange's slice of the experts
+  // and sends rows to the processes holding the others; nullptr: every expert is here.
+  MoELayer(ParamTable& table, const std::string& prefix, const ModelConfig& cfg, int64_t layer,
+           ExpertExchange* exchange = nullptr);
   // Saved activations from `arena`, buffers of one call from `scratch` (see Block::allocate).
   void allocate(Arena& arena, Arena& scratch, int64_t max_tokens, const MoEStatsSlots& stats);
   // Returns out (N, C); x (N, C) is the normalised input.
@@ -70,7 +74,8 @@ class MoELayer {
   RouterScore score_;
   float routed_scaling_;
   LinearParams gate_, noise_;
-  ExpertFFN experts_;
+  ExpertExchange* exchange_;
+  ExpertFFN experts_;  // all E experts, or the exchange's slice
   std::vector<std::unique_ptr<ExpertFFN>> shared_;
   Param* router_bias_ = nullptr;  // (E) selection biases (model.router_bias), not trained by AdamW
   Tensor load_;                   // (E) I32 assignments per expert since the last bias update
@@ -87,12 +92,18 @@ class MoELayer {
   Tensor slot_rows_;      // (N*k) I32
   Tensor xs_;             // (N*k, C) tokens in expert order
   Tensor dense_offsets_;  // (2) I32 {0, N} for shared experts
+  // Expert parallel only (P processes in the exchange's group, E/P experts here):
+  ExpertExchangePlan plan_;  // how the last forward's rows travelled
+  Tensor local_offsets_;     // (E/P + 1) I32 the received rows' offsets per local expert
+  Tensor received_xs_;       // (P*N*k, C) rows the local experts computed
+  Tensor ys_;                // (N*k, C) this process's rows as the experts returned them
   // Scratch (shared by all layers).
-  Tensor out_;                      // (N, C)
-  Tensor dys_, dxs_;                // (N*k, C)
-  Tensor dgates_;                   // (N, k)
-  Tensor dlogits_, dnoise_logits_;  // (N, E)
-  Tensor dx_tmp_;                   // (N, C)
+  Tensor out_;                          // (N, C)
+  Tensor dys_, dxs_;                    // (N*k, C)
+  Tensor dgates_;                       // (N, k)
+  Tensor dlogits_, dnoise_logits_;      // (N, E)
+  Tensor dx_tmp_;                       // (N, C)
+  Tensor received_dys_, received_dxs_;  // (P*N*k, C) expert parallel only
   // Balance losses over segments (ops/router_balance.h), allocated when a run uses them.
   Tensor probs_;           // (N, E) softmax(logits / temperature)
   Tensor dprobs_;          // (N, E)

@@ -13,6 +13,7 @@ Param* ParamTable::add(const std::string& name, Shape shape, ParamInit init, boo
   MOE_CHECK(find(name) == nullptr, "parameter ", name, " registered twice");
   params_.push_back(
       Param{name, shape, init, decay, static_cast<int64_t>(params_.size()), numel_, {}, {}, {}});
+  params_.back().init_index = next_init_index_++;
   numel_ += shape.numel();
   return &params_.back();
 }
@@ -46,8 +47,8 @@ void ParamTable::refresh_bf16_values(bool stochastic, uint64_t key) {
 }
 
 void ParamTable::initialize(uint64_t seed) {
-  uint64_t index = 0;
   for (Param& p : params_) {
+    const auto index = static_cast<uint64_t>(p.init_index);
     switch (p.init.kind) {
       case ParamInit::Kind::Zeros:
         ops::fill(p.value, 0.0f);
@@ -64,7 +65,6 @@ void ParamTable::initialize(uint64_t seed) {
                           rng_key(seed, rng_substream::kParamValues, index));
         break;
     }
-    ++index;
   }
 }
 

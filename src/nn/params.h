@@ -39,6 +39,12 @@ struct Param {
   // False for state that is saved with the weights but not trained by the optimizer (its
   // gradient stays 0): the router's selection biases, which move by their own rule.
   bool trainable = true;
+  // Its index in the whole model, which keys its random init: the same as `index` except on an
+  // expert-parallel process, which registers only its slice of each MoE layer's experts.
+  int64_t init_index = 0;
+  // One of this process's slice of a layer's experts (expert parallel): its gradient is summed
+  // only over the processes that hold the same slice (train/expert_parallel.h).
+  bool expert_slice = false;
 };
 
 class ParamTable {
@@ -49,6 +55,9 @@ class ParamTable {
       : arena_(ops::device_memory(device), mode) {}
   // Registers a parameter; the returned pointer stays valid for the table's life.
   Param* add(const std::string& name, Shape shape, ParamInit init, bool decay);
+  // Passes over `count` parameters of the whole model that another process holds (expert
+  // parallel), so that the next one draws its init as it would in one process.
+  void skip_init_indices(int64_t count) { next_init_index_ += count; }
   // Allocates the flat value and gradient buffers and binds every Param's tensors.
   void allocate();
   Device device() const { return arena_.memory().device; }
@@ -81,6 +90,7 @@ class ParamTable {
  private:
   std::deque<Param> params_;
   int64_t numel_ = 0;
+  int64_t next_init_index_ = 0;
   Arena arena_;
   Tensor values_, grads_;
   bool bf16_ = false;

@@ -38,18 +38,21 @@ void DataParallel::check_same_run(const std::string& run) const {
   }
 }
 
-void DataParallel::sum_gradients(const ParamTable& params) {
-  if (ranks() == 1) return;
-  const Tensor grads = params.flat_grads();  // (numel)
-  const int64_t piece = std::min<int64_t>(grads.numel(), kStagingBytes / sizeof(float));
-  bucket_.resize(static_cast<size_t>(piece));
-  for (int64_t first = 0; first < grads.numel(); first += piece) {
-    const Tensor part = grads.rows(first, std::min(first + piece, grads.numel()));
-    const Tensor host = cpu_tensor(bucket_.data(), part.shape);
+void all_reduce_staged(Communicator& comm, const Tensor& values, std::vector<float>& bucket) {
+  const int64_t piece = std::min<int64_t>(values.numel(), kStagingBytes / sizeof(float));
+  bucket.resize(static_cast<size_t>(piece));
+  for (int64_t first = 0; first < values.numel(); first += piece) {
+    const Tensor part = values.rows(first, std::min(first + piece, values.numel()));
+    const Tensor host = cpu_tensor(bucket.data(), part.shape);
     ops::copy(host, part);
-    comm_.all_reduce_sum(host);
+    comm.all_reduce_sum(host);
     ops::copy(part, host);
   }
+}
+
+void DataParallel::sum_gradients(const ParamTable& params) {
+  if (ranks() == 1) return;
+  all_reduce_staged(comm_, params.flat_grads(), bucket_);
 }
 
 void DataParallel::sum(std::span<double> values) {

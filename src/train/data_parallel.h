@@ -18,6 +18,10 @@
 
 namespace moe {
 
+// values := their sum over comm's ranks, in rank order, staged through the host buffer `bucket`
+// at most kStagingBytes at a time (values may live on a device).
+void all_reduce_staged(Communicator& comm, const Tensor& values, std::vector<float>& bucket);
+
 class DataParallel {
  public:
   explicit DataParallel(Communicator& comm) : comm_(comm) {}
