@@ -30,9 +30,9 @@ MoELayer::MoELayer(ParamTable& table, const std::string& prefix, const ModelConf
       capacity_factor_(cfg.capacity_factor),
       aux_coef_(cfg.aux_loss_coef),
       z_coef_(cfg.z_loss_coef),
+      seq_aux_coef_(cfg.seq_aux_loss_coef),
       score_(cfg.router_score == "sigmoid" ? RouterScore::Sigmoid : RouterScore::Softmax),
       routed_scaling_(cfg.routed_scaling_factor),
-      seq_aux_coef_(cfg.seq_aux_loss_coef),
       gate_(add_linear(table, prefix + ".gate", cfg.n_experts, cfg.n_embed, cfg.has_bias(),
                        linear_init(cfg, cfg.n_embed, cfg.n_experts, false))),
       noise_(noisy_
