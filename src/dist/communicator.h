@@ -41,6 +41,19 @@ class Communicator {
   virtual void barrier() = 0;
   // Ends every process of the job with exit code `code` (after the caller printed why).
   [[noreturn]] virtual void abort(int code) = 0;
+
+  // What this process's collectives have done since it started: the payload bytes it sent to the
+  // other ranks, as the transport's algorithm addresses them (the data of each of its MPI calls
+  // meant for another rank; a library's own algorithm under a call may route more), and the
+  // seconds spent inside collectives, waiting for slower ranks included. Zero on one process.
+  struct Traffic {
+    int64_t bytes_sent = 0;
+    double seconds = 0.0;
+  };
+  const Traffic& traffic() const { return traffic_; }
+
+ protected:
+  Traffic traffic_;
 };
 
 // The job this process belongs to: set once at start-up (apps/main.cpp) by set_world; a single
