@@ -1,8 +1,8 @@
 // The processes of a distributed job and the collective operations between them. One interface
 // for every transport: a single process (the identity), MPI (mpi_communicator.cpp, built with
-// MOE_MPI). Data parallel training uses all_reduce_sum, broadcast, all_gather and barrier; the
-// others (reduce_scatter_sum for sharded optimizer state, all_to_all_v for expert parallel
-// dispatch) are the operations the next transports and parallel schemes need.
+// MOE_MPI). Data parallel training uses all_reduce_sum, broadcast, all_gather and barrier, and
+// with sharded optimizer state (ZeRO-1) reduce_scatter_sum; all_to_all_v (expert parallel
+// dispatch) is an operation the next parallel schemes need.
 //
 // Every collective must be called by every rank in the same order with matching shapes. Tensors
 // are host memory (Device::CPU): F32, F64 or I32, as each operation states. Every sum adds the

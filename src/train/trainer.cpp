@@ -446,6 +446,7 @@ StepRecord Trainer::train_step() {
   std::vector<double>& host = step_stats_host_;
   host.resize(static_cast<size_t>(stats.numel()));
   ops::copy(cpu_tensor(host.data(), stats.shape), stats);
+  // The norm is global already, but for ZeRO-1's, which is the sum of the shards' parts.
   dp_.sum(std::span(host).first(static_cast<size_t>(zero_ ? norm_slot + 1 : norm_slot)));
   for (int64_t i = 0; i < norm_slot; ++i)
     host[i] /= static_cast<double>(tc().grad_accum);  // means over the micro-batches
