@@ -1,7 +1,7 @@
 // moe train (--config FILE | --preset NAME) [--set key=value ...] [--data DIR] [--steps N]
 //           [--eval-every N] [--ckpt-every N] [--seed S] [--threads T] [--device D]
 //           [--init-from CKPT] [--overwrite] --out DIR
-// moe train --resume DIR [--steps N] [--device D]
+// moe train --resume DIR [--steps N] [--device D] [--set dist.key=value ...]
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -31,9 +31,16 @@ void run_train(const TrainFlags& f) {
   moe::RunConfig config;
   moe::TrainOptions options;
   if (!f.resume_dir.empty()) {
-    MOE_CHECK(f.config_file.empty() && f.preset.empty() && f.sets.empty() && f.data_dir.empty(),
-              "--resume continues a run with its saved configuration; drop --config/--preset/--set/"
-              "--data");
+    MOE_CHECK(
+        f.config_file.empty() && f.preset.empty() && f.data_dir.empty(),
+        "--resume continues a run with its saved configuration; drop --config/--preset/--data");
+    // How the run is spread over processes may change; what it computes may not.
+    for (const std::string& kv : f.sets)
+      MOE_CHECK(kv.rfind("dist.", 0) == 0,
+                "--resume continues a run with its saved "
+                "configuration; --set may change only dist.* settings, not '",
+                kv, "'");
+    options.dist_settings = f.sets;
     MOE_CHECK(f.init_from.empty(),
               "--resume continues a run from its own checkpoint; drop --init-from (a run started "
               "with --init-from resumes with --resume alone)");

@@ -83,6 +83,7 @@ const std::vector<Field>& fields() {
     using M = ModelConfig;
     using T = TrainConfig;
     using D = DataConfig;
+    using S = DistConfig;
     std::vector<Field> f;
     auto m = [&](const char* n, auto M::*p) {
       f.push_back(make_field(std::string("model.") + n, &R::model, p));
@@ -92,6 +93,9 @@ const std::vector<Field>& fields() {
     };
     auto d = [&](const char* n, auto D::*p) {
       f.push_back(make_field(std::string("data.") + n, &R::data, p));
+    };
+    auto s = [&](const char* n, auto S::*p) {
+      f.push_back(make_field(std::string("dist.") + n, &R::dist, p));
     };
     m("arch", &M::arch);
     m("vocab_size", &M::vocab_size);
@@ -155,6 +159,7 @@ const std::vector<Field>& fields() {
     d("synthetic_tokens", &D::synthetic_tokens);
     d("dir", &D::dir);
     d("sampling", &D::sampling);
+    s("zero", &S::zero);
     return f;
   }();
   return table;
@@ -388,6 +393,12 @@ void DataConfig::validate() const {
   check_range<int64_t>("data.synthetic_tokens", synthetic_tokens, 2, int64_t{1} << 40);
 }
 
+void DistConfig::validate() const {
+  MOE_CHECK(zero == 0 || zero == 1, "config value dist.zero = ", zero,
+            " must be 0 (every process holds the optimizer state) or 1 (the optimizer moments are "
+            "sharded across the processes); ZeRO stages 2 and 3 are not implemented");
+}
+
 void RunConfig::set(const std::string& key, const std::string& value) {
   find_field(key).set(*this, value);
 }
@@ -402,6 +413,7 @@ void RunConfig::validate() const {
   model.validate();
   train.validate();
   data.validate();
+  dist.validate();
 }
 
 void RunConfig::load_toml(const std::string& path) {

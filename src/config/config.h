@@ -151,10 +151,21 @@ struct DataConfig {
   void validate() const;
 };
 
+// How a data-parallel run spreads its work over the processes (mpirun -np N). These settings
+// change where state lives, not what a step computes, so `moe train --resume` may change them.
+struct DistConfig {
+  // ZeRO stage (Rajbhandari et al. 2020, arXiv 1910.02054): 0 keeps the whole AdamW state on every
+  // process; 1 shards the moments across the processes (train/zero_sharding.h).
+  int64_t zero = 0;
+
+  void validate() const;
+};
+
 struct RunConfig {
   ModelConfig model;
   TrainConfig train;
   DataConfig data;
+  DistConfig dist;
 
   // "section.key" = value from a string (as --set gives it); unknown keys and bad values throw.
   void set(const std::string& key, const std::string& value);
@@ -165,7 +176,7 @@ struct RunConfig {
   // The same from TOML text held in memory; `source` names it in messages (load_toml: the path).
   void load_toml_text(std::string_view toml_text, const std::string& source);
   void validate() const;
-  nlohmann::json to_json() const;  // {"model": {...}, "train": {...}, "data": {...}}
+  nlohmann::json to_json() const;  // {"model": {...}, "train": {...}, "data": {...}, "dist": {...}}
   void from_json(const nlohmann::json& j);
   static std::vector<std::string> preset_names();
   static RunConfig preset(const std::string& name);

@@ -1,8 +1,8 @@
 // The processes of a distributed job and the collective operations between them. One interface
 // for every transport: a single process (the identity), MPI (mpi_communicator.cpp, built with
-// MOE_MPI). Data parallel training uses all_reduce_sum, broadcast, all_gather and barrier; the
-// others (reduce_scatter_sum for sharded optimizer state, all_to_all_v for expert parallel
-// dispatch) are the operations the next transports and parallel schemes need.
+// MOE_MPI). Data parallel training uses all_reduce_sum, broadcast, all_gather and barrier, and
+// with sharded optimizer state (ZeRO-1) reduce_scatter_sum; all_to_all_v (expert parallel
+// dispatch) is an operation the next parallel schemes need.
 //
 // Every collective must be called by every rank in the same order with matching shapes. Tensors
 // are host memory (Device::CPU): F32, F64 or I32, as each operation states. Every sum adds the
@@ -44,6 +44,19 @@ class Communicator {
   virtual void barrier() = 0;
   // Ends every process of the job with exit code `code` (after the caller printed why).
   [[noreturn]] virtual void abort(int code) = 0;
+
+  // What this process's collectives have done since it started: the payload bytes it sent to the
+  // other ranks, as the transport's algorithm addresses them (the data of each of its MPI calls
+  // meant for another rank; a library's own algorithm under a call may route more), and the
+  // seconds spent inside collectives, waiting for slower ranks included. Zero on one process.
+  struct Traffic {
+    int64_t bytes_sent = 0;
+    double seconds = 0.0;
+  };
+  const Traffic& traffic() const { return traffic_; }
+
+ protected:
+  Traffic traffic_;
 };
 
 // The job this process belongs to: set once at start-up (apps/main.cpp) by set_world; a single

@@ -2,6 +2,7 @@
 
 #include <mpi.h>
 
+#include <chrono>
 #include <climits>
 #include <cstring>
 #include <vector>
@@ -55,6 +56,26 @@ void add_into(void* acc, const void* add, int64_t n, DType dtype) {
   }
 }
 
+// Counts a collective into Communicator::traffic(): `bytes` sent to other ranks, and the time
+// until the end of its scope.
+class Counted {
+ public:
+  Counted(Communicator::Traffic& traffic, int64_t bytes)
+      : traffic_(traffic), start_(std::chrono::steady_clock::now()) {
+    traffic_.bytes_sent += bytes;
+  }
+  ~Counted() {
+    traffic_.seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+  Counted(const Counted&) = delete;
+  Counted& operator=(const Counted&) = delete;
+
+ private:
+  Communicator::Traffic& traffic_;
+  std::chrono::steady_clock::time_point start_;
+};
+
 class MpiCommunicator final : public Communicator {
  public:
   // The job's world: initialises MPI, which the destructor finalises.
@@ -96,6 +117,9 @@ class MpiCommunicator final : public Communicator {
       counts[r] = static_cast<int>(chunk_begin(n, r + 1) - chunk_begin(n, r));
     }
     const int mine = counts[rank_];
+    // Every chunk but its own to its owner, then its own summed chunk to every other rank.
+    const Counted counted(traffic_,
+                          static_cast<int64_t>(elem) * (n - mine + int64_t{mine} * (size_ - 1)));
     // (size, mine): chunk `rank` of every rank's data, in rank order.
     char* received = scratch(static_cast<size_t>(size_) * mine * elem);
     std::vector<int> recv_counts(size_, mine), recv_displs(size_);
@@ -114,6 +138,8 @@ class MpiCommunicator final : public Communicator {
   void broadcast(Tensor data, int root) override {
     collective_checks::host_tensor(data, "broadcast");
     MOE_CHECK(root >= 0 && root < size_, "broadcast: root ", root, " is not a rank of ", size_);
+    const Counted counted(traffic_,
+                          rank_ == root ? static_cast<int64_t>(data.bytes()) * (size_ - 1) : 0);
     check_mpi(MPI_Bcast(data.ptr, mpi_count(data.numel(), "broadcast"), mpi_type(data.dtype), root,
                         comm_),
               "MPI_Bcast");
@@ -124,6 +150,7 @@ class MpiCommunicator final : public Communicator {
     collective_checks::host_tensor(in, "all_gather");
     collective_checks::same_dtype(out, in, "all_gather");
     collective_checks::numel_ratio(out, in, size_, 1, "all_gather");
+    const Counted counted(traffic_, static_cast<int64_t>(in.bytes()) * (size_ - 1));
     const MPI_Datatype type = mpi_type(in.dtype);
     check_mpi(MPI_Allgather(in.ptr, mpi_count(in.numel(), "all_gather"), type, out.ptr,
                             static_cast<int>(in.numel()), type, comm_),
@@ -137,6 +164,7 @@ class MpiCommunicator final : public Communicator {
     collective_checks::same_dtype(out, in, "reduce_scatter_sum");
     collective_checks::numel_ratio(out, in, 1, size_, "reduce_scatter_sum");
     const int n = mpi_count(out.numel(), "reduce_scatter_sum");
+    const Counted counted(traffic_, static_cast<int64_t>(out.bytes()) * (size_ - 1));
     char* received = scratch(static_cast<size_t>(size_) * n * dtype_size(in.dtype));
     const MPI_Datatype type = mpi_type(in.dtype);
     check_mpi(MPI_Alltoall(in.ptr, n, type, received, n, type, comm_), "MPI_Alltoall");
@@ -156,6 +184,8 @@ class MpiCommunicator final : public Communicator {
       send_at += send_counts[r];
       recv_at += recv_counts[r];
     }
+    const Counted counted(
+        traffic_, (send_at - send_counts[rank_]) * static_cast<int64_t>(dtype_size(in.dtype)));
     const MPI_Datatype type = mpi_type(in.dtype);
     check_mpi(MPI_Alltoallv(in.ptr, send_counts.data(), send_displs.data(), type, out.ptr,
                             recv_counts.data(), recv_displs.data(), type, comm_),
@@ -168,7 +198,10 @@ class MpiCommunicator final : public Communicator {
     return std::make_unique<MpiCommunicator>(sub);
   }
 
-  void barrier() override { check_mpi(MPI_Barrier(comm_), "MPI_Barrier"); }
+  void barrier() override {
+    const Counted counted(traffic_, 0);
+    check_mpi(MPI_Barrier(comm_), "MPI_Barrier");
+  }
 
   // Ends the whole job, whichever group this is.
   [[noreturn]] void abort(int code) override {

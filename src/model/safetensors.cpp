@@ -254,13 +254,22 @@ void SafeTensorsFile::read_into(const std::string& name, Tensor dst) const {
   MOE_CHECK(e.dtype == dst.dtype && e.shape == dst.shape, "tensor ", name, " in checkpoint ", path_,
             ": expected ", dtype_name(dst.dtype), " ", dst.shape.str(), ", found ",
             dtype_name(e.dtype), " ", e.shape.str());
-  if (e.bytes == 0) return;
+  read_range_into(name, 0, dst.view(Shape{dst.numel()}));
+}
+
+void SafeTensorsFile::read_range_into(const std::string& name, int64_t first, Tensor dst) const {
+  const Entry& e = entry(name);
+  MOE_CHECK(e.dtype == dst.dtype && first >= 0 && first + dst.numel() <= e.shape.numel(), "tensor ",
+            name, " in checkpoint ", path_, ": expected elements [", first, ", ",
+            first + dst.numel(), ") of ", dtype_name(dst.dtype), ", found ", dtype_name(e.dtype),
+            " ", e.shape.str());
+  if (dst.numel() == 0) return;
   const bool widen = e.stored == StoredDType::F16 || e.stored == StoredDType::BF16;
   const size_t stored_size = stored_dtype_size(e.stored);
   const ReadableFile in(path_);
   std::vector<uint16_t> half;
-  write_through_host(dst, [&](Tensor piece, int64_t first) {
-    const uint64_t at = e.offset + static_cast<uint64_t>(first) * stored_size;
+  write_through_host(dst, [&](Tensor piece, int64_t piece_first) {
+    const uint64_t at = e.offset + static_cast<uint64_t>(first + piece_first) * stored_size;
     if (widen) half.resize(static_cast<size_t>(piece.numel()));
     MOE_CHECK(in.read_at(at, widen ? half.data() : piece.ptr,
                          static_cast<size_t>(piece.numel()) * stored_size),

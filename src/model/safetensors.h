@@ -59,6 +59,9 @@ class SafeTensorsFile {
   // Copies the tensor's data into dst (on any device, staged through host memory) after checking
   // that dtype and shape match; F16 and BF16 are widened to F32.
   void read_into(const std::string& name, Tensor dst) const;
+  // Copies elements [first, first + dst.numel()) of the tensor viewed flat into dst, after
+  // checking the dtype and that the range lies inside the tensor.
+  void read_range_into(const std::string& name, int64_t first, Tensor dst) const;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   const std::string& path() const { return path_; }
 

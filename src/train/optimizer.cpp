@@ -1,5 +1,6 @@
 #include "train/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "ops/adamw.h"
@@ -7,10 +8,15 @@
 
 namespace moe {
 
-AdamW::AdamW(ParamTable& params, const TrainConfig& cfg, ArenaMode mode)
-    : params_(params), cfg_(cfg), arena_(ops::device_memory(params.device()), mode) {
-  m_ = arena_.alloc(Shape{params.numel()});
-  v_ = arena_.alloc(Shape{params.numel()});
+AdamW::AdamW(ParamTable& params, const TrainConfig& cfg, ElementRange shard, ArenaMode mode)
+    : params_(params),
+      cfg_(cfg),
+      shard_(shard),
+      // Blocks of exactly the moments' size: the memory figures show what they take (1 / N of
+      // the table's under ZeRO-1), not a rounding up to the default block.
+      arena_(ops::device_memory(params.device()), 0, mode) {
+  m_ = arena_.alloc(Shape{shard.size()});
+  v_ = arena_.alloc(Shape{shard.size()});
 }
 
 void AdamW::step(float lr, int64_t step) {
@@ -20,9 +26,9 @@ void AdamW::step(float lr, int64_t step) {
   args.beta2 = cfg_.beta2;
   args.eps = cfg_.adam_eps;
   args.step = step;
-  // One call per run of consecutive parameters that share a weight-decay flag: the flat buffers
-  // make such a run contiguous, and long runs let the update loop vectorize and thread well.
-  // Parameters that are not trainable (Param::trainable) are skipped.
+  // One call per run of consecutive parameters that share a weight-decay flag, cut to the shard:
+  // the flat buffers make such a run contiguous, and long runs let the update loop vectorize and
+  // thread well. Parameters that are not trainable (Param::trainable) are skipped.
   const auto& params = params_.params();
   size_t i = 0;
   while (i < params.size()) {
@@ -30,25 +36,26 @@ void AdamW::step(float lr, int64_t step) {
     while (j + 1 < params.size() && params[j + 1].decay == params[i].decay &&
            params[j + 1].trainable == params[i].trainable)
       ++j;
-    if (!params[i].trainable) {
-      i = j + 1;
-      continue;
+    const int64_t begin = std::max(params[i].offset, shard_.begin);
+    const int64_t end = std::min(params[j].offset + params[j].shape.numel(), shard_.end);
+    if (params[i].trainable && begin < end) {
+      args.weight_decay = params[i].decay ? cfg_.weight_decay : 0.0f;
+      const int64_t mb = begin - shard_.begin, me = end - shard_.begin;  // in the moments
+      ops::adamw_update(params_.flat_values().rows(begin, end),
+                        params_.flat_grads().rows(begin, end), m_.rows(mb, me), v_.rows(mb, me),
+                        args);
     }
-    args.weight_decay = params[i].decay ? cfg_.weight_decay : 0.0f;
-    const int64_t begin = params[i].offset, end = params[j].offset + params[j].shape.numel();
-    ops::adamw_update(params_.flat_values().rows(begin, end), params_.flat_grads().rows(begin, end),
-                      m_.rows(begin, end), v_.rows(begin, end), args);
     i = j + 1;
   }
 }
 
-void grad_sum_squares(Tensor sum, const ParamTable& params) {
-  ops::sum_squares(sum, params.flat_grads());
+void grad_sum_squares(Tensor sum, const Tensor& grads) {
+  ops::sum_squares(sum, grads);
 }
 
-void clip_grads(ParamTable& params, double norm, float max_norm) {
+void clip_grads(Tensor grads, double norm, float max_norm) {
   if (max_norm > 0.0f && norm > max_norm)
-    ops::scale_inplace(params.flat_grads(), static_cast<float>(max_norm / (norm + 1e-6)));
+    ops::scale_inplace(grads, static_cast<float>(max_norm / (norm + 1e-6)));
 }
 
 }  // namespace moe

@@ -1,5 +1,7 @@
 #include "train/run_buffers.h"
 
+#include "train/zero_sharding.h"
+
 namespace moe {
 
 // The batch buffers are tiny: an arena sized exactly for them (block size 0) rather than a
@@ -17,9 +19,10 @@ MemoryUse BatchBuffers::memory_use(const Model& model) const {
   return {model.weight_bytes(), 0, model.activation_bytes() + arena_.bytes_reserved()};
 }
 
-TrainingBuffers::TrainingBuffers(Model& model, const TrainConfig& train, ArenaMode mode)
+TrainingBuffers::TrainingBuffers(Model& model, const TrainConfig& train,
+                                 ElementRange optimizer_shard, ArenaMode mode)
     : batch(model, train.batch_size, mode),
-      optimizer(model.params(), train, mode),
+      optimizer(model.params(), train, optimizer_shard, mode),
       stats_arena_(ops::device_memory(model.device()), 0, mode) {
   const ModelConfig& m = model.config();
   const int64_t fractions = static_cast<int64_t>(m.moe_layer_indices().size()) * m.n_experts;
@@ -35,10 +38,12 @@ MemoryUse TrainingBuffers::memory_use(const Model& model) const {
   return use;
 }
 
-MemoryUse training_memory(const RunConfig& config) {
+MemoryUse training_memory(const RunConfig& config, int processes) {
   Model model(config.model, ArenaMode::Measure);
   if (config.train.bf16()) model.use_bf16_gemms();
-  return TrainingBuffers(model, config.train, ArenaMode::Measure).memory_use(model);
+  const int shards = config.dist.zero == 1 ? processes : 1;
+  const ElementRange shard = ZeroSharding::shard_of(model.params().numel(), 0, shards);
+  return TrainingBuffers(model, config.train, shard, ArenaMode::Measure).memory_use(model);
 }
 
 MemoryUse evaluation_memory(const ModelConfig& model_config, int64_t batch) {

@@ -29,10 +29,11 @@ class BatchBuffers {
 };
 
 // Everything a training run allocates besides the parameters: BatchBuffers for train.batch_size
-// and the AdamW moments.
+// and the AdamW moments of `optimizer_shard` (the whole parameter table unless ZeRO-1 shards it).
 class TrainingBuffers {
  public:
-  TrainingBuffers(Model& model, const TrainConfig& train, ArenaMode mode = ArenaMode::Allocate);
+  TrainingBuffers(Model& model, const TrainConfig& train, ElementRange optimizer_shard,
+                  ArenaMode mode = ArenaMode::Allocate);
   BatchBuffers batch;
   AdamW optimizer;
   // (1 + ops::kRouterStats L + L E + 1) F64 on the model's device: Model::loss_stats() and
@@ -50,9 +51,10 @@ class TrainingBuffers {
   Tensor micro_fractions_;
 };
 
-// The memory of a training run of `config`, and of evaluating `model` on batches of `batch` rows
-// (moe eval), allocating nothing.
-MemoryUse training_memory(const RunConfig& config);
+// The memory of one process of a training run of `config` on `processes` processes (with
+// dist.zero = 1 each holds the moments of its shard; the largest, rank 0's, is counted), and of
+// evaluating `model` on batches of `batch` rows (moe eval), allocating nothing.
+MemoryUse training_memory(const RunConfig& config, int processes = 1);
 MemoryUse evaluation_memory(const ModelConfig& model, int64_t batch);
 
 }  // namespace moe

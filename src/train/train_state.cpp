@@ -29,14 +29,15 @@ const std::string& param_at(const ParamTable& table, int64_t index) {
 std::optional<std::string> moments_problem(const Model& model, const TrainState& state) {
   for (const auto& [name, t] : {std::pair{"adam.m", state.adam_m}, {"adam.v", state.adam_v}}) {
     if (const auto bad = find_non_finite_staged(t))
-      return str_cat("optimizer state ", name, " holds ", bad->value, " (element ", bad->index,
-                     ", parameter ", param_at(model.params(), bad->index), ")");
+      return str_cat("optimizer state ", name, " holds ", bad->value, " (element ",
+                     state.moments_first + bad->index, ", parameter ",
+                     param_at(model.params(), state.moments_first + bad->index), ")");
   }
   std::optional<std::pair<int64_t, float>> negative;  // (element, value) of the first below 0
   read_through_host(state.adam_v, [&](const Tensor& piece, int64_t first) {
     const float* v = piece.f32();
     for (int64_t i = 0; i < piece.numel() && !negative; ++i)
-      if (v[i] < 0.0f) negative = std::pair{first + i, v[i]};
+      if (v[i] < 0.0f) negative = std::pair{state.moments_first + first + i, v[i]};
   });
   if (negative)
     return str_cat("optimizer state adam.v holds the negative second moment ", negative->second,
@@ -63,6 +64,8 @@ void save_train_state(const std::string& checkpoint_dir, const RunConfig& config
       {"seed", std::to_string(config.train.seed)},
       {"data_position", step},
   };
+  MOE_CHECK(state.moments_first == 0 && state.adam_m.numel() == model.param_count(),
+            "save_train_state: the moments of the whole parameter table are needed");
   write_safetensors((std::filesystem::path(checkpoint_dir) / kState).string(),
                     {{"adam.m", state.adam_m}, {"adam.v", state.adam_v}}, meta);
 }
@@ -72,9 +75,12 @@ void load_train_state(const std::string& checkpoint_dir, const Model& model, Tra
   MOE_CHECK(std::filesystem::exists(path), "checkpoint ", checkpoint_dir,
             " has no training state (", kState, "); it cannot be resumed");
   SafeTensorsFile file = SafeTensorsFile::open(path);
-  MOE_CHECK(state.adam_m.numel() == model.param_count(), "training state buffers not allocated");
-  file.read_into("adam.m", state.adam_m);
-  file.read_into("adam.v", state.adam_v);
+  for (const char* name : {"adam.m", "adam.v"})
+    MOE_CHECK(file.has(name) && file.entry(name).shape == Shape{model.param_count()},
+              "training state ", path, ": ", name, " does not hold the moments of the model's ",
+              model.param_count(), " parameters; it cannot be resumed");
+  file.read_range_into("adam.m", state.moments_first, state.adam_m);
+  file.read_range_into("adam.v", state.moments_first, state.adam_v);
   if (const auto problem = moments_problem(model, state))
     fail("training state ", path, ": ", *problem, "; it cannot be resumed");
   const auto& meta = file.metadata();

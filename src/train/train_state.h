@@ -16,18 +16,22 @@ struct TrainState {
   int64_t best_val_step = -1;  // -1: no eval yet
   int64_t evals_since_best = 0;
   double elapsed_seconds = 0.0;  // training time of the steps so far
-  Tensor adam_m, adam_v;         // (numel) flat, same layout as the parameter table
+  // (shard) flat, laid out as elements [moments_first, moments_first + shard) of the parameter
+  // table: the whole table, unless ZeRO-1 gives this process a shard.
+  Tensor adam_m, adam_v;
+  int64_t moments_first = 0;
 };
 
-// Writes CHECKPOINT_DIR/train_state.safetensors. Refuses, naming the tensor and the parameter,
-// moments that hold NaN or infinity or a negative second moment (AdamW would turn either into
-// NaN weights).
+// Writes CHECKPOINT_DIR/train_state.safetensors from state's moments of the whole table. Refuses,
+// naming the tensor and the parameter, moments that hold NaN or infinity or a negative second
+// moment (AdamW would turn either into NaN weights).
 void save_train_state(const std::string& checkpoint_dir, const RunConfig& config,
                       const Model& model, const TrainState& state);
 
-// Reads train_state.safetensors into state (whose adam_m/adam_v tensors must be allocated),
-// checks that it comes from the same save as the weights beside it, and refuses moments that
-// save_train_state would not have written.
+// Reads train_state.safetensors into state (whose adam_m/adam_v tensors must be allocated: the
+// file holds the whole table's moments, and state takes its shard of them), checks that it comes
+// from the same save as the weights beside it, and refuses moments that save_train_state would not
+// have written.
 void load_train_state(const std::string& checkpoint_dir, const Model& model, TrainState& state);
 
 }  // namespace moe

@@ -38,6 +38,7 @@
 #include "train/stop_signal.h"
 #include "train/train_data.h"
 #include "train/train_state.h"
+#include "train/zero_sharding.h"
 
 namespace moe {
 
@@ -131,6 +132,10 @@ struct StepRecord {
   float grad_norm = 0.0f;  // before clipping
   float router_temperature = 1.0f;
   double forward_ms = 0.0, backward_ms = 0.0, optimizer_ms = 0.0;
+  // The step's collectives (Communicator::traffic): bytes this rank sent, time inside them (part
+  // of optimizer_ms).
+  int64_t comm_bytes = 0;
+  double comm_ms = 0.0;
   double tokens_per_s = 0.0;
   std::vector<double> expert_load;  // (L, E) expert fractions, means over the micro-batches
 };
@@ -188,6 +193,7 @@ class Trainer {
   TrainData data_;
   int64_t batch_ = 0, seq_ = 0;
   std::optional<BatchSampler> train_sampler_, val_sampler_;
+  std::unique_ptr<ZeroSharding> zero_;        // dist.zero = 1 on several processes; else null
   std::unique_ptr<TrainingBuffers> buffers_;  // activations, batch, optimizer state
   Tensor tokens_, targets_;                   // (batch, seq) I32: the current batch (in buffers_)
   TrainState state_;
@@ -231,6 +237,8 @@ void Trainer::open_model_and_data(const RunConfig& config_in) {
   if (options_.resume) {
     checkpoint = open_checkpoint(options_.out_dir);
     config_ = checkpoint->config;
+    for (const std::string& setting : options_.dist_settings)
+      config_.set_assignment(setting);
   }
   if (options_.steps) config_.train.steps = *options_.steps;
   if (options_.device) config_.train.device = *options_.device;
@@ -305,7 +313,7 @@ Device Trainer::resumable_device() const {
 }
 
 void Trainer::check_memory() {
-  require_memory(training_memory(config_), available_memory(), "this run",
+  require_memory(training_memory(config_, dp_.ranks()), available_memory(), "this run",
                  "use a smaller model or a smaller train.batch_size");
 }
 
@@ -313,7 +321,11 @@ void Trainer::check_memory() {
 void Trainer::allocate_training_buffers() {
   batch_ = tc().batch_size;
   seq_ = config_.model.block_size;
-  buffers_ = std::make_unique<TrainingBuffers>(*model_, tc());
+  const int64_t numel = model_->param_count();
+  if (config_.dist.zero == 1 && dp_.ranks() > 1)
+    zero_ = std::make_unique<ZeroSharding>(world(), numel);
+  const ElementRange shard = zero_ ? zero_->shard() : ElementRange{0, numel};
+  buffers_ = std::make_unique<TrainingBuffers>(*model_, tc(), shard);
   result_.memory = buffers_->memory_use(*model_);
   train_sampler_.emplace(data_.train, batch_, seq_);
   val_sampler_.emplace(data_.val, batch_, seq_);
@@ -321,6 +333,7 @@ void Trainer::allocate_training_buffers() {
   targets_ = buffers_->batch.targets();
   state_.adam_m = buffers_->optimizer.m();
   state_.adam_v = buffers_->optimizer.v();
+  state_.moments_first = shard.begin;
   if (options_.resume) {
     load_train_state(resume_dir_, *model_, state_);
     saved_step_ = state_.step;
@@ -383,8 +396,9 @@ void Trainer::announce_run() {
               static_cast<long long>(batch_), static_cast<long long>(seq_),
               static_cast<long long>(tc().grad_accum));
   if (dp_.ranks() > 1)
-    std::printf("moe train: data parallel on %d processes, %lld micro-batches each per step\n",
-                dp_.ranks(), static_cast<long long>(local_accum_));
+    std::printf("moe train: data parallel on %d processes, %lld micro-batches each per step%s\n",
+                dp_.ranks(), static_cast<long long>(local_accum_),
+                zero_ ? ", optimizer moments sharded (ZeRO-1)" : "");
   std::string memory = result_.memory.str();
   if (const auto available = available_memory())
     memory += ", of " + format_bytes(static_cast<double>(available->bytes)) + " available";
@@ -416,6 +430,7 @@ StepRecord Trainer::train_step() {
   r.router_temperature = config_.model.temperature_at(step, tc().steps);
   ctx_.router_temperature = r.router_temperature;
   const auto t0 = Clock::now();
+  const Communicator::Traffic traffic_before = world().traffic();
   model_->params().zero_grads();
   // Losses and expert fractions add up on the device; the gradients' sum of squares goes in the
   // last entry.
@@ -432,13 +447,19 @@ StepRecord Trainer::train_step() {
                        model_->expert_fractions().view(Shape{norm_slot - losses}));
   }
   const auto t_opt = Clock::now();
-  dp_.sum_gradients(model_->params());
-  grad_sum_squares(stats.rows(norm_slot, norm_slot + 1), model_->params());
+  AdamW& optimizer = buffers_->optimizer;
+  // ZeRO-1: this rank's shard of the gradients is summed, and its norm is the shard's part.
+  if (zero_)
+    zero_->reduce_scatter_gradients(model_->params().flat_grads());
+  else
+    dp_.sum_gradients(model_->params());
+  grad_sum_squares(stats.rows(norm_slot, norm_slot + 1), optimizer.grads());
   // The step's one read from the device: before the update, which must not see a NaN.
   std::vector<double>& host = step_stats_host_;
   host.resize(static_cast<size_t>(stats.numel()));
   ops::copy(cpu_tensor(host.data(), stats.shape), stats);
-  dp_.sum(std::span(host).first(static_cast<size_t>(norm_slot)));  // the norm is global already
+  // The norm is global already, but for ZeRO-1's, which is the sum of the shards' parts.
+  dp_.sum(std::span(host).first(static_cast<size_t>(zero_ ? norm_slot + 1 : norm_slot)));
   for (int64_t i = 0; i < norm_slot; ++i)
     host[i] /= static_cast<double>(tc().grad_accum);  // means over the micro-batches
   r.loss = model_->loss_info(host.data());
@@ -450,12 +471,15 @@ StepRecord Trainer::train_step() {
   r.grad_norm = static_cast<float>(norm);
   MOE_CHECK(std::isfinite(norm), "gradient norm is ", r.grad_norm, " at step ", step + 1,
             "; training stopped; ", usable_checkpoint());
-  clip_grads(model_->params(), norm, tc().grad_clip);
-  buffers_->optimizer.step(r.lr, step + 1);
+  clip_grads(optimizer.grads(), norm, tc().grad_clip);
+  optimizer.step(r.lr, step + 1);
+  if (zero_) zero_->all_gather_values(model_->params().flat_values());
   // Auxiliary-loss-free balancing: the biases follow the loads of this step's micro-batches.
   model_->update_router_biases(tc().router_bias_update_at(step));
   refresh_bf16_weights(step + 1);
   r.optimizer_ms = ms_since(t_opt);
+  r.comm_bytes = world().traffic().bytes_sent - traffic_before.bytes_sent;
+  r.comm_ms = (world().traffic().seconds - traffic_before.seconds) * 1000.0;
   const double step_s = ms_since(t0) / 1000.0;
   train_seconds_ += step_s;
   state_.elapsed_seconds += step_s;
@@ -530,7 +554,9 @@ void Trainer::log_step(const StepRecord& r) {
                            {"tokens_per_s", r.tokens_per_s},
                            {"forward_ms", r.forward_ms},
                            {"backward_ms", r.backward_ms},
-                           {"optimizer_ms", r.optimizer_ms}};
+                           {"optimizer_ms", r.optimizer_ms},
+                           {"comm_bytes", r.comm_bytes},
+                           {"comm_ms", r.comm_ms}};
   // Every log interval, each MoE layer's share of the step's assignments per expert (the load
   // curves of report.html); not every step, since E x L numbers per step would dominate the log.
   if (!r.expert_load.empty() && state_.step % tc().log_every == 0)
@@ -603,13 +629,27 @@ bool Trainer::checkpoint_due(bool last_step) const {
 
 // A save that fails (non-finite weights or optimizer state, a full disk) changes nothing on disk,
 // so the message can say which checkpoint is still there. Rank 0 writes it (the ranks hold the
-// same weights and optimizer state); every rank keeps its step for usable_checkpoint().
+// same weights and, but for ZeRO-1's shards, which rank 0 gathers first, the same optimizer
+// state); every rank keeps its step for usable_checkpoint().
 void Trainer::save() {
+  TrainState saved = state_;
+  std::vector<float> m, v;  // (numel) rank 0's host copies of the gathered moments
+  if (zero_) {
+    if (dp_.leader()) {
+      m.resize(static_cast<size_t>(model_->param_count()));
+      v.resize(m.size());
+    }
+    zero_->gather_to_leader(m, state_.adam_m);
+    zero_->gather_to_leader(v, state_.adam_v);
+    saved.adam_m = cpu_tensor(m.data(), {std::ssize(m)});
+    saved.adam_v = cpu_tensor(v.data(), {std::ssize(v)});
+    saved.moments_first = 0;
+  }
   if (dp_.leader()) {
     try {
       save_checkpoint(
           options_.out_dir, config_, *model_, data_.tokenizer.get(), state_.step,
-          [&](const std::string& dir) { save_train_state(dir, config_, *model_, state_); });
+          [&](const std::string& dir) { save_train_state(dir, config_, *model_, saved); });
     } catch (const std::exception& e) {
       fail(e.what(), "; training stopped; ", usable_checkpoint());
     }

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "core/memory.h"
@@ -35,6 +36,9 @@ struct TrainOptions {
   // train.device of the run: overrides the config's, and on resume the checkpoint's (checkpoints
   // do not depend on the device).
   std::optional<std::string> device;
+  // "dist.key=value" settings that override, on resume, the checkpoint's (they change where the
+  // state lives, not what a step computes).
+  std::vector<std::string> dist_settings;
   bool quiet = false;  // no progress output (tests)
 };
 

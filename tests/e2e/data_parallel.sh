@@ -118,6 +118,95 @@ out=$("${MPIRUN[@]}" -np 3 "$M" train --resume "$WORK/dp4to1" --steps 50 2>&1) &
 [[ $out == *"error: rank "*"which 3 processes cannot share evenly"* ]] || fail "no clear error for 3 processes: $out"
 echo "ok: 3 processes refused: $(grep -m1 '^error:' <<<"$out")"
 
+# ZeRO-1 (dist.zero=1): the moments are sharded, the gradients reduce-scattered and the weights
+# all-gathered. Each gradient element is the same rank-order sum as the plain all-reduce's, so the
+# losses and the saved moments are the same bits; only grad_norm, summed shard by shard, may
+# differ in its last bits.
+# same_bits A B: the losses of two metrics.jsonl files are identical, grad_norm within 1e-6.
+same_bits() {
+  "$PY" - "$1" "$2" <<'PYEOF'
+import json, sys
+def load(path):
+    return {(r["type"], r["step"]): r for r in map(json.loads, open(path)) if r["type"] in ("step", "eval")}
+a, b = load(sys.argv[1]), load(sys.argv[2])
+assert a.keys() == b.keys(), f"different records: {sorted(set(a) ^ set(b))[:5]}"
+worst = 0.0
+for k in sorted(a, key=lambda k: (k[1], k[0])):
+    for f in {"step": ["loss", "objective", "aux_loss"], "eval": ["train_loss", "val_loss"]}[k[0]]:
+        assert a[k][f] == b[k][f], f"{k} {f}: {a[k][f]!r} != {b[k][f]!r}"
+    if k[0] == "step":
+        worst = max(worst, abs(a[k]["grad_norm"] - b[k]["grad_norm"]) / a[k]["grad_norm"])
+        print(f"  step {k[1]}: loss {a[k]['loss']!r} vs {b[k]['loss']!r}, grad_norm {a[k]['grad_norm']!r} vs {b[k]['grad_norm']!r}")
+assert worst <= 1e-6, f"grad_norm differs by {worst:.2e}"
+print(f"  {len(a)} records, losses identical, grad_norm within {worst:.2e}")
+PYEOF
+}
+# same_moments A B: the adam.m and adam.v tensors of two train_state.safetensors are the same bytes.
+same_moments() {
+  "$PY" - "$1" "$2" <<'PYEOF'
+import json, struct, sys
+def tensors(path):
+    data = open(path, "rb").read()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    return {k: data[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]
+            for k, v in header.items() if k != "__metadata__"}
+a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
+assert a.keys() == b.keys() == {"adam.m", "adam.v"}, f"{sorted(a)} vs {sorted(b)}"
+for k in sorted(a):
+    assert a[k] == b[k], f"{k} differs"
+print(f"  moments identical: {', '.join(f'{k} {len(a[k])} bytes' for k in sorted(a))}")
+PYEOF
+}
+# optimizer_bytes FILE: the optimizer state of the start record's memory line ("moe train: memory").
+optimizer_figure() { grep -o 'optimizer state [0-9.]* [KMG]*i*B' "$1"; }
+for n in 2 4; do
+  "${MPIRUN[@]}" -np $n "$M" train "${LOUD[@]}" --set train.grad_accum=$((4 / n)) --out "$WORK/plain$n" >"$WORK/plain$n.out"
+  "${MPIRUN[@]}" -np $n "$M" train "${LOUD[@]}" --set train.grad_accum=$((4 / n)) --set dist.zero=1 --out "$WORK/zero$n" >"$WORK/zero$n.out"
+  echo "ZeRO-1 on $n processes vs plain data parallel on $n:"
+  same_bits "$WORK/plain$n/metrics.jsonl" "$WORK/zero$n/metrics.jsonl"
+  same_moments "$WORK/plain$n/checkpoint/train_state.safetensors" "$WORK/zero$n/checkpoint/train_state.safetensors"
+  [[ $(cd "$WORK/zero$n/checkpoint" && ls) == $(cd "$WORK/plain$n/checkpoint" && ls) ]] || fail "ZeRO checkpoint files differ"
+  grep -q "optimizer moments sharded (ZeRO-1)" "$WORK/zero$n.out" || fail "no ZeRO-1 opening line: $(cat "$WORK/zero$n.out")"
+  # The moments count 1 / n: the memory figure and the start record's memory_bytes.
+  "$PY" - "$WORK/plain$n/metrics.jsonl" "$WORK/zero$n/metrics.jsonl" "$n" <<'PYEOF'
+import json, sys
+plain, zero = (json.loads(open(p).readline())["memory_bytes"] for p in sys.argv[1:3])
+n = int(sys.argv[3])
+start = json.loads(open(sys.argv[1]).readline())
+moments = 2 * 4 * start["params"]
+saved = plain - zero
+assert moments * (n - 1) / n - 256 <= saved <= moments * (n - 1) / n + 4096, f"memory {plain} -> {zero}: saved {saved}, moments {moments}"
+print(f"  memory_bytes {plain} -> {zero}: {saved} bytes saved of {moments} bytes of moments ({saved / moments:.3f}, expected {(n - 1) / n:.3f})")
+PYEOF
+  echo "  memory line: plain $(optimizer_figure "$WORK/plain$n.out"), ZeRO-1 $(optimizer_figure "$WORK/zero$n.out")"
+done
+# With clipping the global norm is the sum of the shards' partial norms: the same run within 1e-6.
+"${MPIRUN[@]}" -np 2 "$M" train "${RUN[@]}" --set train.grad_clip=0.5 --out "$WORK/plain_clip" >/dev/null
+"${MPIRUN[@]}" -np 2 "$M" train "${RUN[@]}" --set train.grad_clip=0.5 --set dist.zero=1 --out "$WORK/zero_clip" >/dev/null
+echo "ZeRO-1 on 2 processes vs plain, with train.grad_clip=0.5:"
+same_losses "$WORK/plain_clip/metrics.jsonl" "$WORK/zero_clip/metrics.jsonl"
+# A ZeRO-1 checkpoint resumes on any process count, with or without ZeRO, and a plain one with it:
+# 4 steps, then 4 more, against the uninterrupted 8 of plain data parallel on 4 processes (within
+# 1e-6: one process or two add the micro-batches' gradients in another order than four).
+# A constant learning rate, so that a run of 4 steps continues as one of 8.
+CONST=("${ONE_THREAD[@]}" --eval-every 4 --ckpt-every 4 --set train.lr_schedule=constant --set train.grad_accum=1)
+"${MPIRUN[@]}" -np 4 "$M" train "${CONST[@]}" --steps 8 --out "$WORK/plain4c" >/dev/null
+"${MPIRUN[@]}" -np 4 "$M" train "${CONST[@]}" --set dist.zero=1 --steps 4 --out "$WORK/z4" >/dev/null
+cp -r "$WORK/z4" "$WORK/z4to1" && cp -r "$WORK/z4" "$WORK/z4to2"
+"$M" train --resume "$WORK/z4to1" --set dist.zero=0 --steps 8 --quiet >/dev/null
+"${MPIRUN[@]}" -np 2 "$M" train --resume "$WORK/z4to2" --steps 8 --quiet >/dev/null
+"${MPIRUN[@]}" -np 4 "$M" train "${CONST[@]}" --steps 4 --out "$WORK/p4toz2" >/dev/null
+"${MPIRUN[@]}" -np 2 "$M" train --resume "$WORK/p4toz2" --set dist.zero=1 --steps 8 --quiet >/dev/null
+grep -q '"zero": *1' "$WORK/p4toz2/checkpoint/config.json" || fail "config.json lacks dist.zero 1 after resuming with it"
+for run in z4to1 z4to2 p4toz2; do
+  echo "$run vs 4 plain processes, uninterrupted:"
+  same_losses "$WORK/plain4c/metrics.jsonl" "$WORK/$run/metrics.jsonl"
+done
+expect_error "--set of a non-dist setting on resume" "--set may change only dist.* settings, not 'train.lr=1'" \
+  "$M" train --resume "$WORK/z4to1" --set train.lr=1 --steps 9
+expect_error "dist.zero=2" "dist.zero = 2 must be 0" "$M" train "${RUN[@]}" --set dist.zero=2 --out "$WORK/zero_bad"
+
 # Ranks given different runs are refused, each with the same error, before anything is written.
 out=$("${MPIRUN[@]}" -np 1 "$M" train "${RUN[@]}" --out "$WORK/mismatch" : \
         -np 1 "$M" train "${RUN[@]}" --set train.lr=2e-3 --out "$WORK/mismatch" 2>&1) && fail "different runs were not refused"

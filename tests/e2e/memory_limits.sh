@@ -17,7 +17,7 @@ fi
 # The start of a run states its memory.
 LOUD=(); for a in "${TINY[@]}"; do [[ $a == --quiet ]] || LOUD+=("$a"); done
 "$M" train "${LOUD[@]}" --steps 1 --out "$WORK/small" >"$WORK/small.out"
-grep -Eq '^moe train: memory [0-9.]+ MiB \(weights and gradients [0-9.]+ MiB, optimizer state [0-9.]+ MiB, activations [0-9.]+ (KiB|MiB)\), of [0-9.]+ GiB available$' "$WORK/small.out" \
+grep -Eq '^moe train: memory [0-9.]+ MiB \(weights and gradients [0-9.]+ MiB, optimizer state [0-9.]+ (KiB|MiB), activations [0-9.]+ (KiB|MiB)\), of [0-9.]+ GiB available$' "$WORK/small.out" \
   || fail "no memory line: $(cat "$WORK/small.out")"
 
 # Training that would need terabytes: refused at once, nothing written.

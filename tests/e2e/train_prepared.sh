@@ -59,5 +59,5 @@ expect_error "missing data dir" "does not exist" "$M" train "${TINY[@]}" --data 
 expect_error "not a prepared dir" "no meta.json" "$M" train "${TINY[@]}" --data "$WORK" --steps 2 --out "$WORK/x"
 expect_error "prepared without dir" "data.dir is required" "$M" train "${TINY[@]}" --set data.source=prepared --steps 2 --out "$WORK/x"
 expect_error "unknown sampling" "data.sampling" "$M" train "${TINY[@]}" --set data.sampling=sliding --steps 2 --out "$WORK/x"
-expect_error "--data with --resume" "drop --config/--preset/--set/--data" "$M" train --resume "$WORK/full" --data "$WORK/data"
+expect_error "--data with --resume" "drop --config/--preset/--data" "$M" train --resume "$WORK/full" --data "$WORK/data"
 echo "train on prepared data: all cases passed"

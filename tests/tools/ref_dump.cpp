@@ -108,7 +108,7 @@ int run(int argc, char** argv) {
   nlohmann::json lrs = nlohmann::json::array(), temps = nlohmann::json::array(),
                  gammas = nlohmann::json::array();
 
-  moe::AdamW optimizer(model.params(), tc);
+  moe::AdamW optimizer(model.params(), tc, {0, model.params().numel()});
   const auto moe_layers = model.moe_layers();
   const auto moe_indices = model.moe_layer_indices();
   const bool step_routing =
@@ -180,8 +180,8 @@ int run(int argc, char** argv) {
       }
     }
     double sum_squares = 0.0;
-    moe::grad_sum_squares(moe::cpu_tensor(&sum_squares, moe::Shape{1}), model.params());
-    moe::clip_grads(model.params(), std::sqrt(sum_squares), tc.grad_clip);
+    moe::grad_sum_squares(moe::cpu_tensor(&sum_squares, moe::Shape{1}), optimizer.grads());
+    moe::clip_grads(optimizer.grads(), std::sqrt(sum_squares), tc.grad_clip);
     optimizer.step(lr, s + 1);
     const float gamma = tc.router_bias_update_at(s);
     gammas.push_back(gamma);

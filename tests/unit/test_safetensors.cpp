@@ -140,6 +140,23 @@ TEST_F(SafeTensorsTest, ReadIntoChecksShapeAndDtype) {
   EXPECT_THROW(f.entry("missing"), moe::Error);
 }
 
+TEST_F(SafeTensorsTest, ReadRangeIntoReadsElementsOfTheFlatTensor) {
+  SafeTensorsFile f = SafeTensorsFile::open(write_sample());
+  std::vector<float> part(3, 9.0f);
+  f.read_range_into("w", 2, moe::cpu_tensor(part.data(), Shape{3}));
+  EXPECT_EQ(part, (std::vector<float>{w_[2], w_[3], w_[4]}));
+  f.read_range_into("w", 6, moe::cpu_tensor(part.data(), Shape{0}));  // empty at the end
+  try {
+    f.read_range_into("w", 4, moe::cpu_tensor(part.data(), Shape{3}));
+    FAIL() << "expected moe::Error";
+  } catch (const moe::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("expected elements [4, 7) of F32, found F32 (2, 3)"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(f.read_range_into("w", -1, moe::cpu_tensor(part.data(), Shape{1})), moe::Error);
+}
+
 TEST_F(SafeTensorsTest, WriteRejectsBadInput) {
   moe::Tensor w = moe::cpu_tensor(w_.data(), Shape{2, 3});
   EXPECT_THROW(moe::write_safetensors(path("x"), {{"a", w}, {"a", w}}), moe::Error);

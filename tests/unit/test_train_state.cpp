@@ -57,6 +57,27 @@ TEST_F(TrainStateTest, RoundTrips) {
   EXPECT_EQ(back.adam_v.f32()[5], 0.5f);
 }
 
+// A ZeRO-1 process reads its shard of the file's moments.
+TEST_F(TrainStateTest, LoadsAShardOfTheMoments) {
+  for (int64_t i = 0; i < model_.param_count(); ++i) {
+    state_.adam_m.f32()[i] = static_cast<float>(i);
+    state_.adam_v.f32()[i] = static_cast<float>(2 * i);
+  }
+  save_train_state(dir_.str(), config(), model_, state_);
+  write_safetensors(dir_ / "model.safetensors", {}, {{"step", "3"}});
+  TrainState shard;
+  shard.moments_first = 5;
+  shard.adam_m = arena_.alloc(Shape{4});
+  shard.adam_v = arena_.alloc(Shape{4});
+  load_train_state(dir_.str(), model_, shard);
+  for (int64_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(shard.adam_m.f32()[i], static_cast<float>(5 + i));
+    EXPECT_EQ(shard.adam_v.f32()[i], static_cast<float>(2 * (5 + i)));
+  }
+  shard.moments_first = model_.param_count() - 2;  // past the end
+  EXPECT_THROW(load_train_state(dir_.str(), model_, shard), Error);
+}
+
 TEST_F(TrainStateTest, NonFiniteOrNegativeMomentsAreNeverSaved) {
   const int64_t index = second_param().offset + 2;
   for (auto [tensor, name, value] : {std::tuple{state_.adam_m, "adam.m", std::nanf("")},
