@@ -3,6 +3,7 @@
 #include <cmath>
 #include <vector>
 
+#include "backends/cpu/parallel.h"
 #include "backends/cpu/tensor_data.h"
 
 namespace moe::cpu {
@@ -22,19 +23,32 @@ void rotate(T* out, const T* x, int64_t B, int64_t Tn, int64_t H, int64_t D, int
   std::vector<double> inv_freq(half);
   for (int64_t i = 0; i < half; ++i)
     inv_freq[i] = std::pow(static_cast<double>(theta), -2.0 * static_cast<double>(i) / D);
-#pragma omp parallel for
-  for (int64_t row = 0; row < B * Tn; ++row) {
-    const double pos = static_cast<double>(pos_offset + row % Tn);
+  // cos and sin of each position's angles, once for all B sequences and H heads (they were taken
+  // per row and took as long as the rotation itself).
+  std::vector<T> cos_t(Tn * half), sin_t(Tn * half);  // (Tn, half)
+#pragma omp parallel for if (Tn * half > kParallelMin)
+  for (int64_t t = 0; t < Tn; ++t) {
+    const double pos = static_cast<double>(pos_offset + t);
     for (int64_t i = 0; i < half; ++i) {
       const double angle = pos * inv_freq[i];
-      const T c = static_cast<T>(std::cos(angle));
-      const T s = static_cast<T>(sign * std::sin(angle));
-      for (int64_t h = 0; h < H; ++h) {
-        const int64_t base = (row * H + h) * D;
-        const T a = x[base + i];
-        const T b = x[base + i + half];
-        out[base + i] = a * c - b * s;
-        out[base + i + half] = b * c + a * s;
+      cos_t[t * half + i] = static_cast<T>(std::cos(angle));
+      sin_t[t * half + i] = static_cast<T>(sign * std::sin(angle));
+    }
+  }
+#pragma omp parallel for if (B * Tn * H * D > kParallelMin)
+  for (int64_t row = 0; row < B * Tn; ++row) {
+    const T* c = cos_t.data() + (row % Tn) * half;
+    const T* s = sin_t.data() + (row % Tn) * half;
+    for (int64_t h = 0; h < H; ++h) {
+      const T* xa = x + (row * H + h) * D;
+      const T* xb = xa + half;
+      T* oa = out + (row * H + h) * D;
+      T* ob = oa + half;
+#pragma omp simd
+      for (int64_t i = 0; i < half; ++i) {
+        const T a = xa[i], b = xb[i];
+        oa[i] = a * c[i] - b * s[i];
+        ob[i] = b * c[i] + a * s[i];
       }
     }
   }
