@@ -4,9 +4,14 @@
 trained on Tiny Shakespeare at the character level.
 
 Per-head attention modules, a noisy top-k router that scatters the kept logits into -inf before
-a softmax, and a sparse MoE that loops over the experts with dense masks. Two tutorial details
-are kept on purpose: attention scores are scaled by n_embed**-0.5 (not head_size**-0.5), and the
-router noise is drawn in evaluation too.
+a softmax, and a sparse MoE that loops over the experts with dense masks. The tutorial's details
+are kept on purpose, and moe.cpp's makemoe preset trains the same way: attention scores are
+scaled by n_embed**-0.5, not head_size**-0.5 (model.attention_scale); each expert ends in its own
+dropout, applied before the gate weighs its output (model.expert_dropout); AdamW's default
+weight decay 0.01 applies to every parameter, biases and LayerNorms included
+(train.weight_decay_params = "all"). The router noise is drawn in evaluation too, which moe.cpp
+does with model.router_noise_at_eval = true (train_vs_pytorch.py sets it, so that both loss
+curves are measured alike).
 
 Prints the parameter count, train/val loss at each evaluation, and finally one JSON line:
 {"impl", "params", "steps", "tokens_per_s", "seconds", "final_train_loss", "val_loss"};

@@ -37,7 +37,9 @@ def main():
 
     ours = runner.train_moe(moe, args.threads, [
         "--preset", "makemoe", "--steps", str(args.steps), "--eval-every", str(args.eval_every),
-        "--set", f"train.eval_iters={args.eval_iters}", "--set", f"data.path={data}"])
+        "--set", f"train.eval_iters={args.eval_iters}", "--set", f"data.path={data}",
+        # The tutorial's code draws the router noise in evaluation too: measure both alike.
+        "--set", "model.router_noise_at_eval=true"])
     torch_res, torch_curve = runner.train_peer(
         os.path.join(os.path.relpath(os.path.dirname(__file__)), "makemoe_pytorch.py"),
         ["--data", data, "--steps", str(args.steps), "--eval-every", str(args.eval_every),

@@ -124,10 +124,12 @@ const std::vector<Field>& fields() {
     m("seq_aux_loss_coef", &M::seq_aux_loss_coef);
     m("aux_loss_scope", &M::aux_loss_scope);
     m("dropout", &M::dropout);
+    m("expert_dropout", &M::expert_dropout);
     m("init", &M::init);
     m("init_std", &M::init_std);
     m("norm_eps", &M::norm_eps);
     m("rope_theta", &M::rope_theta);
+    m("attention_scale", &M::attention_scale);
     t("batch_size", &T::batch_size);
     t("steps", &T::steps);
     t("grad_accum", &T::grad_accum);
@@ -136,6 +138,7 @@ const std::vector<Field>& fields() {
     t("lr_schedule", &T::lr_schedule);
     t("warmup_steps", &T::warmup_steps);
     t("weight_decay", &T::weight_decay);
+    t("weight_decay_params", &T::weight_decay_params);
     t("beta1", &T::beta1);
     t("beta2", &T::beta2);
     t("adam_eps", &T::adam_eps);
@@ -336,6 +339,11 @@ void ModelConfig::validate() const {
   check_range("model.init_std", init_std, 0.0f, 10.0f);
   check_range("model.norm_eps", norm_eps, 0.0f, 1.0f);
   check_range("model.rope_theta", rope_theta, 1.0f, 1e9f);
+  check_range("model.attention_scale", attention_scale, 0.0f, 1e3f);
+  MOE_CHECK(attention_scale == 0.0f || is_gpt(),
+            "config: model.attention_scale = ", attention_scale,
+            " needs model.arch = gpt (Llama-style models export to llama.cpp and Hugging Face, "
+            "which scale attention by 1/sqrt(head_dim)); set it to 0");
 }
 
 void TrainConfig::validate() const {
@@ -347,6 +355,7 @@ void TrainConfig::validate() const {
   check_one_of("train.lr_schedule", lr_schedule, {"cosine", "constant"});
   check_range<int64_t>("train.warmup_steps", warmup_steps, 0, int64_t{1} << 40);
   check_range("train.weight_decay", weight_decay, 0.0f, 10.0f);
+  check_one_of("train.weight_decay_params", weight_decay_params, {"weights", "all"});
   MOE_CHECK(beta1 >= 0 && beta1 < 1, "config value train.beta1 = ", beta1, " must be in [0, 1)");
   MOE_CHECK(beta2 >= 0 && beta2 < 1, "config value train.beta2 = ", beta2, " must be in [0, 1)");
   // eps = 0 makes every update of a parameter whose gradient stays 0 a 0/0: NaN weights.
@@ -534,8 +543,14 @@ RunConfig RunConfig::preset(const std::string& name) {
   RunConfig c;
   if (name == "makemoe") {
     // The makeMoE tutorial (AviSoori1x/makeMoE): character-level Tiny Shakespeare, 8.99 M params,
-    // constant lr 1e-3 AdamW (PyTorch's default weight decay 0.01), no clipping.
+    // constant lr 1e-3 AdamW (PyTorch's default weight decay 0.01), no clipping. Its heads scale
+    // q.k by C**-0.5 with C = n_embed (Head.forward), not by head_size**-0.5, and its
+    // torch.optim.AdamW(model.parameters()) decays every parameter, biases and LayerNorms too.
+    // Its dropout after the MoE acts inside each Expert, before the gate weighs the output.
     c.model = ModelConfig{};
+    c.model.attention_scale = 1.0f / std::sqrt(static_cast<float>(c.model.n_embed));
+    c.train.weight_decay_params = "all";
+    c.model.expert_dropout = true;
     c.train.batch_size = 16;
     c.train.steps = 5000;
     c.train.lr = 1e-3f;

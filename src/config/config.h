@@ -55,10 +55,18 @@ struct ModelConfig {
   float seq_aux_loss_coef = 0.0f;
   std::string aux_loss_scope = "micro_batch";
   float dropout = 0.1f;
+  // Where an MoE layer's dropout acts: false, on the layer's output before the residual add (as
+  // a dense FFN's); true, on each expert's output before its gate weighs it, one mask per
+  // (token, expert) row, as the makeMoE tutorial's Expert ends in nn.Dropout.
+  bool expert_dropout = false;
   std::string init = "kaiming";  // "normal", "kaiming", "xavier"
   float init_std = 0.02f;
   float norm_eps = 1e-5f;
   float rope_theta = 10000.0f;
+  // Multiplies q.k in attention; 0: 1/sqrt(head_dim) (Vaswani et al. 2017). The makeMoE
+  // tutorial's heads scale by n_embed**-0.5 instead (GPT-style models only: llama.cpp and
+  // Hugging Face Llama, the Llama-style exports, always use 1/sqrt(head_dim)).
+  float attention_scale = 0.0f;
 
   bool is_gpt() const { return arch == "gpt"; }
   bool has_bias() const { return is_gpt(); }
@@ -98,6 +106,10 @@ struct TrainConfig {
   std::string lr_schedule = "cosine";  // "cosine" (after warmup) or "constant"
   int64_t warmup_steps = 0;
   float weight_decay = 0.01f;
+  // Which parameters weight decay applies to: "weights", the matrices and embeddings (nanoGPT's
+  // groups), or "all", biases and norm gains too, as torch.optim.AdamW(model.parameters()) does
+  // in the makeMoE tutorial.
+  std::string weight_decay_params = "weights";
   float beta1 = 0.9f;
   float beta2 = 0.999f;
   float adam_eps = 1e-8f;

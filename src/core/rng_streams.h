@@ -51,6 +51,8 @@ inline constexpr uint64_t kAttentionDropout = 1;          // on the attention pr
 inline constexpr uint64_t kRouterNoise = 2;               // noisy top-k router's N(0, 1) draws
 inline constexpr uint64_t kAttentionResidualDropout = 3;  // attention branch before the residual
 inline constexpr uint64_t kFfnResidualDropout = 4;        // FFN / MoE branch before the residual
+inline constexpr uint64_t kExpertDropout = 5;        // routed experts' output rows (expert_dropout)
+inline constexpr uint64_t kSharedExpertDropout = 6;  // shared expert s: rng_key(site key, s)
 }  // namespace rng_site
 
 // `moe generate` samples tokens from the sequential Rng(rng_key(--seed)), with no id.

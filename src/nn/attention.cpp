@@ -21,7 +21,8 @@ Attention::Attention(ParamTable& table, const std::string& prefix, const ModelCo
       block_size_(cfg.block_size),
       rope_(!cfg.is_gpt()),
       rope_theta_(cfg.rope_theta),
-      dropout_(cfg.dropout) {
+      dropout_(cfg.dropout),
+      scale_(cfg.attention_scale) {
   int64_t c = n_embed_, hd = n_heads_ * head_dim_, kvd = n_kv_heads_ * head_dim_;
   // makeMoE's heads have no q/k/v biases; its output projection has one. Llama has none.
   wq_ = add_linear(table, prefix + ".q_proj", hd, c, false, linear_init(cfg, c, hd, false));
@@ -86,6 +87,7 @@ Tensor Attention::forward(const ForwardContext& ctx, const Tensor& x) {
   Tensor lse = lse_.prefix(Shape{b, n_heads_, t});
   Tensor att = att_.prefix(Shape{b, t, n_heads_, head_dim_});
   AttentionArgs args;
+  args.scale = scale_;
   args.dropout = ctx.training ? dropout_ : 0.0f;
   args.dropout_key = dropout_key(ctx);
   ops::attention_forward(att, lse, q, keys, values, args);
@@ -107,6 +109,7 @@ void Attention::backward(const ForwardContext& ctx, Tensor dx, const Tensor& dou
                        att.view(Shape{n, n_heads_ * head_dim_}));
   Tensor dq = dq_.prefix(q.shape), dk = dk_.prefix(k.shape), dv = dv_.prefix(v.shape);
   AttentionArgs args;
+  args.scale = scale_;
   args.dropout = ctx.training ? dropout_ : 0.0f;
   args.dropout_key = dropout_key(ctx);
   ops::attention_backward(dq, dk, dv, datt, q, k, v, att, lse, args);

@@ -29,6 +29,7 @@ class Attention {
   int64_t layer_, n_embed_, n_heads_, n_kv_heads_, head_dim_, block_size_;
   bool rope_;
   float rope_theta_, dropout_;
+  float scale_;  // multiplies q.k; 0: 1/sqrt(head_dim)
   LinearParams wq_, wk_, wv_, wo_;
   // Saved activations (buffers for the largest call).
   Tensor q_;    // (B, T, H, D) after RoPE

@@ -30,6 +30,7 @@ Block::Block(ParamTable& table, const ModelConfig& cfg, int64_t layer, ExpertExc
     : layer_(layer),
       n_embed_(cfg.n_embed),
       dropout_(cfg.dropout),
+      ffn_dropout_(cfg.is_moe_layer(layer) && cfg.expert_dropout ? 0.0f : cfg.dropout),
       norm1_(table, layer_prefix(cfg, layer) + (cfg.is_gpt() ? "ln_1" : "input_layernorm"), cfg),
       attention_(table, layer_prefix(cfg, layer) + (cfg.is_gpt() ? "attn" : "self_attn"), cfg,
                  layer),
@@ -91,7 +92,7 @@ void Block::route(const ForwardContext& ctx, const Tensor& x) {
 
 Tensor Block::forward(const ForwardContext& ctx, const Tensor& x) {
   const int64_t n = x.size(0);
-  const float p = ctx.training ? dropout_ : 0.0f;
+  const float p = ctx.training ? ffn_dropout_ : 0.0f;
   Tensor h = attention_residual(ctx, x);
   Tensor f = ffn_forward(ctx, norm2_.forward(h));
   if (p > 0.0f) {
@@ -111,8 +112,10 @@ void Block::backward(const ForwardContext& ctx, Tensor dx, const Tensor& dout, c
   Tensor dbranch = dbranch_.rows(0, n), dnorm = dnorm_.rows(0, n), dh = dh_.rows(0, n);
   // FFN branch: out = h + dropout(FFN(Norm_2(h))).
   Tensor df = dout;
-  if (p > 0.0f) {
-    ops::dropout_backward(dbranch, dout, p, ctx.site_key(layer_, rng_site::kFfnResidualDropout));
+  const float p_ffn = ctx.training ? ffn_dropout_ : 0.0f;
+  if (p_ffn > 0.0f) {
+    ops::dropout_backward(dbranch, dout, p_ffn,
+                          ctx.site_key(layer_, rng_site::kFfnResidualDropout));
     df = dbranch;
   }
   Tensor a2 = norm2_.forward_output(n);

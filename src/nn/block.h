@@ -45,6 +45,9 @@ class Block {
  private:
   int64_t layer_, n_embed_;
   float dropout_;
+  // The FFN branch's dropout before the residual add: dropout_, or 0 for an MoE layer whose
+  // experts drop their own outputs (model.expert_dropout).
+  float ffn_dropout_;
   Norm norm1_;
   Attention attention_;
   Norm norm2_;

@@ -4,6 +4,7 @@
 
 #include "core/check.h"
 #include "core/rng_streams.h"
+#include "ops/dropout.h"
 #include "ops/elementwise.h"
 #include "ops/expert_choice.h"
 #include "ops/matmul.h"
@@ -33,6 +34,7 @@ MoELayer::MoELayer(ParamTable& table, const std::string& prefix, const ModelConf
       seq_aux_coef_(cfg.seq_aux_loss_coef),
       score_(cfg.router_score == "sigmoid" ? RouterScore::Sigmoid : RouterScore::Softmax),
       routed_scaling_(cfg.routed_scaling_factor),
+      expert_dropout_(cfg.expert_dropout ? cfg.dropout : 0.0f),
       gate_(add_linear(table, prefix + ".gate", cfg.n_experts, cfg.n_embed, cfg.has_bias(),
                        linear_init(cfg, cfg.n_embed, cfg.n_experts, false))),
       noise_(noisy_
@@ -108,6 +110,11 @@ void MoELayer::allocate(Arena& arena, Arena& scratch, int64_t max_tokens,
   }
   for (auto& s : shared_)
     s->allocate(arena, scratch, n);
+  if (expert_dropout_ > 0.0f && !shared_.empty()) dshared_ = scratch.alloc(Shape{n, c});
+}
+
+uint64_t MoELayer::shared_dropout_key(const ForwardContext& ctx, size_t shared) const {
+  return rng_key(ctx.site_key(layer_, rng_site::kSharedExpertDropout), shared);
 }
 
 // With a capacity limit the number of rows the experts compute depends on the routing: the last
@@ -248,12 +255,22 @@ Tensor MoELayer::forward(const ForwardContext& ctx, const Tensor& x) {
   } else {
     ys = experts_.forward(xs, offsets_, used_rows_);
   }
+  // Expert dropout: each (token, expert) row is dropped before its gate weighs it, in place, so
+  // backward's gate gradient reads the dropped rows.
+  const float p = expert_dropout(ctx);
+  if (p > 0.0f) {
+    Tensor used = ys.rows(0, used_rows_);
+    ops::dropout_forward(used, used, p, ctx.site_key(layer_, rng_site::kExpertDropout));
+  }
   Tensor out = out_.rows(0, n);
   ops::moe_scatter(out, ys, gates, slot_rows);
   if (!shared_.empty()) {
     write_single_group_offsets(dense_offsets_, n);
-    for (auto& s : shared_)
-      ops::add_inplace(out, s->forward(x, dense_offsets_, n));
+    for (size_t s = 0; s < shared_.size(); ++s) {
+      Tensor y = shared_[s]->forward(x, dense_offsets_, n);
+      if (p > 0.0f) ops::dropout_forward(y, y, p, shared_dropout_key(ctx, s));
+      ops::add_inplace(out, y);
+    }
   }
   return out;
 }
@@ -267,6 +284,11 @@ void MoELayer::backward(const ForwardContext& ctx, Tensor dx, const Tensor& dout
   // The experts' outputs are still in their buffer from forward (ExpertFFN::forward's return).
   Tensor ys = exchange_ ? ys_.rows(0, n * k) : experts_.forward_output(n * k);
   ops::moe_scatter_backward(dys, dgates, dout, ys, gates, slot_rows, sorted_slots, offsets_);
+  const float p = expert_dropout(ctx);
+  if (p > 0.0f) {
+    Tensor used = dys.rows(0, used_rows_);
+    ops::dropout_backward(used, used, p, ctx.site_key(layer_, rng_site::kExpertDropout));
+  }
   if (exchange_) {
     // The output gradients travel as the rows did; the input gradients come back.
     exchange_->to_experts(received_dys_.rows(0, plan_.received), dys.rows(0, used_rows_), plan_);
@@ -303,8 +325,13 @@ void MoELayer::backward(const ForwardContext& ctx, Tensor dx, const Tensor& dout
                          noise_.weight->value);
     ops::add_inplace(dx, tmp);
   }
-  for (auto& s : shared_) {
-    s->backward(tmp, dout, x, dense_offsets_, n);
+  for (size_t s = 0; s < shared_.size(); ++s) {
+    Tensor dy = dout;
+    if (p > 0.0f) {
+      dy = dshared_.rows(0, n);
+      ops::dropout_backward(dy, dout, p, shared_dropout_key(ctx, s));
+    }
+    shared_[s]->backward(tmp, dy, x, dense_offsets_, n);
     ops::add_inplace(dx, tmp);
   }
 }

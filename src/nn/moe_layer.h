@@ -63,6 +63,11 @@ class MoELayer {
   void update_router_bias(float gamma);
 
  private:
+  // The expert dropout probability of this forward or backward (0 in evaluation).
+  float expert_dropout(const ForwardContext& ctx) const {
+    return ctx.training ? expert_dropout_ : 0.0f;
+  }
+  uint64_t shared_dropout_key(const ForwardContext& ctx, size_t shared) const;
   int64_t layer_, n_embed_, n_experts_, top_k_;
   // Expert choice routes every token's E slots (gates = the full softmax) and lets each expert
   // keep its best; top-k routers have top_k slots per token.
@@ -73,6 +78,7 @@ class MoELayer {
   float capacity_factor_, aux_coef_, z_coef_, seq_aux_coef_;
   RouterScore score_;
   float routed_scaling_;
+  float expert_dropout_;  // model.dropout on each expert's output (model.expert_dropout), or 0
   LinearParams gate_, noise_;
   ExpertExchange* exchange_;
   ExpertFFN experts_;  // all E experts, or the exchange's slice
@@ -103,6 +109,7 @@ class MoELayer {
   Tensor dgates_;                       // (N, k)
   Tensor dlogits_, dnoise_logits_;      // (N, E)
   Tensor dx_tmp_;                       // (N, C)
+  Tensor dshared_;                      // (N, C) shared experts with expert dropout only
   Tensor received_dys_, received_dxs_;  // (P*N*k, C) expert parallel only
   // Balance losses over segments (ops/router_balance.h), allocated when a run uses them.
   Tensor probs_;           // (N, E) softmax(logits / temperature)

@@ -8,6 +8,10 @@
 
 namespace moe {
 
+bool weight_decay_applies(const TrainConfig& cfg, const Param& param) {
+  return cfg.weight_decay_params == "all" || param.decay;
+}
+
 AdamW::AdamW(ParamTable& params, const TrainConfig& cfg, ElementRange shard, ArenaMode mode)
     : params_(params),
       cfg_(cfg),
@@ -33,13 +37,14 @@ void AdamW::step(float lr, int64_t step) {
   size_t i = 0;
   while (i < params.size()) {
     size_t j = i;
-    while (j + 1 < params.size() && params[j + 1].decay == params[i].decay &&
+    const bool decay = weight_decay_applies(cfg_, params[i]);
+    while (j + 1 < params.size() && weight_decay_applies(cfg_, params[j + 1]) == decay &&
            params[j + 1].trainable == params[i].trainable)
       ++j;
     const int64_t begin = std::max(params[i].offset, shard_.begin);
     const int64_t end = std::min(params[j].offset + params[j].shape.numel(), shard_.end);
     if (params[i].trainable && begin < end) {
-      args.weight_decay = params[i].decay ? cfg_.weight_decay : 0.0f;
+      args.weight_decay = decay ? cfg_.weight_decay : 0.0f;
       const int64_t mb = begin - shard_.begin, me = end - shard_.begin;  // in the moments
       ops::adamw_update(params_.flat_values().rows(begin, end),
                         params_.flat_grads().rows(begin, end), m_.rows(mb, me), v_.rows(mb, me),

@@ -1,6 +1,6 @@
 // AdamW over the parameter table: moments in two flat buffers laid out like the parameters (or
-// like a contiguous shard of them, under ZeRO-1); weight decay only for parameters flagged for it
-// (matrices and embeddings, as nanoGPT).
+// like a contiguous shard of them, under ZeRO-1); weight decay for the parameters flagged for it
+// (matrices and embeddings, as nanoGPT) or for all of them (train.weight_decay_params).
 #pragma once
 #include <cstdint>
 
@@ -16,6 +16,9 @@ struct ElementRange {
   int64_t begin = 0, end = 0;
   int64_t size() const { return end - begin; }
 };
+
+// Whether train.weight_decay applies to `param` under train.weight_decay_params.
+bool weight_decay_applies(const TrainConfig& cfg, const Param& param);
 
 class AdamW {
  public:

@@ -13,8 +13,9 @@ WIKI="$MOE_DATA_DIR/wikitext-2/wiki.valid.tokens"
 "$M" train-tokenizer --input "$WIKI" --vocab-size 300 --out "$WORK/bpe" >/dev/null
 head -c 100000 "$WIKI" >"$WORK/wiki.txt"
 "$M" prepare --dataset text --input "$WORK/wiki.txt" --tokenizer "bpe:$WORK/bpe" --out "$WORK/data" --quiet >/dev/null
-LLAMA=("${TINY[@]}" --data "$WORK/data" --set model.arch=llama --set model.router=topk
-       --set model.n_kv_heads=2 --set model.n_experts=4 --set model.aux_loss_coef=0.02
+# The makemoe preset's n_embed**-0.5 attention scale is GPT-style only: Llama-style models take 0.
+LLAMA=("${TINY[@]}" --data "$WORK/data" --set model.arch=llama --set model.attention_scale=0
+       --set model.router=topk --set model.n_kv_heads=2 --set model.n_experts=4 --set model.aux_loss_coef=0.02
        --set model.rope_theta=5000 --set model.norm_eps=1e-6)
 "$M" train "${LLAMA[@]}" --steps 3 --out "$WORK/moe" >/dev/null
 "$M" train "${LLAMA[@]}" --set model.moe_layers=none --steps 3 --out "$WORK/dense" >/dev/null
@@ -175,7 +176,8 @@ train_variant shared --set model.n_shared_experts=1
 train_variant capacity --set model.capacity_factor=1.25
 train_variant mixed --set model.moe_layers=1
 "$M" train "${TINY[@]}" --steps 1 --out "$WORK/v_gpt" >/dev/null
-"$M" train "${TINY[@]}" --set model.arch=llama --set model.router=topk --steps 1 --out "$WORK/v_char" >/dev/null
+"$M" train "${TINY[@]}" --set model.arch=llama --set model.attention_scale=0 --set model.router=topk \
+  --steps 1 --out "$WORK/v_char" >/dev/null
 export_refused() {  # WHAT FRAGMENT RUN
   expect_error "$1" "$2" "$M" export --checkpoint "$3" --format hf --out "$WORK/refused"
   [[ ! -e "$WORK/refused" ]] && ! compgen -G "$WORK/refused.tmp*" >/dev/null || fail "$1 left files"

@@ -8,6 +8,7 @@ CASES=(
   "model.arch=gpt model.moe_layers=none"
   "model.arch=gpt model.router=topk"
   "model.arch=gpt model.router=noisy_topk"
+  "model.arch=gpt model.router=noisy_topk model.attention_scale=0.0883883 train.weight_decay_params=all"
   "model.arch=gpt model.router=temperature model.router_temperature=2 model.router_temperature_end=0.5"
   "model.arch=gpt model.router=topk model.capacity_factor=1.0 model.top_k=1"
   "model.arch=gpt model.router=noisy_topk model.n_shared_experts=1 model.moe_layers=every:2"

@@ -8,7 +8,9 @@ source "$(dirname "$0")/common.bash"
 M=$MOE_BIN
 # gamma 0.01 moves the biases by a visible amount in 40 steps (1e-3, DeepSeek-V3's value, hardly
 # changes the routing of so short a run); the updates stop at step 30, so both phases resume.
-ARGS=("${TINY[@]}" --set model.arch=llama --set model.router=topk --set model.router_score=sigmoid
+# The makemoe preset's n_embed**-0.5 attention scale is GPT-style only: Llama-style models take 0.
+ARGS=("${TINY[@]}" --set model.arch=llama --set model.attention_scale=0 --set model.router=topk
+      --set model.router_score=sigmoid
       --set model.routed_scaling_factor=2 --set model.router_bias=true
       --set train.router_bias_update=0.01 --set train.router_bias_update_until=30
       --set train.grad_accum=2 --steps 40 --eval-every 10 --ckpt-every 5 --seed 5)
@@ -51,7 +53,7 @@ info=$("$M" info --checkpoint "$WORK/full")
 
 expect_error "gguf export of sigmoid gating" "model.router_score = sigmoid" \
   "$M" export --checkpoint "$WORK/full" --format gguf --out "$WORK/m.gguf"
-"$M" train "${TINY[@]}" --set model.arch=llama --set model.router=topk \
+"$M" train "${TINY[@]}" --set model.arch=llama --set model.attention_scale=0 --set model.router=topk \
   --set model.router_bias=true --steps 2 --out "$WORK/softmax_bias" >/dev/null
 expect_error "gguf export of selection biases" "model.router_bias = true" \
   "$M" export --checkpoint "$WORK/softmax_bias" --format gguf --out "$WORK/m2.gguf"

@@ -204,7 +204,7 @@ int run(int argc, char** argv) {
       continue;
     }
     case_tensors.emplace_back("grad." + p.name, grad);
-    if (p.decay) decay.push_back(p.name);
+    if (moe::weight_decay_applies(tc, p)) decay.push_back(p.name);
   }
   moe::write_safetensors(out + "/case.safetensors", case_tensors);
   nlohmann::json train = {{"steps", steps},

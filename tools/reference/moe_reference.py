@@ -199,6 +199,9 @@ class ModelConfig:
         # Fine-grained experts (DeepSeekMoE): routed and shared experts' hidden size, 0 meaning
         # ffn_hidden; configs written before the setting existed lack it.
         self.expert_hidden = int(raw.get("expert_hidden", 0))
+        # The attention scale, 0 meaning 1/sqrt(head_dim) (absent from older configs); the
+        # makemoe preset scales by n_embed**-0.5 as the makeMoE tutorial's heads do.
+        self.attention_scale = float(raw.get("attention_scale", 0.0))
         if self.dropout != 0.0:
             raise MalformedInput("config.json: dropout must be 0 (the check is deterministic)")
         if self.n_embed % self.n_heads or self.n_heads % self.n_kv_heads:
@@ -240,15 +243,15 @@ def rope(x, theta):
     return x * cos + rotated * sin
 
 
-def causal_attention(q, k, v):
+def causal_attention(q, k, v, scale=0.0):
     """q (B, T, H, D), k and v (B, T, H_kv, D) -> (B, T, H*D); head h reads kv head
-    h / (H / H_kv)."""
+    h / (H / H_kv). Scores are q.k times scale, 0 meaning 1/sqrt(D)."""
     b, t, h, d = q.shape
     group = h // k.shape[2]
     k = k.repeat_interleave(group, dim=2)
     v = v.repeat_interleave(group, dim=2)
     q, k, v = (x.transpose(1, 2) for x in (q, k, v))  # (B, H, T, D)
-    scores = q @ k.transpose(-2, -1) / math.sqrt(d)
+    scores = q @ k.transpose(-2, -1) * (scale if scale != 0.0 else 1.0 / math.sqrt(d))
     future = torch.ones(t, t, dtype=torch.bool).triu(1)
     att = torch.softmax(scores.masked_fill(future, float("-inf")), dim=-1)
     return (att @ v).transpose(1, 2).reshape(b, t, h * d)
@@ -261,6 +264,7 @@ class GptAttention(nn.Module):
         super().__init__()
         c = cfg.n_embed
         self.n_heads = cfg.n_heads
+        self.scale = cfg.attention_scale
         self.q_proj = nn.Linear(c, c, bias=False)
         self.k_proj = nn.Linear(c, c, bias=False)
         self.v_proj = nn.Linear(c, c, bias=False)
@@ -270,7 +274,7 @@ class GptAttention(nn.Module):
         b, t, _ = a.shape
         q, k, v = (proj(a).view(b, t, self.n_heads, -1)
                    for proj in (self.q_proj, self.k_proj, self.v_proj))
-        return self.c_proj(causal_attention(q, k, v))
+        return self.c_proj(causal_attention(q, k, v, self.scale))
 
 
 class LlamaAttention(nn.Module):
