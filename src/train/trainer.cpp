@@ -20,6 +20,7 @@
 #include "core/rng_streams.h"
 #include "data/batch_sampler.h"
 #include "dist/communicator.h"
+#include "dist/launch.h"
 #include "model/checkpoint.h"
 #include "model/model.h"
 #include "ops/device.h"
@@ -686,6 +687,11 @@ Device training_device(const RunConfig& config) {
 }
 
 TrainResult train(const RunConfig& config, const TrainOptions& options) {
+  // The collectives of the run's device (NCCL's for CUDA) before the trainer holds world().
+  RunConfig device_config =
+      options.resume && !options.device ? read_checkpoint_config(options.out_dir) : config;
+  if (options.device) device_config.train.device = *options.device;
+  use_device_collectives(device_config.train.device_kind());
   return Trainer(config, options).run();
 }
 
