@@ -9,7 +9,7 @@ M=$MOE_BIN
 [[ ${MOE_NCCL:-OFF} == ON ]] || { echo "skip: no NCCL training check: this build has no NCCL transport (needs MOE_CUDA, MOE_MPI and NCCL)"; exit 77; }
 command -v mpirun >/dev/null || { echo "skip: no NCCL training check: mpirun not found (scripts/setup.sh --test installs openmpi-bin)"; exit 77; }
 SYNTHETIC=(--set data.source=synthetic --set model.vocab_size=65)
-RUN=("${TINY[@]}" "${SYNTHETIC[@]}" --steps 6 --eval-every 6 --seed 3 --device cuda)
+RUN=("${TINY[@]}" "${SYNTHETIC[@]}" --eval-every 6 --seed 3 --device cuda)
 if ! err=$("$M" train "${RUN[@]}" --steps 1 --out "$WORK/probe" 2>&1 >/dev/null); then
   [[ $err == *"cannot run on cuda: "* ]] || fail "train --device cuda: unexpected failure: $err"
   echo "skip: no NCCL training check: ${err#error: }"
@@ -18,8 +18,8 @@ fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 MPIRUN=(timeout 180 mpirun --oversubscribe --quiet)
 
-"$M" train "${RUN[@]}" --set train.grad_accum=2 --out "$WORK/one" >/dev/null
-"${MPIRUN[@]}" -np 1 "$M" train "${RUN[@]}" --set train.grad_accum=2 --out "$WORK/nccl1" >/dev/null
+"$M" train "${RUN[@]}" --steps 6 --set train.grad_accum=2 --out "$WORK/one" >/dev/null
+"${MPIRUN[@]}" -np 1 "$M" train "${RUN[@]}" --steps 6 --set train.grad_accum=2 --out "$WORK/nccl1" >/dev/null
 expect_same_metrics "$WORK/one/metrics.jsonl" "$WORK/nccl1/metrics.jsonl"
 echo "ok: 1 process over NCCL repeats the single-process CUDA run bit for bit"
 
@@ -27,7 +27,7 @@ gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
 if ((gpus < 2)); then
   echo "skip: 2 processes over NCCL: $gpus GPU(s) here, NCCL needs one per process"
 else
-  "${MPIRUN[@]}" -np 2 "$M" train "${RUN[@]}" --out "$WORK/nccl2" >/dev/null
+  "${MPIRUN[@]}" -np 2 "$M" train "${RUN[@]}" --steps 6 --out "$WORK/nccl2" >/dev/null
   "$PY" - "$WORK/one/metrics.jsonl" "$WORK/nccl2/metrics.jsonl" <<'PYEOF'
 import json, sys
 def steps(path):
