@@ -4,8 +4,9 @@
 Builds the model of a moe.cpp run from its resolved config (`--config` takes the "config" object
 of a metrics.jsonl start record): GPT-style (learned positions, LayerNorm, noisy top-k router,
 ReLU experts with biases, dropout) or Llama-style (RoPE, RMSNorm, grouped-query attention, top-k
-router, SwiGLU experts), causal attention through F.scaled_dot_product_attention, Switch
-load-balancing loss, fused AdamW, clipping by global norm. The MoE layer runs one of two ways
+router, SwiGLU experts; the attention and RMSNorm of bench/llama_pytorch.py), causal attention
+through F.scaled_dot_product_attention, Switch load-balancing loss, fused AdamW, clipping by
+global norm. The MoE layer runs one of two ways
 (`--moe`):
   grouped  the token-expert assignments sorted by expert (a stable argsort), gathered, every
            projection one torch._grouped_mm over all experts, combined with index_add_ weighted
@@ -36,50 +37,23 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-class RMSNorm(nn.Module):
-    def __init__(self, dim, eps):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(dim))
-        self.eps = eps
-
-    def forward(self, x):
-        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+from llama_pytorch import Attention as LlamaAttention, RMSNorm
 
 
-class Attention(nn.Module):
-    def __init__(self, m, rope):
+class GptAttention(nn.Module):
+    """GPT-style causal attention: learned positions elsewhere, biases, dropout. The Llama-style
+    one (RoPE, grouped-query, no biases) is llama_pytorch.Attention."""
+
+    def __init__(self, m):
         super().__init__()
         c, self.heads = m["n_embed"], m["n_heads"]
-        self.kv_heads = m.get("n_kv_heads") or self.heads
-        d = c // self.heads
-        self.q = nn.Linear(c, self.heads * d, bias=not rope)
-        self.kv = nn.Linear(c, 2 * self.kv_heads * d, bias=not rope)
-        self.o = nn.Linear(c, c, bias=not rope)
-        self.rope = rope
+        self.qkv = nn.Linear(c, 3 * c)
+        self.o = nn.Linear(c, c)
         self.dropout = m["dropout"]
-        if rope:
-            inv = m["rope_theta"] ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
-            angles = torch.arange(m["block_size"], dtype=torch.float64)[:, None] * inv
-            angles = torch.cat([angles, angles], -1)  # (block_size, D)
-            self.register_buffer("cos", angles.cos().float(), persistent=False)
-            self.register_buffer("sin", angles.sin().float(), persistent=False)
-
-    def rotate(self, x):
-        """x (B, heads, T, D): RoPE, "rotate half" layout (Su et al. 2021)."""
-        t, half = x.shape[2], x.shape[3] // 2
-        rotated = torch.cat([-x[..., half:], x[..., :half]], -1)
-        return x * self.cos[:t] + rotated * self.sin[:t]
 
     def forward(self, x):
         b, t, c = x.shape
-        q = self.q(x).view(b, t, self.heads, -1).transpose(1, 2)  # (B, H, T, D)
-        k, v = self.kv(x).view(b, t, 2, self.kv_heads, -1).permute(2, 0, 3, 1, 4)
-        if self.rope:
-            q, k = self.rotate(q), self.rotate(k)
-        group = self.heads // self.kv_heads
-        k = k.repeat_interleave(group, dim=1)  # (B, H, T, D)
-        v = v.repeat_interleave(group, dim=1)
+        q, k, v = self.qkv(x).view(b, t, 3, self.heads, -1).permute(2, 0, 3, 1, 4)  # (B, H, T, D)
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
                                            dropout_p=self.dropout if self.training else 0.0)
         return F.dropout(self.o(y.transpose(1, 2).reshape(b, t, c)), self.dropout, self.training)
@@ -174,7 +148,10 @@ class Model(nn.Module):
         norm = (lambda: nn.LayerNorm(c, eps=m["norm_eps"])) if gpt else \
             (lambda: RMSNorm(c, m["norm_eps"]))
         self.norms = nn.ModuleList(norm() for _ in range(2 * m["n_layers"] + 1))
-        self.attn = nn.ModuleList(Attention(m, not gpt) for _ in range(m["n_layers"]))
+        # n_kv_heads 0 means one per head (src/config/config.h).
+        llama = {**m, "n_kv_heads": m.get("n_kv_heads") or m["n_heads"]}
+        self.attn = nn.ModuleList(GptAttention(m) if gpt else LlamaAttention(llama)
+                                  for _ in range(m["n_layers"]))
         self.moe = nn.ModuleList(MoE(m, gpt, grouped, mm_dtype) for _ in range(m["n_layers"]))
         self.lm_head = nn.Linear(c, m["vocab_size"], bias=False)
 

@@ -7,6 +7,10 @@
 #                      logits, losses and every gradient within 1e-4 (tests/unit/test_cuda_model.cpp)
 #   cuda_training      10-step loss trajectories, CUDA against CPU, and the exact resume of a CUDA
 #                      run killed after a checkpoint (tests/e2e/cuda_training.sh)
+#   nccl               the NCCL transport: its unit tests (a job of one process on one GPU, every
+#                      collective; NCCL refuses two ranks on one GPU, so one GPU checks the calls,
+#                      not sums over ranks) and tests/e2e/nccl_training.sh (mpirun -np 1 over NCCL
+#                      against the plain CUDA run, bit for bit; -np 2 where there are two GPUs)
 #   bench              tokens/s, MFU and peak GPU memory of the makemoe preset and of
 #                      bench/gpt2_moe.toml, moe.cpp against PyTorch on the same GPU
 #                      (bench/gpu_vs_pytorch.py), in $BENCH_SECONDS (default 240)
@@ -105,6 +109,16 @@ cuda_training() {
     timeout 300 bash tests/e2e/cuda_training.sh || { local rc=$?; [[ $rc -eq 77 ]] || return $rc; }
 }
 
+nccl() {
+  timeout 120 "$BUILD/tests/moe_tests" --gtest_filter='NcclCommunicator.*' --gtest_color=no
+  local bin=$BUILD/moe
+  if $prebuilt; then bin=$(dirname "$BUILD")/real/moe; fi
+  local built=OFF
+  if ldd "$bin" | grep -q libnccl; then built=ON; fi
+  MOE_BIN=$BUILD/moe MOE_BUILD=$BUILD MOE_ROOT=$PWD MOE_NCCL=$built OMP_NUM_THREADS=2 \
+    timeout 400 bash tests/e2e/nccl_training.sh || { local rc=$?; [[ $rc -eq 77 ]] || return $rc; }
+}
+
 bench() {
   if $cpu_only; then
     "$PYTHON" bench/gpu_vs_pytorch.py --moe "$BUILD/moe" --out "$OUT/bench" --device cpu \
@@ -126,7 +140,11 @@ use_prebuilt() {
   local cuda_libs
   cuda_libs=$(dirname "$(find /usr/local/cuda/ /usr/local/cuda*/ /opt -name 'libcublas.so.13*' \
     2>/dev/null | head -1)" 2>/dev/null || true)
-  local path=$root/lib${cuda_libs:+:$cuda_libs}
+  # NCCL too: the machine's, beside cuBLAS or on its own (libnccl is too large to pack).
+  local nccl_libs
+  nccl_libs=$(dirname "$(find /usr/local/cuda/ /usr/local/cuda*/ /usr/lib /opt -name 'libnccl.so.2*' \
+    2>/dev/null | head -1)" 2>/dev/null || true)
+  local path=$root/lib${cuda_libs:+:$cuda_libs}${nccl_libs:+:$nccl_libs}
   echo "libraries: $path"
   for b in moe tests/moe_tests tests/backend_ops; do
     mv "$root/build/$b" "$root/real/"
@@ -143,13 +161,13 @@ rest_of_ctest() {
   if $prebuilt; then
     echo "skip: ctest: prebuilt binaries, no CTest tree"
   elif $cpu_only; then
-    ctest --test-dir "$BUILD" --output-on-failure -R 'CudaModel|cuda_training|e2e.device'
+    ctest --test-dir "$BUILD" --output-on-failure -R 'CudaModel|NcclCommunicator|cuda_training|nccl_training|e2e.device'
   elif ((left < 30)); then
     echo "skip: ctest: ${left} s left of TOTAL_SECONDS=${TOTAL_SECONDS}"
   else
     echo "ctest, cut after ${left} s"
     timeout -s INT "$left" bash -c "cmake --build '$BUILD' -j $JOBS &&
-      ctest --test-dir '$BUILD' --output-on-failure -j $JOBS -E 'CudaModel|cuda_training|ops.backend_ops'"
+      ctest --test-dir '$BUILD' --output-on-failure -j $JOBS -E 'CudaModel|NcclCommunicator|cuda_training|nccl_training|ops.backend_ops'"
   fi
 }
 
@@ -179,6 +197,9 @@ step model_check_ran_cuda expect_ran "$OUT/model_check.log" '^cuda vs cpu fp32: 
 step cuda_training cuda_training || true
 step cuda_training_ran_cuda expect_ran "$OUT/cuda_training.log" '^cuda_training: ok' \
   '^skip: no CUDA training check' || true
+step nccl nccl || true
+step nccl_ran_cuda expect_ran "$OUT/nccl.log" '^\[       OK \] NcclCommunicator\.' \
+  'no NCCL check: ' || true
 step bench bench || true
 step ctest rest_of_ctest || true
 
@@ -187,6 +208,7 @@ step ctest rest_of_ctest || true
   grep -E '^backend-ops: ' "$OUT/backend_ops.log" || true
   grep -E '^cuda vs cpu fp32: |no CUDA check: ' "$OUT/model_check.log" || true
   grep -E 'largest relative difference|resume exact|^skip: ' "$OUT/cuda_training.log" || true
+  grep -E '^ok: |^skip: |no NCCL check: ' "$OUT/nccl.log" | sort -u || true
   cat "$OUT/bench/results.md" 2>/dev/null || true
   grep -E 'tests passed|tests failed|^skip: ctest|^ctest, cut' "$OUT/ctest.log" || true
   echo "total $SECONDS s"

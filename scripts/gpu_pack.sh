@@ -3,8 +3,9 @@
 # project's build dependencies (OpenBLAS, toml++, PCRE2, nlohmann-json, CLI11, GoogleTest) and has
 # no network: the CUDA build's `moe`, op harness and unit tests, stripped, with the shared
 # libraries they load beyond glibc, the GCC runtime and CUDA's own (the machine's CUDA 13 provides
-# cudart and cuBLAS), into .device/prebuilt.tar.xz (ignored by git; carry `.device` to the
-# machine). Build first with CUDA, e.g. into build-gpu/ or build-cuda/.
+# cudart, cuBLAS and NCCL, whose 200 MB library would not fit the carry), into
+# .device/prebuilt.tar.xz (ignored by git; carry `.device` to the machine). Build first with CUDA,
+# e.g. into build-gpu/ or build-cuda/.
 #
 # usage: scripts/gpu_pack.sh [BUILD]   (default build-gpu)
 set -euo pipefail
@@ -23,7 +24,7 @@ cp "$BUILD/moe" "$stage/build/"
 cp "$BUILD/tests/moe_tests" "$BUILD/tests/backend_ops" "$stage/build/tests/"
 strip "$stage/build/moe" "$stage/build/tests/"*
 # The system's own (glibc, the GCC runtime) and CUDA's stay the machine's.
-system='/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|libcuda|libcudart|libcublas|libcublasLt)\.so'
+system='/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|libcuda|libcudart|libcublas|libcublasLt|libnccl)\.so'
 ldd "${binaries[@]}" | awk '/=> \// {print $3}' | sort -u | grep -v -E "$system" |
   while read -r lib; do cp -L "$lib" "$stage/lib/"; done
 mkdir -p .device

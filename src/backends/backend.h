@@ -201,9 +201,10 @@ struct Backend {
   // allocations plus that of the kernels' temporary buffers (an upper bound when the two peaks
   // fall at different times). nullptr for host memory, whose peak is the process's peak RSS.
   size_t (*peak_memory_bytes)();
-  // The device's dense fp32 arithmetic rate, FLOP/s: the denominator of model FLOPs utilisation
-  // (MFU) for kernels that compute in fp32. nullptr where the backend does not know it.
-  double (*peak_flops)();
+  // The device's dense rate of matrix multiplies with `math` inputs (F32, or BF16 with fp32
+  // accumulation), FLOP/s: the denominator of model FLOPs utilisation (MFU) for a run of that
+  // precision. nullptr where the backend does not know it.
+  double (*peak_flops)(DType math);
   DeviceMemory memory;
   ElementwiseKernels elementwise;
   ActivationKernels activation;

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <numeric>
+#include <utility>
 
 #include "core/check.h"
 
@@ -29,6 +30,7 @@ class SingleProcess final : public Communicator {
   }
   void all_to_all_v(Tensor out, std::span<const int64_t> recv_rows, const Tensor& in,
                     std::span<const int64_t> send_rows) override {
+    collective_checks::host_tensor(in, "all_to_all_v");
     const int64_t row = collective_checks::all_to_all_rows(out, recv_rows, in, send_rows, 1);
     std::memmove(out.ptr, in.ptr, static_cast<size_t>(send_rows[0] * row) * dtype_size(in.dtype));
   }
@@ -61,6 +63,20 @@ void set_world(std::unique_ptr<Communicator> communicator) {
   world_slot() = std::move(communicator);
 }
 
+std::unique_ptr<Communicator> take_world() {
+  return std::exchange(world_slot(), make_single_process());
+}
+
+Communicator::Counted::Counted(Traffic& traffic, int64_t bytes)
+    : traffic_(traffic), start_(std::chrono::steady_clock::now()) {
+  traffic_.bytes_sent += bytes;
+}
+
+Communicator::Counted::~Counted() {
+  traffic_.seconds +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+}
+
 std::unique_ptr<Communicator> make_single_process() {
   return std::make_unique<SingleProcess>();
 }
@@ -70,6 +86,11 @@ namespace collective_checks {
 void host_tensor(const Tensor& t, const char* op) {
   MOE_CHECK(t.device == Device::CPU, op, ": tensors must be in host memory, got one on ",
             device_name(t.device));
+}
+
+void same_device(const Tensor& a, const Tensor& b, const char* op) {
+  MOE_CHECK(a.device == b.device, op, ": output is on ", device_name(a.device), " but input is on ",
+            device_name(b.device));
 }
 
 void float_dtype(const Tensor& t, const char* op) {
@@ -91,8 +112,7 @@ void numel_ratio(const Tensor& out, const Tensor& in, int64_t ratio_out, int64_t
 
 int64_t all_to_all_rows(const Tensor& out, std::span<const int64_t> recv_rows, const Tensor& in,
                         std::span<const int64_t> send_rows, int size) {
-  host_tensor(out, "all_to_all_v");
-  host_tensor(in, "all_to_all_v");
+  same_device(out, in, "all_to_all_v");
   same_dtype(out, in, "all_to_all_v");
   MOE_CHECK(in.shape.ndim >= 1 && out.shape.ndim == in.shape.ndim, "all_to_all_v: tensors ",
             out.shape.str(), " and ", in.shape.str(), " differ in rank");

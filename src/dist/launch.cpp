@@ -8,6 +8,9 @@
 #ifdef MOE_MPI
 #include "dist/mpi_communicator.h"
 #endif
+#ifdef MOE_NCCL
+#include "dist/nccl_communicator.h"
+#endif
 
 namespace moe {
 
@@ -36,6 +39,16 @@ std::unique_ptr<Communicator> communicator_for_launch(int* argc, char*** argv) {
             "configure with -DMOE_MPI=ON");
 #endif
   return make_single_process();
+}
+
+void use_device_collectives(Device device) {
+#ifdef MOE_NCCL
+  if (device != Device::CUDA || launcher_job_size() == 0 || world().takes(device)) return;
+  use_local_gpu(world());  // on failure world() is still MPI's, which ends the whole job
+  set_world(make_nccl_communicator(take_world()));
+#else
+  (void)device;
+#endif
 }
 
 bool built_with_mpi() {

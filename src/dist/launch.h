@@ -13,6 +13,13 @@ namespace moe {
 // ("singleton") takes about 2 s; the rank and size then come from MPI itself.
 std::unique_ptr<Communicator> communicator_for_launch(int* argc, char*** argv);
 
+// Makes world()'s collectives take `device`'s memory where this build can: for Device::CUDA in a
+// job an MPI launcher started, with NCCL (MOE_NCCL), world() becomes NCCL's over MPI's world
+// (dist/nccl_communicator.h), which picks this process's GPU. Otherwise world() is left as it is
+// (its callers then stage device tensors through host memory). Every rank must call it, before
+// anything holds world() or allocates on the device.
+void use_device_collectives(Device device);
+
 // Whether this build can run on several processes (MOE_MPI).
 bool built_with_mpi();
 

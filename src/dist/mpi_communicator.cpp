@@ -2,7 +2,6 @@
 
 #include <mpi.h>
 
-#include <chrono>
 #include <climits>
 #include <cstring>
 #include <vector>
@@ -55,26 +54,6 @@ void add_into(void* acc, const void* add, int64_t n, DType dtype) {
       a[i] += b[i];
   }
 }
-
-// Counts a collective into Communicator::traffic(): `bytes` sent to other ranks, and the time
-// until the end of its scope.
-class Counted {
- public:
-  Counted(Communicator::Traffic& traffic, int64_t bytes)
-      : traffic_(traffic), start_(std::chrono::steady_clock::now()) {
-    traffic_.bytes_sent += bytes;
-  }
-  ~Counted() {
-    traffic_.seconds +=
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  }
-  Counted(const Counted&) = delete;
-  Counted& operator=(const Counted&) = delete;
-
- private:
-  Communicator::Traffic& traffic_;
-  std::chrono::steady_clock::time_point start_;
-};
 
 class MpiCommunicator final : public Communicator {
  public:
@@ -173,6 +152,7 @@ class MpiCommunicator final : public Communicator {
 
   void all_to_all_v(Tensor out, std::span<const int64_t> recv_rows, const Tensor& in,
                     std::span<const int64_t> send_rows) override {
+    collective_checks::host_tensor(in, "all_to_all_v");
     const int64_t row = collective_checks::all_to_all_rows(out, recv_rows, in, send_rows, size_);
     std::vector<int> send_counts(size_), send_displs(size_), recv_counts(size_), recv_displs(size_);
     int64_t send_at = 0, recv_at = 0;

@@ -252,6 +252,11 @@ LoadedCheckpoint load_checkpoint(CheckpointFiles files, Device device) {
   return out;
 }
 
+RunConfig read_checkpoint_config(const std::string& dir) {
+  const std::string path = (fs::path(resolve_checkpoint_dir(dir)) / kConfig).string();
+  return parse_checkpoint_config(read_file(path), path);
+}
+
 LoadedCheckpoint load_checkpoint(const std::string& dir, Device device) {
   return load_checkpoint(open_checkpoint(dir), device);
 }

@@ -85,6 +85,9 @@ struct LoadedCheckpoint {
 // A checkpoint's config.json text as a run configuration whose model settings are validated;
 // `path` names the file in messages.
 RunConfig parse_checkpoint_config(std::string_view text, const std::string& path);
+// The run configuration of the checkpoint for DIR (resolve_checkpoint_dir), without reading or
+// verifying its other files.
+RunConfig read_checkpoint_config(const std::string& dir);
 
 // Builds the model on `device` and reads the weights into it (through host memory: the files do
 // not depend on the device); refuses weights that hold NaN or infinity.

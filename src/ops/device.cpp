@@ -24,9 +24,9 @@ size_t peak_memory_bytes(Device device) {
   return backend.peak_memory_bytes != nullptr ? backend.peak_memory_bytes() : 0;
 }
 
-double peak_flops(Device device) {
+double peak_flops(Device device, DType math) {
   const Backend& backend = backend_for("peak_flops", device);
-  return backend.peak_flops != nullptr ? backend.peak_flops() : 0.0;
+  return backend.peak_flops != nullptr ? backend.peak_flops(math) : 0.0;
 }
 
 }  // namespace moe::ops

@@ -22,7 +22,8 @@ const char* kernel_library(Device device);
 // where the backend does not count it (the host).
 size_t peak_memory_bytes(Device device);
 
-// `device`'s dense fp32 rate, FLOP/s (Backend::peak_flops), or 0 where it is unknown (the host).
-double peak_flops(Device device);
+// `device`'s dense rate of matrix multiplies with `math` inputs (F32 or BF16), FLOP/s
+// (Backend::peak_flops), or 0 where it is unknown (the host).
+double peak_flops(Device device, DType math);
 
 }  // namespace moe::ops

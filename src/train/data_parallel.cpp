@@ -43,6 +43,10 @@ void all_reduce_staged(Communicator& comm, const Tensor& values, std::vector<flo
   bucket.resize(static_cast<size_t>(piece));
   for (int64_t first = 0; first < values.numel(); first += piece) {
     const Tensor part = values.rows(first, std::min(first + piece, values.numel()));
+    if (comm.takes(part.device)) {  // host memory, or a device's with NCCL: no copies
+      comm.all_reduce_sum(part);
+      continue;
+    }
     const Tensor host = cpu_tensor(bucket.data(), part.shape);
     ops::copy(host, part);
     comm.all_reduce_sum(host);

@@ -18,8 +18,8 @@
 
 namespace moe {
 
-// values := their sum over comm's ranks, in rank order, staged through the host buffer `bucket`
-// at most kStagingBytes at a time (values may live on a device).
+// values := their sum over comm's ranks, at most kStagingBytes at a time: in place where comm
+// takes values' memory (Communicator::takes), else staged through the host buffer `bucket`.
 void all_reduce_staged(Communicator& comm, const Tensor& values, std::vector<float>& bucket);
 
 class DataParallel {
@@ -33,8 +33,7 @@ class DataParallel {
   // Refuses to start when the ranks run different binaries or different runs (`run` is the
   // run's configuration and options as text): one error, the same on every rank.
   void check_same_run(const std::string& run) const;
-  // gradients := their sum over the ranks, in rank order, through a host bucket of at most
-  // kStagingBytes at a time (the gradients may live on a device).
+  // gradients := their sum over the ranks (all_reduce_staged).
   void sum_gradients(const ParamTable& params);
   // values := their sum over the ranks, in rank order.
   void sum(std::span<double> values);

@@ -20,6 +20,7 @@
 #include "core/rng_streams.h"
 #include "data/batch_sampler.h"
 #include "dist/communicator.h"
+#include "dist/launch.h"
 #include "model/checkpoint.h"
 #include "model/model.h"
 #include "ops/device.h"
@@ -562,11 +563,12 @@ void Trainer::log_step(const StepRecord& r) {
   if (!r.expert_load.empty() && state_.step % tc().log_every == 0)
     record["expert_load"] = expert_load_json(r.expert_load, config_.model);
   // On a device that reports them (a GPU): its memory high-water mark so far, and model FLOPs
-  // utilisation, this step's training FLOPs (Model::flops_per_token) over the device's peak rate.
+  // utilisation, this step's training FLOPs (Model::flops_per_token) over the device's peak rate
+  // for the run's precision (the bf16 tensor-core rate with train.precision = "bf16").
   const Device device = model_->device();
   if (const size_t peak = ops::peak_memory_bytes(device); peak > 0)
     record["peak_memory_mib"] = static_cast<double>(peak) / (1 << 20);
-  if (const double peak = ops::peak_flops(device); peak > 0)
+  if (const double peak = ops::peak_flops(device, tc().bf16() ? DType::BF16 : DType::F32); peak > 0)
     record["mfu"] = result_.flops_per_token * r.tokens_per_s / peak;
   metrics_->write(record);
   if (progress_) progress_->step(state_.step, r.loss.ce, r.lr, r.tokens_per_s);
@@ -685,6 +687,11 @@ Device training_device(const RunConfig& config) {
 }
 
 TrainResult train(const RunConfig& config, const TrainOptions& options) {
+  // The collectives of the run's device (NCCL's for CUDA) before the trainer holds world().
+  RunConfig device_config =
+      options.resume && !options.device ? read_checkpoint_config(options.out_dir) : config;
+  if (options.device) device_config.train.device = *options.device;
+  use_device_collectives(device_config.train.device_kind());
   return Trainer(config, options).run();
 }
 

@@ -20,6 +20,7 @@
 #include "backends/cuda/memory.h"
 #include "backends/cuda/moe_permute.h"
 #include "backends/cuda/moe_router.h"
+#include "backends/cuda/peak_rate.h"
 #include "backends/cuda/rmsnorm.h"
 #include "backends/cuda/rope.h"
 #include "backends/cuda/router_balance.h"
@@ -65,23 +66,22 @@ const char* kernel_library() {
   return name.c_str();
 }
 
-// Backend::peak_flops: SMs x fp32 lanes per SM x 2 (a fused multiply-add) x the SM clock. The
-// lanes per SM are those of the CUDA C++ Programming Guide's throughput table ("Arithmetic
-// Instructions", 32-bit floating-point add, multiply, multiply-add): 64 on compute capability
-// 6.0, 7.x and 8.0, 128 on the others from 5.0 on (an H200: 132 x 128 x 2 x 1.98 GHz = 66.9 T).
-double peak_flops() {
-  static const double flops = [] {
-    int device = 0, sms = 0, clock_khz = 0, major = 0, minor = 0;
+// Backend::peak_flops: the rates of backends/cuda/peak_rate.h for this device, read once.
+double peak_flops(DType math) {
+  static const DeviceRateInputs inputs = [] {
+    static cudaDeviceProp prop{};  // its name outlives the inputs
+    DeviceRateInputs d;
+    int device = 0;
     MOE_CUDA_CHECK(cudaGetDevice(&device));
-    MOE_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-    MOE_CUDA_CHECK(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, device));
-    MOE_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-    MOE_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
-    const bool half_lanes = major == 7 || (major == 6 && minor == 0) || (major == 8 && minor == 0);
-    const double lanes = half_lanes ? 64.0 : 128.0;
-    return static_cast<double>(sms) * lanes * 2.0 * static_cast<double>(clock_khz) * 1e3;
+    MOE_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+    MOE_CUDA_CHECK(cudaDeviceGetAttribute(&d.sms, cudaDevAttrMultiProcessorCount, device));
+    MOE_CUDA_CHECK(cudaDeviceGetAttribute(&d.clock_khz, cudaDevAttrClockRate, device));
+    d.major = prop.major;
+    d.minor = prop.minor;
+    d.name = prop.name;
+    return d;
   }();
-  return flops;
+  return cuda::peak_flops(inputs, math);
 }
 
 // Constant-initialised (function addresses only), as the CPU table.
