@@ -22,6 +22,10 @@ class Communicator {
   virtual ~Communicator() = default;
   virtual int rank() const = 0;  // 0 .. size() - 1
   virtual int size() const = 0;  // number of processes
+  // Whether two threads may each run collectives at the same time, on different communicators
+  // (this one and one from split()): what a thread that sums gradients during the backward pass
+  // needs (train/gradient_buckets.h).
+  virtual bool concurrent_threads() const = 0;
 
   // data := the sum of every rank's data, elementwise in rank order. F32 or F64.
   virtual void all_reduce_sum(Tensor data) = 0;
