@@ -76,7 +76,7 @@ def load(run):
     return start, {f: mean(f) for f in ("forward_ms", "backward_ms", "optimizer_ms", "comm_ms", "comm_hidden_ms", "comm_bytes")} | {"step_ms": step_ms}
 print(f"Steps 2..{steps} averaged (the first is warm-up). Bytes: sent by rank 0 per step.")
 print("Compute: forward + backward (the backward's time includes what the communication thread took from it).")
-print("Hidden: communication during the backward pass (comm_hidden_ms); exposed: comm_ms - comm_hidden_ms.")
+print("Hidden: comm_hidden_ms, bucket sums the step did not wait for (they ran during the backward pass); exposed: comm_ms - comm_hidden_ms.")
 print("Timings are noisy: 2 cores shared with other jobs, and 2 ranks x 1 thread run on both cores while 1 process x 1 thread uses one.")
 print()
 print("| model | params | run | bytes/step | analytical | step ms | compute ms | comm ms | hidden ms | exposed ms | exposed % |")
