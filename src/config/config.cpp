@@ -163,6 +163,7 @@ const std::vector<Field>& fields() {
     d("dir", &D::dir);
     d("sampling", &D::sampling);
     s("zero", &S::zero);
+    s("bucket_mib", &S::bucket_mib);
     return f;
   }();
   return table;
@@ -406,6 +407,10 @@ void DistConfig::validate() const {
   MOE_CHECK(zero == 0 || zero == 1, "config value dist.zero = ", zero,
             " must be 0 (every process holds the optimizer state) or 1 (the optimizer moments are "
             "sharded across the processes); ZeRO stages 2 and 3 are not implemented");
+  MOE_CHECK(bucket_mib >= 0.0f && bucket_mib <= 1024.0f,
+            "config value dist.bucket_mib = ", bucket_mib,
+            " must be in [0, 1024] (MiB of gradients per bucket summed during the backward pass; "
+            "0 sums them after it)");
 }
 
 void RunConfig::set(const std::string& key, const std::string& value) {

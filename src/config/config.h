@@ -169,6 +169,11 @@ struct DistConfig {
   // ZeRO stage (Rajbhandari et al. 2020, arXiv 1910.02054): 0 keeps the whole AdamW state on every
   // process; 1 shards the moments across the processes (train/zero_sharding.h).
   int64_t zero = 0;
+  // Size of the buckets in which the gradients are summed during the backward pass (MiB of F32
+  // gradients; PyTorch DDP's default bucket_cap_mb, 25); 0 sums them after the backward pass.
+  // Used by plain data parallel on host memory (train/gradient_buckets.h); ZeRO-1 and devices
+  // sum after the backward pass whatever it says.
+  float bucket_mib = 25.0f;
 
   void validate() const;
 };

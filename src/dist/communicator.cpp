@@ -15,6 +15,7 @@ class SingleProcess final : public Communicator {
  public:
   int rank() const override { return 0; }
   int size() const override { return 1; }
+  bool concurrent_threads() const override { return true; }
   void all_reduce_sum(Tensor data) override {
     collective_checks::host_tensor(data, "all_reduce_sum");
     collective_checks::float_dtype(data, "all_reduce_sum");

@@ -30,6 +30,10 @@ class Communicator {
   // Whether the collectives take tensors in `device`'s memory; callers stage the others through
   // host buffers.
   virtual bool takes(Device device) const { return device == Device::CPU; }
+  // Whether two threads may each run collectives at the same time, on different communicators
+  // (this one and one from split()): what a thread that sums gradients during the backward pass
+  // needs (train/gradient_buckets.h).
+  virtual bool concurrent_threads() const = 0;
 
   // data := the sum of every rank's data, elementwise (in rank order but with NCCL). F32 or F64.
   virtual void all_reduce_sum(Tensor data) = 0;

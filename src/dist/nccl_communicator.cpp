@@ -95,6 +95,8 @@ class NcclCommunicator final : public Communicator {
   bool takes(Device device) const override {
     return device == Device::CPU || device == Device::CUDA;
   }
+  // GPU gradients are summed after the backward pass, on this thread's stream only.
+  bool concurrent_threads() const override { return false; }
 
   void all_reduce_sum(Tensor data) override {
     collective_checks::float_dtype(data, "all_reduce_sum");

@@ -22,8 +22,11 @@ Model::Model(const ModelConfig& cfg, ArenaMode mode, Device device, ExpertExchan
     wpe_ = params_.add("transformer.wpe.weight", Shape{cfg_.block_size, c}, embedding_init(cfg_),
                        true);
   }
-  for (int64_t l = 0; l < cfg_.n_layers; ++l)
+  for (int64_t l = 0; l < cfg_.n_layers; ++l) {
+    block_first_.push_back(params_.numel());
     blocks_.push_back(std::make_unique<Block>(params_, cfg_, l, exchange));
+  }
+  head_first_ = params_.numel();
   norm_f_ = std::make_unique<Norm>(params_, gpt ? "transformer.ln_f" : "model.norm", cfg_);
   lm_head_ = add_linear(params_, "lm_head", v, c, cfg_.has_bias(), linear_init(cfg_, c, v, false));
   params_.allocate();
@@ -205,7 +208,7 @@ std::vector<std::vector<int32_t>> Model::read_expert_ids() const {
   return out;
 }
 
-void Model::backward(const ForwardContext& ctx) {
+void Model::backward(const ForwardContext& ctx, const GradientsDone& done) {
   const int64_t n = ctx.tokens();
   MOE_CHECK(n == last_tokens_, "model: backward does not match the last forward");
   Tensor logits = logits_.rows(0, n);
@@ -216,13 +219,16 @@ void Model::backward(const ForwardContext& ctx) {
   gemm_linear_backward(head_casts_, dxf, lm_head_, logits, norm_f_->forward_output(n));
   Tensor dcur = dresid_a_.rows(0, n), dnext = dresid_b_.rows(0, n);
   norm_f_->backward(dcur, dxf, block_inputs_.back());
+  if (done) done(head_first_);
   for (int64_t l = cfg_.n_layers - 1; l >= 0; --l) {
     blocks_[l]->backward(ctx, dnext, dcur, block_inputs_[l]);
     std::swap(dcur, dnext);
+    if (done) done(block_first_[l]);
   }
   ops::embedding_backward(wte_->grad, wpe_ ? wpe_->grad : Tensor{},
                           dcur.view(Shape{ctx.batch, ctx.seq, cfg_.n_embed}),
                           tokens_.rows(0, n).view(Shape{ctx.batch, ctx.seq}));
+  if (done) done(0);
 }
 
 int64_t Model::active_param_count() const {

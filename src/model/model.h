@@ -1,6 +1,7 @@
 // The language model: embeddings -> blocks -> final norm -> LM head -> cross-entropy, with an
 // explicit backward. One definition for both architectures and every device.
 #pragma once
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -78,9 +79,16 @@ class Model {
   // a host tensor: they are copied to the model's device. The losses and routing statistics stay
   // on the device (loss_stats(), read_stats()).
   void forward(const ForwardContext& ctx, const Tensor& tokens, const Tensor& targets);
+  // Told by backward each time it is done with a run of parameters, walking the layers in
+  // reverse: done(first) means this backward writes no gradient at flat elements [first, numel)
+  // any more. The table holds the embeddings, the blocks in order, the final norm and the LM head,
+  // so the finished gradients are always a tail of the flat buffer: done is called after the LM
+  // head and final norm, after each block, and with 0 after the embeddings. A data-parallel
+  // trainer starts summing those gradients over the processes while the backward goes on.
+  using GradientsDone = std::function<void(int64_t first)>;
   // Gradients of the last forward's objective (times ctx.loss_scale), accumulated into the
   // parameter gradients. Needs a forward with targets and the same ctx.
-  void backward(const ForwardContext& ctx);
+  void backward(const ForwardContext& ctx, const GradientsDone& done = nullptr);
   // (B*T, V) logits of the last forward (overwritten by backward).
   Tensor logits() const { return logits_.rows(0, last_tokens_); }
 
@@ -141,6 +149,8 @@ class Model {
   Param* wte_;
   Param* wpe_ = nullptr;
   std::vector<std::unique_ptr<Block>> blocks_;
+  std::vector<int64_t> block_first_;  // (n_layers) flat element of each block's first parameter
+  int64_t head_first_ = 0;            // flat element of the final norm's first parameter
   std::unique_ptr<Norm> norm_f_;
   LinearParams lm_head_;
   bool bf16_weights_ready_ = false;  // refresh_bf16_weights ran (under mixed precision)

@@ -1,6 +1,7 @@
 #include "train/data_parallel.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/check.h"
 #include "core/sha256.h"
@@ -54,9 +55,36 @@ void all_reduce_staged(Communicator& comm, const Tensor& values, std::vector<flo
   }
 }
 
+void DataParallel::overlap_gradient_sums(const ParamTable& params, double bucket_mib) {
+  if (ranks() == 1 || bucket_mib <= 0 || params.device() != Device::CPU ||
+      !comm_.concurrent_threads())
+    return;
+  buckets_ = std::make_unique<GradientBuckets>(
+      comm_, params, static_cast<int64_t>(std::ceil(bucket_mib * (1 << 20))));
+}
+
+Model::GradientsDone DataParallel::gradients_done_hook() {
+  if (!buckets_) return nullptr;
+  return [this](int64_t first) { buckets_->gradients_done(first); };
+}
+
 void DataParallel::sum_gradients(const ParamTable& params) {
   if (ranks() == 1) return;
-  all_reduce_staged(comm_, params.flat_grads(), bucket_);
+  if (buckets_)
+    buckets_->wait();
+  else
+    all_reduce_staged(comm_, params.flat_grads(), bucket_);
+}
+
+DataParallel::CommTotals DataParallel::comm_totals() const {
+  CommTotals totals{comm_.traffic().bytes_sent, comm_.traffic().seconds, 0.0};
+  if (buckets_) {
+    const Communicator::Traffic sums = buckets_->traffic();
+    totals.bytes_sent += sums.bytes_sent;
+    totals.seconds += sums.seconds;
+    totals.hidden_seconds = sums.seconds - buckets_->wait_seconds();
+  }
+  return totals;
 }
 
 void DataParallel::sum(std::span<double> values) {

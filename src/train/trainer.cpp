@@ -1,5 +1,6 @@
 #include "train/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -133,10 +134,14 @@ struct StepRecord {
   float grad_norm = 0.0f;  // before clipping
   float router_temperature = 1.0f;
   double forward_ms = 0.0, backward_ms = 0.0, optimizer_ms = 0.0;
-  // The step's collectives (Communicator::traffic): bytes this rank sent, time inside them (part
-  // of optimizer_ms).
+  // The step's collectives (DataParallel::comm_totals): bytes this rank sent, time inside them on
+  // either thread (what the main thread spends in them, waits for gradient buckets included, is
+  // part of optimizer_ms).
   int64_t comm_bytes = 0;
   double comm_ms = 0.0;
+  // Of comm_ms, the gradient sums that ran during the backward pass (train/gradient_buckets.h);
+  // the rest, comm_ms - comm_hidden_ms, is time the step spent on communication.
+  double comm_hidden_ms = 0.0;
   double tokens_per_s = 0.0;
   std::vector<double> expert_load;  // (L, E) expert fractions, means over the micro-batches
 };
@@ -163,7 +168,8 @@ class Trainer {
   StepRecord train_step();
   void draw_micro_batch(int64_t step, int64_t micro);
   void count_step_routing(int64_t step, StepRecord& record);
-  void micro_batch(int64_t step, int64_t micro, StepRecord& record);
+  void micro_batch(int64_t step, int64_t micro, StepRecord& record,
+                   const Model::GradientsDone& gradients_done);
   void log_step(const StepRecord& record);
   bool eval_due(bool last_step) const;
   void evaluate();
@@ -343,6 +349,7 @@ void Trainer::allocate_training_buffers() {
             " has already done ", state_.step, " steps; ask for more with --steps N (N > ",
             state_.step, ")");
   refresh_bf16_weights(state_.step);
+  if (!zero_) dp_.overlap_gradient_sums(model_->params(), config_.dist.bucket_mib);
 }
 
 // Under mixed precision, the bf16 copies of the weights after `steps_done` updates; their
@@ -431,7 +438,7 @@ StepRecord Trainer::train_step() {
   r.router_temperature = config_.model.temperature_at(step, tc().steps);
   ctx_.router_temperature = r.router_temperature;
   const auto t0 = Clock::now();
-  const Communicator::Traffic traffic_before = world().traffic();
+  const DataParallel::CommTotals comm_before = dp_.comm_totals();
   model_->params().zero_grads();
   // Losses and expert fractions add up on the device; the gradients' sum of squares goes in the
   // last entry.
@@ -441,7 +448,9 @@ StepRecord Trainer::train_step() {
   ops::fill(stats, 0.0f);
   if (ctx_.step_aux_fraction) count_step_routing(step, r);
   for (int64_t micro = 0; micro < local_accum_; ++micro) {
-    micro_batch(step, dp_.rank() * local_accum_ + micro, r);
+    // The last micro-batch's backward finishes the gradients, which its hook starts summing.
+    micro_batch(step, dp_.rank() * local_accum_ + micro, r,
+                micro + 1 == local_accum_ ? dp_.gradients_done_hook() : nullptr);
     ops::add_inplace(stats.rows(0, losses), model_->loss_stats());
     if (norm_slot > losses)
       ops::add_widened(stats.rows(losses, norm_slot),
@@ -479,8 +488,11 @@ StepRecord Trainer::train_step() {
   model_->update_router_biases(tc().router_bias_update_at(step));
   refresh_bf16_weights(step + 1);
   r.optimizer_ms = ms_since(t_opt);
-  r.comm_bytes = world().traffic().bytes_sent - traffic_before.bytes_sent;
-  r.comm_ms = (world().traffic().seconds - traffic_before.seconds) * 1000.0;
+  const DataParallel::CommTotals comm = dp_.comm_totals();
+  r.comm_bytes = comm.bytes_sent - comm_before.bytes_sent;
+  r.comm_ms = (comm.seconds - comm_before.seconds) * 1000.0;
+  // A wait can outlast the sums it waited for by the thread's wake-up.
+  r.comm_hidden_ms = std::max(0.0, (comm.hidden_seconds - comm_before.hidden_seconds) * 1000.0);
   const double step_s = ms_since(t0) / 1000.0;
   train_seconds_ += step_s;
   state_.elapsed_seconds += step_s;
@@ -530,13 +542,14 @@ void Trainer::count_step_routing(int64_t step, StepRecord& record) {
 }
 
 // Runs forward and backward on micro-batch `micro` of update `step`; adds the times to `record`.
-void Trainer::micro_batch(int64_t step, int64_t micro, StepRecord& record) {
+void Trainer::micro_batch(int64_t step, int64_t micro, StepRecord& record,
+                          const Model::GradientsDone& gradients_done) {
   draw_micro_batch(step, micro);
   const auto t_fwd = Clock::now();
   model_->forward(ctx_, tokens_, targets_);
   record.forward_ms += ms_since(t_fwd);
   const auto t_bwd = Clock::now();
-  model_->backward(ctx_);
+  model_->backward(ctx_, gradients_done);
   record.backward_ms += ms_since(t_bwd);
 }
 
@@ -557,7 +570,8 @@ void Trainer::log_step(const StepRecord& r) {
                            {"backward_ms", r.backward_ms},
                            {"optimizer_ms", r.optimizer_ms},
                            {"comm_bytes", r.comm_bytes},
-                           {"comm_ms", r.comm_ms}};
+                           {"comm_ms", r.comm_ms},
+                           {"comm_hidden_ms", r.comm_hidden_ms}};
   // Every log interval, each MoE layer's share of the step's assignments per expert (the load
   // curves of report.html); not every step, since E x L numbers per step would dominate the log.
   if (!r.expert_load.empty() && state_.step % tc().log_every == 0)
