@@ -36,12 +36,25 @@ std::vector<int64_t> received_per_sender(const ExpertExchangePlan& plan, int64_t
   return out;
 }
 
-// (P, E/P): where the rows of (sender s, local expert j) start in what all_to_all_v delivers,
-// sender by sender and each sender's rows in expert order.
-std::vector<int64_t> sender_major_starts(const ExpertExchangePlan& plan) {
-  std::vector<int64_t> starts(plan.recv_rows.size());
+// The received rows in segments of one (local expert j, sender s): fn(expert-major row,
+// sender-major row, rows) for each non-empty segment, in expert-major order (the grouped GEMM's:
+// expert by expert, each expert's rows sender by sender). all_to_all_v delivers them sender-major
+// (sender by sender, each sender's rows in expert order); to_experts and from_experts copy between
+// the two orders in opposite directions.
+void for_each_segment(const ExpertExchangePlan& plan, int64_t senders,
+                      const std::function<void(int64_t, int64_t, int64_t)>& fn) {
+  const int64_t local = std::ssize(plan.recv_rows) / senders;
+  std::vector<int64_t> starts(plan.recv_rows.size());  // (P, E/P) sender-major starts
   std::exclusive_scan(plan.recv_rows.begin(), plan.recv_rows.end(), starts.begin(), int64_t{0});
-  return starts;
+  int64_t at = 0;
+  for (int64_t j = 0; j < local; ++j) {
+    for (int64_t s = 0; s < senders; ++s) {
+      const int64_t n = plan.recv_rows[s * local + j];
+      if (n == 0) continue;
+      fn(at, starts[s * local + j], n);
+      at += n;
+    }
+  }
 }
 
 // A host view of at least one row of `width` (all_to_all_v sizes rows by its tensors).
@@ -109,42 +122,28 @@ void ExpertParallel::to_experts(Tensor to_experts, const Tensor& rows,
                                 const ExpertExchangePlan& plan) {
   check_rows(rows, "rows");
   check_rows(to_experts, "received rows");
-  const int64_t width = rows.size(1), groups = group_size(), local = local_experts();
+  const int64_t width = rows.size(1), groups = group_size();
   const Tensor send = host_rows(send_, plan.sent, width);
   const Tensor recv = host_rows(recv_, plan.received, width);
   if (plan.sent > 0) ops::copy(send.rows(0, plan.sent), rows);
   group_->all_to_all_v(recv, received_per_sender(plan, groups), send, plan.send_rows);
   // Sender-major as delivered -> expert-major for the grouped GEMM.
-  const std::vector<int64_t> starts = sender_major_starts(plan);
-  int64_t at = 0;
-  for (int64_t j = 0; j < local; ++j) {
-    for (int64_t s = 0; s < groups; ++s) {
-      const int64_t n = plan.recv_rows[s * local + j], from = starts[s * local + j];
-      if (n == 0) continue;
-      ops::copy(to_experts.rows(at, at + n), recv.rows(from, from + n));
-      at += n;
-    }
-  }
+  for_each_segment(plan, groups, [&](int64_t expert_row, int64_t sender_row, int64_t n) {
+    ops::copy(to_experts.rows(expert_row, expert_row + n), recv.rows(sender_row, sender_row + n));
+  });
 }
 
 void ExpertParallel::from_experts(Tensor rows, const Tensor& from_experts,
                                   const ExpertExchangePlan& plan) {
   check_rows(rows, "rows");
   check_rows(from_experts, "expert rows");
-  const int64_t width = rows.size(1), groups = group_size(), local = local_experts();
+  const int64_t width = rows.size(1), groups = group_size();
   const Tensor send = host_rows(recv_, plan.received, width);
   const Tensor back = host_rows(send_, plan.sent, width);
   // Expert-major -> sender-major, the inverse of to_experts.
-  const std::vector<int64_t> starts = sender_major_starts(plan);
-  int64_t at = 0;
-  for (int64_t j = 0; j < local; ++j) {
-    for (int64_t s = 0; s < groups; ++s) {
-      const int64_t n = plan.recv_rows[s * local + j], to = starts[s * local + j];
-      if (n == 0) continue;
-      ops::copy(send.rows(to, to + n), from_experts.rows(at, at + n));
-      at += n;
-    }
-  }
+  for_each_segment(plan, groups, [&](int64_t expert_row, int64_t sender_row, int64_t n) {
+    ops::copy(send.rows(sender_row, sender_row + n), from_experts.rows(expert_row, expert_row + n));
+  });
   group_->all_to_all_v(back, plan.send_rows, send, received_per_sender(plan, groups));
   if (plan.sent > 0) ops::copy(rows, back.rows(0, plan.sent));
 }
