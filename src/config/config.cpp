@@ -160,6 +160,7 @@ const std::vector<Field>& fields() {
     d("dir", &D::dir);
     d("sampling", &D::sampling);
     s("zero", &S::zero);
+    s("expert_parallel", &S::expert_parallel);
     return f;
   }();
   return table;
@@ -397,6 +398,13 @@ void DistConfig::validate() const {
   MOE_CHECK(zero == 0 || zero == 1, "config value dist.zero = ", zero,
             " must be 0 (every process holds the optimizer state) or 1 (the optimizer moments are "
             "sharded across the processes); ZeRO stages 2 and 3 are not implemented");
+  // Whether it divides the processes and the experts is known only with the job
+  // (check_expert_parallel, train/expert_parallel.h).
+  MOE_CHECK(expert_parallel >= 1, "config value dist.expert_parallel = ", expert_parallel,
+            " must be at least 1 (the processes that share each MoE layer's experts)");
+  MOE_CHECK(expert_parallel == 1 || zero == 0, "dist.expert_parallel = ", expert_parallel,
+            " and dist.zero = 1 cannot be combined yet: ZeRO-1 shards the moments of a whole "
+            "parameter table; set dist.zero = 0 to train expert parallel");
 }
 
 void RunConfig::set(const std::string& key, const std::string& value) {
@@ -431,7 +439,7 @@ void RunConfig::load_toml_text(std::string_view toml_text, const std::string& so
   for (auto&& [section, node] : root) {
     const toml::table* table = node.as_table();
     MOE_CHECK(table != nullptr, "config file ", source, ": top-level key '", excerpt(section.str()),
-              "' must be a table ([model], [train] or [data])");
+              "' must be a table ([model], [train], [data] or [dist])");
     for (auto&& [key, value] : *table) {
       std::string name = std::string(section.str()) + "." + std::string(key.str());
       std::string text;
@@ -461,7 +469,7 @@ void RunConfig::load_toml_text(std::string_view toml_text, const std::string& so
   }
   // An empty file would otherwise train the defaults without a word.
   MOE_CHECK(keys_set > 0, "config file ", source,
-            " sets nothing: it needs [model], [train] or [data] tables with keys");
+            " sets nothing: it needs [model], [train], [data] or [dist] tables with keys");
 }
 
 nlohmann::json RunConfig::to_json() const {

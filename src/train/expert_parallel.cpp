@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "core/check.h"
+#include "model/host_staging.h"
 #include "ops/device.h"
 #include "ops/elementwise.h"
 #include "train/data_parallel.h"
@@ -172,6 +173,44 @@ double ExpertParallel::grad_sum_squares(const ParamTable& params) {
   // Each rank of the group holds other experts: their squares add up to the layer's.
   group_->all_reduce_sum(cpu_tensor(&slices, Shape{1}));
   return whole + slices;
+}
+
+void ExpertParallel::gather_whole(std::span<float> whole, const Tensor& values,
+                                  const ParamTable& params, const ParamTable& layout) {
+  if (world_.rank() >= group_size()) return;  // a replica of the first group's values
+  const bool leader = world_.rank() == 0;
+  const int64_t groups = group_size();
+  MOE_CHECK(!leader || std::ssize(whole) == layout.numel(), "gather_whole: output of ",
+            whole.size(), " elements for a model of ", layout.numel());
+  const std::vector<int64_t> offsets = leader ? params.offsets_in(layout) : std::vector<int64_t>{};
+  const int64_t piece = std::max<int64_t>(1, kStagingBytes / sizeof(float) / groups);
+  int64_t placed = 0;
+  for (const Param& p : params.params()) {
+    const int64_t n = p.shape.numel();
+    const Tensor mine = values.rows(p.offset, p.offset + n);  // (n)
+    if (!p.expert_slice) {
+      if (leader) ops::copy(cpu_tensor(whole.data() + offsets[p.index], Shape{n}), mine);
+      placed += n;
+      continue;
+    }
+    // The experts of one projection are consecutive in the whole table, so group rank r's
+    // counterpart of this parameter (its expert r E/P later) lies r E/P parameters further.
+    for (int64_t first = 0; first < n; first += piece) {
+      const int64_t len = std::min(piece, n - first);
+      send_.resize(static_cast<size_t>(len));
+      recv_.resize(static_cast<size_t>(groups * len));
+      ops::copy(cpu_tensor(send_.data(), Shape{len}), mine.rows(first, first + len));
+      group_->all_gather(cpu_tensor(recv_.data(), Shape{groups * len}),
+                         cpu_tensor(send_.data(), Shape{len}));
+      if (!leader) continue;
+      for (int64_t r = 0; r < groups; ++r)
+        std::copy_n(recv_.begin() + r * len, len,
+                    whole.begin() + offsets[p.index] + r * local_experts() * n + first);
+    }
+    placed += groups * n;
+  }
+  MOE_CHECK(placed == layout.numel(), "gather_whole: the group holds ", placed, " of the ",
+            layout.numel(), " parameters of the whole model");
 }
 
 }  // namespace moe
