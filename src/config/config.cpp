@@ -164,6 +164,7 @@ const std::vector<Field>& fields() {
     d("sampling", &D::sampling);
     s("zero", &S::zero);
     s("bucket_mib", &S::bucket_mib);
+    s("expert_parallel", &S::expert_parallel);
     return f;
   }();
   return table;
@@ -411,6 +412,13 @@ void DistConfig::validate() const {
             "config value dist.bucket_mib = ", bucket_mib,
             " must be in [0, 1024] (MiB of gradients per bucket summed during the backward pass; "
             "0 sums them after it)");
+  // Whether it divides the processes and the experts is known only with the job
+  // (check_expert_parallel, train/expert_parallel.h).
+  MOE_CHECK(expert_parallel >= 1, "config value dist.expert_parallel = ", expert_parallel,
+            " must be at least 1 (the processes that share each MoE layer's experts)");
+  MOE_CHECK(expert_parallel == 1 || zero == 0, "dist.expert_parallel = ", expert_parallel,
+            " and dist.zero = 1 cannot be combined yet: ZeRO-1 shards the moments of a whole "
+            "parameter table; set dist.zero = 0 to train expert parallel");
 }
 
 void RunConfig::set(const std::string& key, const std::string& value) {
@@ -445,7 +453,7 @@ void RunConfig::load_toml_text(std::string_view toml_text, const std::string& so
   for (auto&& [section, node] : root) {
     const toml::table* table = node.as_table();
     MOE_CHECK(table != nullptr, "config file ", source, ": top-level key '", excerpt(section.str()),
-              "' must be a table ([model], [train] or [data])");
+              "' must be a table ([model], [train], [data] or [dist])");
     for (auto&& [key, value] : *table) {
       std::string name = std::string(section.str()) + "." + std::string(key.str());
       std::string text;
@@ -475,7 +483,7 @@ void RunConfig::load_toml_text(std::string_view toml_text, const std::string& so
   }
   // An empty file would otherwise train the defaults without a word.
   MOE_CHECK(keys_set > 0, "config file ", source,
-            " sets nothing: it needs [model], [train] or [data] tables with keys");
+            " sets nothing: it needs [model], [train], [data] or [dist] tables with keys");
 }
 
 nlohmann::json RunConfig::to_json() const {

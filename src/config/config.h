@@ -163,7 +163,7 @@ struct DataConfig {
   void validate() const;
 };
 
-// How a data-parallel run spreads its work over the processes (mpirun -np N). These settings
+// How a run spreads its work over the processes (mpirun -np N). These settings
 // change where state lives, not what a step computes, so `moe train --resume` may change them.
 struct DistConfig {
   // ZeRO stage (Rajbhandari et al. 2020, arXiv 1910.02054): 0 keeps the whole AdamW state on every
@@ -171,9 +171,13 @@ struct DistConfig {
   int64_t zero = 0;
   // Size of the buckets in which the gradients are summed during the backward pass (MiB of F32
   // gradients; PyTorch DDP's default bucket_cap_mb, 25); 0 sums them after the backward pass.
-  // Used by plain data parallel on host memory (train/gradient_buckets.h); ZeRO-1 and devices
-  // sum after the backward pass whatever it says.
+  // Used by plain data parallel on host memory (train/gradient_buckets.h); ZeRO-1, expert
+  // parallel and devices sum after the backward pass whatever it says.
   float bucket_mib = 25.0f;
+  // Expert parallelism (train/expert_parallel.h): each group of this many consecutive processes
+  // shares the experts of every MoE layer, each holding n_experts / expert_parallel of them; 1
+  // keeps every expert on every process. It must divide the processes and model.n_experts.
+  int64_t expert_parallel = 1;
 
   void validate() const;
 };
@@ -188,7 +192,7 @@ struct RunConfig {
   void set(const std::string& key, const std::string& value);
   // "section.key=value" (as --set gives it); a missing '=' or key throws.
   void set_assignment(const std::string& assignment);
-  // Loads a TOML file with [model], [train], [data] tables.
+  // Loads a TOML file with [model], [train], [data], [dist] tables.
   void load_toml(const std::string& path);
   // The same from TOML text held in memory; `source` names it in messages (load_toml: the path).
   void load_toml_text(std::string_view toml_text, const std::string& source);

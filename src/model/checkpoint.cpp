@@ -78,21 +78,18 @@ void verify_manifest(const fs::path& dir) {
   }
 }
 
-void check_weights_finite(const Model& model, int64_t step) {
-  for (const Param& p : model.params().params())
-    if (const auto bad = find_non_finite_staged(p.value))
-      fail("not saving the checkpoint of step ", step, ": weight ", p.name, " holds ", bad->value,
+void check_weights_finite(const NamedWeights& weights, int64_t step) {
+  for (const auto& [name, value] : weights)
+    if (const auto bad = find_non_finite_staged(value))
+      fail("not saving the checkpoint of step ", step, ": weight ", name, " holds ", bad->value,
            " (element ", bad->index, ")");
 }
 
 // Writes every file of the checkpoint into `staging`, the manifest last.
-void write_staging(const fs::path& staging, const RunConfig& config, const Model& model,
+void write_staging(const fs::path& staging, const RunConfig& config, const NamedWeights& weights,
                    const Tokenizer* tokenizer, int64_t step, const CheckpointExtras& extras,
                    const SaveHook& at) {
   fs::create_directories(staging);
-  std::vector<std::pair<std::string, Tensor>> weights;
-  for (const Param& p : model.params().params())
-    weights.emplace_back(p.name, p.value);
   write_safetensors((staging / kWeights).string(), weights,
                     {{"format", "pt"}, {"step", std::to_string(step)}});
   at(SaveStep::kWeightsWritten);
@@ -162,13 +159,29 @@ bool run_has_checkpoint(const std::string& run_dir) {
   return holds_checkpoint(root / kLatest) || holds_checkpoint(root / kBackup);
 }
 
+NamedWeights named_weights(const ParamTable& layout, const Tensor& values) {
+  MOE_CHECK(values.numel() == layout.numel(), "named_weights: ", values.numel(),
+            " values for a table of ", layout.numel());
+  NamedWeights weights;
+  for (const Param& p : layout.params())
+    weights.emplace_back(p.name, values.rows(p.offset, p.offset + p.shape.numel()).view(p.shape));
+  return weights;
+}
+
 void save_checkpoint(const std::string& run_dir, const RunConfig& config, const Model& model,
                      const Tokenizer* tokenizer, int64_t step, const CheckpointExtras& extras,
                      const SaveHook& hook) {
+  save_checkpoint(run_dir, config, named_weights(model.params(), model.params().flat_values()),
+                  tokenizer, step, extras, hook);
+}
+
+void save_checkpoint(const std::string& run_dir, const RunConfig& config,
+                     const NamedWeights& weights, const Tokenizer* tokenizer, int64_t step,
+                     const CheckpointExtras& extras, const SaveHook& hook) {
   const SaveHook at = [&](SaveStep s) {
     if (hook) hook(s);
   };
-  check_weights_finite(model, step);  // before any file is touched
+  check_weights_finite(weights, step);  // before any file is touched
   const fs::path root(run_dir);
   make_dirs(run_dir);
   const fs::path staging = root / kStaging;
@@ -176,7 +189,7 @@ void save_checkpoint(const std::string& run_dir, const RunConfig& config, const 
   fs::remove_all(staging);
   fs::remove_all(root / kTrash);
   try {
-    write_staging(staging, config, model, tokenizer, step, extras, at);
+    write_staging(staging, config, weights, tokenizer, step, extras, at);
     at(SaveStep::kStagingWritten);
     swap_in(root, staging, at);
   } catch (...) {
@@ -237,12 +250,12 @@ CheckpointFiles open_checkpoint(const std::string& dir) {
   return out;
 }
 
-LoadedCheckpoint load_checkpoint(CheckpointFiles files, Device device) {
+LoadedCheckpoint load_checkpoint(CheckpointFiles files, Device device, ExpertExchange* exchange) {
   LoadedCheckpoint out;
   out.dir = files.dir;
   out.config = files.config;
   out.tokenizer = std::move(files.tokenizer);
-  out.model = std::make_unique<Model>(out.config.model, ArenaMode::Allocate, device);
+  out.model = std::make_unique<Model>(out.config.model, ArenaMode::Allocate, device, exchange);
   for (Param& p : out.model->params().params()) {
     files.weights.read_into(p.name, p.value);
     if (const auto bad = find_non_finite_staged(p.value))

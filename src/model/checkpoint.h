@@ -17,11 +17,14 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "config/config.h"
 #include "core/tensor.h"
 #include "model/model.h"
 #include "model/safetensors.h"
+#include "nn/expert_exchange.h"
 #include "tokenizer/tokenizer.h"
 
 namespace moe {
@@ -51,9 +54,20 @@ enum class SaveStep {
 // Called as each point is reached; tests stop the save there (a crash, a failure).
 using SaveHook = std::function<void(SaveStep)>;
 
-// Writes RUN/checkpoint atomically (see above); `step` is recorded in model.safetensors so that
-// files written beside it (by `extras`) can be checked against the weights on load. Refuses, with
-// an error naming the tensor, weights that hold NaN or infinity.
+// Weights by checkpoint name, in a parameter table's order.
+using NamedWeights = std::vector<std::pair<std::string, Tensor>>;
+// The parameters of `layout` viewed in `values` (layout.numel()), laid out as the table: a model's
+// own flat values, or a whole model gathered from processes that each hold a slice of its experts.
+NamedWeights named_weights(const ParamTable& layout, const Tensor& values);
+
+// Writes RUN/checkpoint atomically (see above) with the weights of the whole model `config`
+// defines; `step` is recorded in model.safetensors so that files written beside it (by `extras`)
+// can be checked against the weights on load. Refuses, with an error naming the tensor, weights
+// that hold NaN or infinity.
+void save_checkpoint(const std::string& run_dir, const RunConfig& config,
+                     const NamedWeights& weights, const Tokenizer* tokenizer, int64_t step,
+                     const CheckpointExtras& extras = {}, const SaveHook& hook = {});
+// The same with `model`'s weights.
 void save_checkpoint(const std::string& run_dir, const RunConfig& config, const Model& model,
                      const Tokenizer* tokenizer, int64_t step, const CheckpointExtras& extras = {},
                      const SaveHook& hook = {});
@@ -90,8 +104,10 @@ RunConfig parse_checkpoint_config(std::string_view text, const std::string& path
 RunConfig read_checkpoint_config(const std::string& dir);
 
 // Builds the model on `device` and reads the weights into it (through host memory: the files do
-// not depend on the device); refuses weights that hold NaN or infinity.
-LoadedCheckpoint load_checkpoint(CheckpointFiles files, Device device = Device::CPU);
+// not depend on the device); refuses weights that hold NaN or infinity. With an `exchange`
+// (expert parallel) the model holds, and reads, only the exchange's slice of the experts.
+LoadedCheckpoint load_checkpoint(CheckpointFiles files, Device device = Device::CPU,
+                                 ExpertExchange* exchange = nullptr);
 
 // open_checkpoint, then load_checkpoint(files, device).
 LoadedCheckpoint load_checkpoint(const std::string& dir, Device device = Device::CPU);

@@ -1,5 +1,8 @@
 #include "nn/params.h"
 
+#include <string_view>
+#include <unordered_map>
+
 #include "core/check.h"
 #include "core/rng.h"
 #include "core/rng_streams.h"
@@ -101,6 +104,20 @@ const Param* ParamTable::find(const std::string& name) const {
   for (const Param& p : params_)
     if (p.name == name) return &p;
   return nullptr;
+}
+
+std::vector<int64_t> ParamTable::offsets_in(const ParamTable& whole) const {
+  std::unordered_map<std::string_view, int64_t> offset_of;
+  for (const Param& p : whole.params())
+    offset_of.emplace(p.name, p.offset);
+  std::vector<int64_t> offsets;
+  offsets.reserve(params_.size());
+  for (const Param& p : params_) {
+    const auto it = offset_of.find(p.name);
+    MOE_CHECK(it != offset_of.end(), "parameter ", p.name, " is not part of the whole model");
+    offsets.push_back(it->second);
+  }
+  return offsets;
 }
 
 void ParamTable::zero_grads() {

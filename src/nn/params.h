@@ -80,6 +80,9 @@ class ParamTable {
   const std::deque<Param>& params() const { return params_; }
   std::deque<Param>& params() { return params_; }
   const Param* find(const std::string& name) const;  // nullptr when absent
+  // (parameters) each parameter's element offset in `whole`, the table of the same model holding
+  // every expert (this table may hold a slice of them: expert parallel), found by name.
+  std::vector<int64_t> offsets_in(const ParamTable& whole) const;
   int64_t numel() const { return numel_; }
   Tensor flat_values() const { return values_; }  // (numel)
   Tensor flat_grads() const { return grads_; }    // (numel)

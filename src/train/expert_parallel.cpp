@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "core/check.h"
+#include "model/host_staging.h"
 #include "ops/device.h"
 #include "ops/elementwise.h"
 #include "train/data_parallel.h"
@@ -36,12 +37,25 @@ std::vector<int64_t> received_per_sender(const ExpertExchangePlan& plan, int64_t
   return out;
 }
 
-// (P, E/P): where the rows of (sender s, local expert j) start in what all_to_all_v delivers,
-// sender by sender and each sender's rows in expert order.
-std::vector<int64_t> sender_major_starts(const ExpertExchangePlan& plan) {
-  std::vector<int64_t> starts(plan.recv_rows.size());
+// The received rows in segments of one (local expert j, sender s): fn(expert-major row,
+// sender-major row, rows) for each non-empty segment, in expert-major order (the grouped GEMM's:
+// expert by expert, each expert's rows sender by sender). all_to_all_v delivers them sender-major
+// (sender by sender, each sender's rows in expert order); to_experts and from_experts copy between
+// the two orders in opposite directions.
+void for_each_segment(const ExpertExchangePlan& plan, int64_t senders,
+                      const std::function<void(int64_t, int64_t, int64_t)>& fn) {
+  const int64_t local = std::ssize(plan.recv_rows) / senders;
+  std::vector<int64_t> starts(plan.recv_rows.size());  // (P, E/P) sender-major starts
   std::exclusive_scan(plan.recv_rows.begin(), plan.recv_rows.end(), starts.begin(), int64_t{0});
-  return starts;
+  int64_t at = 0;
+  for (int64_t j = 0; j < local; ++j) {
+    for (int64_t s = 0; s < senders; ++s) {
+      const int64_t n = plan.recv_rows[s * local + j];
+      if (n == 0) continue;
+      fn(at, starts[s * local + j], n);
+      at += n;
+    }
+  }
 }
 
 // A host view of at least one row of `width` (all_to_all_v sizes rows by its tensors).
@@ -109,42 +123,28 @@ void ExpertParallel::to_experts(Tensor to_experts, const Tensor& rows,
                                 const ExpertExchangePlan& plan) {
   check_rows(rows, "rows");
   check_rows(to_experts, "received rows");
-  const int64_t width = rows.size(1), groups = group_size(), local = local_experts();
+  const int64_t width = rows.size(1), groups = group_size();
   const Tensor send = host_rows(send_, plan.sent, width);
   const Tensor recv = host_rows(recv_, plan.received, width);
   if (plan.sent > 0) ops::copy(send.rows(0, plan.sent), rows);
   group_->all_to_all_v(recv, received_per_sender(plan, groups), send, plan.send_rows);
   // Sender-major as delivered -> expert-major for the grouped GEMM.
-  const std::vector<int64_t> starts = sender_major_starts(plan);
-  int64_t at = 0;
-  for (int64_t j = 0; j < local; ++j) {
-    for (int64_t s = 0; s < groups; ++s) {
-      const int64_t n = plan.recv_rows[s * local + j], from = starts[s * local + j];
-      if (n == 0) continue;
-      ops::copy(to_experts.rows(at, at + n), recv.rows(from, from + n));
-      at += n;
-    }
-  }
+  for_each_segment(plan, groups, [&](int64_t expert_row, int64_t sender_row, int64_t n) {
+    ops::copy(to_experts.rows(expert_row, expert_row + n), recv.rows(sender_row, sender_row + n));
+  });
 }
 
 void ExpertParallel::from_experts(Tensor rows, const Tensor& from_experts,
                                   const ExpertExchangePlan& plan) {
   check_rows(rows, "rows");
   check_rows(from_experts, "expert rows");
-  const int64_t width = rows.size(1), groups = group_size(), local = local_experts();
+  const int64_t width = rows.size(1), groups = group_size();
   const Tensor send = host_rows(recv_, plan.received, width);
   const Tensor back = host_rows(send_, plan.sent, width);
   // Expert-major -> sender-major, the inverse of to_experts.
-  const std::vector<int64_t> starts = sender_major_starts(plan);
-  int64_t at = 0;
-  for (int64_t j = 0; j < local; ++j) {
-    for (int64_t s = 0; s < groups; ++s) {
-      const int64_t n = plan.recv_rows[s * local + j], to = starts[s * local + j];
-      if (n == 0) continue;
-      ops::copy(send.rows(to, to + n), from_experts.rows(at, at + n));
-      at += n;
-    }
-  }
+  for_each_segment(plan, groups, [&](int64_t expert_row, int64_t sender_row, int64_t n) {
+    ops::copy(send.rows(sender_row, sender_row + n), from_experts.rows(expert_row, expert_row + n));
+  });
   group_->all_to_all_v(back, plan.send_rows, send, received_per_sender(plan, groups));
   if (plan.sent > 0) ops::copy(rows, back.rows(0, plan.sent));
 }
@@ -173,6 +173,44 @@ double ExpertParallel::grad_sum_squares(const ParamTable& params) {
   // Each rank of the group holds other experts: their squares add up to the layer's.
   group_->all_reduce_sum(cpu_tensor(&slices, Shape{1}));
   return whole + slices;
+}
+
+void ExpertParallel::gather_whole(std::span<float> whole, const Tensor& values,
+                                  const ParamTable& params, const ParamTable& layout) {
+  if (world_.rank() >= group_size()) return;  // a replica of the first group's values
+  const bool leader = world_.rank() == 0;
+  const int64_t groups = group_size();
+  MOE_CHECK(!leader || std::ssize(whole) == layout.numel(), "gather_whole: output of ",
+            whole.size(), " elements for a model of ", layout.numel());
+  const std::vector<int64_t> offsets = leader ? params.offsets_in(layout) : std::vector<int64_t>{};
+  const int64_t piece = std::max<int64_t>(1, kStagingBytes / sizeof(float) / groups);
+  int64_t placed = 0;
+  for (const Param& p : params.params()) {
+    const int64_t n = p.shape.numel();
+    const Tensor mine = values.rows(p.offset, p.offset + n);  // (n)
+    if (!p.expert_slice) {
+      if (leader) ops::copy(cpu_tensor(whole.data() + offsets[p.index], Shape{n}), mine);
+      placed += n;
+      continue;
+    }
+    // The experts of one projection are consecutive in the whole table, so group rank r's
+    // counterpart of this parameter (its expert r E/P later) lies r E/P parameters further.
+    for (int64_t first = 0; first < n; first += piece) {
+      const int64_t len = std::min(piece, n - first);
+      send_.resize(static_cast<size_t>(len));
+      recv_.resize(static_cast<size_t>(groups * len));
+      ops::copy(cpu_tensor(send_.data(), Shape{len}), mine.rows(first, first + len));
+      group_->all_gather(cpu_tensor(recv_.data(), Shape{groups * len}),
+                         cpu_tensor(send_.data(), Shape{len}));
+      if (!leader) continue;
+      for (int64_t r = 0; r < groups; ++r)
+        std::copy_n(recv_.begin() + r * len, len,
+                    whole.begin() + offsets[p.index] + r * local_experts() * n + first);
+    }
+    placed += groups * n;
+  }
+  MOE_CHECK(placed == layout.numel(), "gather_whole: the group holds ", placed, " of the ",
+            layout.numel(), " parameters of the whole model");
 }
 
 }  // namespace moe

@@ -8,8 +8,12 @@
 // experts) is summed over all N ranks; an expert's gradient already holds the rows of every rank
 // of its group, and is summed over the N/P ranks that hold the same experts (same group rank).
 // The sum is then the single process's, so every copy of a parameter gets the same update.
+//
+// Checkpoints hold the single process's files: rank 0 gathers every expert (gather_whole), and a
+// process that loads one reads its own slice by name.
 #pragma once
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "core/arena.h"
@@ -37,6 +41,14 @@ class ExpertParallel final : public ExpertExchange {
   // The squared L2 norm of the whole model's gradients (after sum_gradients): what this rank
   // holds whole, plus every expert slice of its group. One host read per run of parameters.
   double grad_sum_squares(const ParamTable& params);
+
+  // On world rank 0, whole (layout.numel()) := `values` (params.numel(), laid out as this rank's
+  // table `params`: its flat weights or an AdamW moment) of the whole model, laid out as `layout`,
+  // the table of the model holding every expert: rank 0's own parameters, and every other expert
+  // from the rank of the first group that holds it (each group holds the same values). Every rank
+  // calls it; the other groups return at once, and `whole` is only written on rank 0.
+  void gather_whole(std::span<float> whole, const Tensor& values, const ParamTable& params,
+                    const ParamTable& layout);
 
   // The ranks of this rank's group, and the ranks holding the same experts.
   Communicator& group() { return *group_; }

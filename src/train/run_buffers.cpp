@@ -38,8 +38,8 @@ MemoryUse TrainingBuffers::memory_use(const Model& model) const {
   return use;
 }
 
-MemoryUse training_memory(const RunConfig& config, int processes) {
-  Model model(config.model, ArenaMode::Measure);
+MemoryUse training_memory(const RunConfig& config, int processes, ExpertExchange* exchange) {
+  Model model(config.model, ArenaMode::Measure, Device::CPU, exchange);
   if (config.train.bf16()) model.use_bf16_gemms();
   const int shards = config.dist.zero == 1 ? processes : 1;
   const ElementRange shard = ZeroSharding::shard_of(model.params().numel(), 0, shards);

@@ -8,6 +8,7 @@
 #include "core/arena.h"
 #include "core/memory.h"
 #include "model/model.h"
+#include "nn/expert_exchange.h"
 #include "ops/device.h"
 #include "train/optimizer.h"
 
@@ -52,9 +53,11 @@ class TrainingBuffers {
 };
 
 // The memory of one process of a training run of `config` on `processes` processes (with
-// dist.zero = 1 each holds the moments of its shard; the largest, rank 0's, is counted), and of
-// evaluating `model` on batches of `batch` rows (moe eval), allocating nothing.
-MemoryUse training_memory(const RunConfig& config, int processes = 1);
+// dist.zero = 1 each holds the moments of its shard; the largest, rank 0's, is counted; with an
+// `exchange`, expert parallel, it holds the exchange's slice of the experts), and of evaluating
+// `model` on batches of `batch` rows (moe eval), allocating nothing.
+MemoryUse training_memory(const RunConfig& config, int processes = 1,
+                          ExpertExchange* exchange = nullptr);
 MemoryUse evaluation_memory(const ModelConfig& model, int64_t batch);
 
 }  // namespace moe

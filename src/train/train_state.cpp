@@ -46,6 +46,23 @@ std::optional<std::string> moments_problem(const Model& model, const TrainState&
   return std::nullopt;
 }
 
+// dst := the elements of the file's moments `name` (of the whole model, laid out as `whole`) that
+// `params` keeps: elements [first, first + dst.numel()) of the flat table, unless `params` holds
+// only a slice of the experts (expert parallel; then first is 0 and dst is `params`' table), where
+// each parameter reads its own elements by name.
+void read_moments(const SafeTensorsFile& file, const char* name, const ParamTable& params,
+                  const ParamTable& whole, int64_t first, Tensor dst) {
+  if (params.numel() == whole.numel()) {
+    file.read_range_into(name, first, dst);
+    return;
+  }
+  MOE_CHECK(first == 0 && dst.numel() == params.numel(),
+            "load_train_state: a slice of the experts keeps the moments of its whole table");
+  const std::vector<int64_t> offsets = params.offsets_in(whole);
+  for (const Param& p : params.params())
+    file.read_range_into(name, offsets[p.index], dst.rows(p.offset, p.offset + p.shape.numel()));
+}
+
 }  // namespace
 
 void save_train_state(const std::string& checkpoint_dir, const RunConfig& config,
@@ -75,12 +92,13 @@ void load_train_state(const std::string& checkpoint_dir, const Model& model, Tra
   MOE_CHECK(std::filesystem::exists(path), "checkpoint ", checkpoint_dir,
             " has no training state (", kState, "); it cannot be resumed");
   SafeTensorsFile file = SafeTensorsFile::open(path);
+  const Model whole(model.config(), ArenaMode::Measure);  // the files' layout: every expert
   for (const char* name : {"adam.m", "adam.v"})
-    MOE_CHECK(file.has(name) && file.entry(name).shape == Shape{model.param_count()},
+    MOE_CHECK(file.has(name) && file.entry(name).shape == Shape{whole.param_count()},
               "training state ", path, ": ", name, " does not hold the moments of the model's ",
-              model.param_count(), " parameters; it cannot be resumed");
-  file.read_range_into("adam.m", state.moments_first, state.adam_m);
-  file.read_range_into("adam.v", state.moments_first, state.adam_v);
+              whole.param_count(), " parameters; it cannot be resumed");
+  read_moments(file, "adam.m", model.params(), whole.params(), state.moments_first, state.adam_m);
+  read_moments(file, "adam.v", model.params(), whole.params(), state.moments_first, state.adam_v);
   if (const auto problem = moments_problem(model, state))
     fail("training state ", path, ": ", *problem, "; it cannot be resumed");
   const auto& meta = file.metadata();

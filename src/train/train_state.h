@@ -22,14 +22,16 @@ struct TrainState {
   int64_t moments_first = 0;
 };
 
-// Writes CHECKPOINT_DIR/train_state.safetensors from state's moments of the whole table. Refuses,
+// Writes CHECKPOINT_DIR/train_state.safetensors from state's moments of the whole table of
+// `model` (under expert parallelism: a model holding every expert, ArenaMode::Measure). Refuses,
 // naming the tensor and the parameter, moments that hold NaN or infinity or a negative second
 // moment (AdamW would turn either into NaN weights).
 void save_train_state(const std::string& checkpoint_dir, const RunConfig& config,
                       const Model& model, const TrainState& state);
 
 // Reads train_state.safetensors into state (whose adam_m/adam_v tensors must be allocated: the
-// file holds the whole table's moments, and state takes its shard of them), checks that it comes
+// file holds the whole model's moments, and state takes its shard of them, or, when `model` holds
+// a slice of the experts (expert parallel), its parameters' moments), checks that it comes
 // from the same save as the weights beside it, and refuses moments that save_train_state would not
 // have written.
 void load_train_state(const std::string& checkpoint_dir, const Model& model, TrainState& state);

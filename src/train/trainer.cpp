@@ -31,6 +31,7 @@
 #include "tokenizer/utf8.h"
 #include "train/data_parallel.h"
 #include "train/evaluator.h"
+#include "train/expert_parallel.h"
 #include "train/init_from.h"
 #include "train/lr_schedule.h"
 #include "train/metrics_log.h"
@@ -156,6 +157,7 @@ class Trainer {
   // Set-up, in order.
   void open_model_and_data(const RunConfig& config_in);
   void split_accumulation();
+  void open_expert_parallel();
   std::string run_identity() const;
   Device resumable_device() const;
   void check_memory();  // refuses a run that would not fit in memory, before it allocates
@@ -193,6 +195,12 @@ class Trainer {
   // them, starting at rank * local_accum_.
   int64_t local_accum_ = 1;
   RunConfig config_;
+  // dist.expert_parallel > 1: the model holds its slice of the experts; else null. Declared before
+  // the model, which uses it to its end.
+  std::unique_ptr<ExpertParallel> ep_;
+  // Expert parallel: the parameter table of the whole model (ArenaMode::Measure), the layout of
+  // its checkpoints and of the parameter counts; null otherwise.
+  std::unique_ptr<Model> whole_;
   std::string resume_dir_;             // the checkpoint directory a resumed run was read from
   std::string init_dir_;               // the checkpoint directory train.init_from named
   std::optional<int64_t> saved_step_;  // step of this run's last checkpoint on disk
@@ -252,6 +260,7 @@ void Trainer::open_model_and_data(const RunConfig& config_in) {
   config_.validate();
   split_accumulation();
   dp_.check_same_run(run_identity());
+  open_expert_parallel();
   const Device device = resumable_device();
   if (!options_.resume && !config_.train.init_from.empty())
     checkpoint = open_init_checkpoint(config_);
@@ -269,7 +278,7 @@ void Trainer::open_model_and_data(const RunConfig& config_in) {
               config_.model.vocab_size);
   }
   if (checkpoint) {
-    LoadedCheckpoint loaded = load_checkpoint(std::move(*checkpoint), device);
+    LoadedCheckpoint loaded = load_checkpoint(std::move(*checkpoint), device, ep_.get());
     model_ = std::move(loaded.model);
     if (options_.resume)
       resume_dir_ = loaded.dir;
@@ -277,7 +286,7 @@ void Trainer::open_model_and_data(const RunConfig& config_in) {
       init_dir_ = loaded.dir;
   } else {
     check_memory();  // the vocabulary comes from the data
-    model_ = std::make_unique<Model>(config_.model, ArenaMode::Allocate, device);
+    model_ = std::make_unique<Model>(config_.model, ArenaMode::Allocate, device, ep_.get());
     model_->init_parameters(rng_key(seed(), rng_stream::kInit));
   }
   if (tc().bf16()) model_->use_bf16_gemms();
@@ -301,6 +310,21 @@ void Trainer::split_accumulation() {
             "expert loads of the step are not yet summed across processes");
 }
 
+// Expert parallel (dist.expert_parallel > 1): the groups of processes that share the experts,
+// before the model is built. A resumed run may change the size with --set dist.expert_parallel=N.
+void Trainer::open_expert_parallel() {
+  const int64_t size = config_.dist.expert_parallel;
+  try {
+    check_expert_parallel(size, dp_.ranks(), config_.model.n_experts);
+  } catch (const Error& e) {
+    if (!options_.resume) throw;
+    fail(e.what(), "; resume it with --set dist.expert_parallel=N for an N that fits");
+  }
+  if (size == 1) return;
+  ep_ = std::make_unique<ExpertParallel>(world(), size, config_.model.n_experts);
+  whole_ = std::make_unique<Model>(config_.model, ArenaMode::Measure);
+}
+
 // What every rank must agree on: the configuration and the options that shape the run.
 std::string Trainer::run_identity() const {
   return str_cat(config_.to_json().dump(), "\nout ", options_.out_dir, "\nresume ",
@@ -320,7 +344,7 @@ Device Trainer::resumable_device() const {
 }
 
 void Trainer::check_memory() {
-  require_memory(training_memory(config_, dp_.ranks()), available_memory(), "this run",
+  require_memory(training_memory(config_, dp_.ranks(), ep_.get()), available_memory(), "this run",
                  "use a smaller model or a smaller train.batch_size");
 }
 
@@ -349,7 +373,9 @@ void Trainer::allocate_training_buffers() {
             " has already done ", state_.step, " steps; ask for more with --steps N (N > ",
             state_.step, ")");
   refresh_bf16_weights(state_.step);
-  if (!zero_) dp_.overlap_gradient_sums(model_->params(), config_.dist.bucket_mib);
+  // Buckets sum over every rank: right for plain data parallel only (ZeRO-1 reduce-scatters,
+  // expert slices are summed over their replicas).
+  if (!zero_ && !ep_) dp_.overlap_gradient_sums(model_->params(), config_.dist.bucket_mib);
 }
 
 // Under mixed precision, the bf16 copies of the weights after `steps_done` updates; their
@@ -371,9 +397,11 @@ void Trainer::open_metrics_log() {
 
 // The start record (fresh runs only: a resumed run continues its log) and the opening lines.
 void Trainer::announce_run() {
-  result_.params = model_->param_count();
-  result_.active_params = model_->active_param_count();
-  result_.flops_per_token = model_->flops_per_token();
+  // Under expert parallelism, the whole model's counts, not those of this process's experts.
+  const Model& counted = whole_ ? *whole_ : *model_;
+  result_.params = counted.param_count();
+  result_.active_params = counted.active_param_count();
+  result_.flops_per_token = counted.flops_per_token();
   if (metrics_ && !options_.resume) {
     metrics_->write({{"type", "start"},
                      {"params", result_.params},
@@ -389,6 +417,7 @@ void Trainer::announce_run() {
                      {"train_tokens", data_.train.size},
                      {"val_tokens", data_.val.size},
                      {"processes", dp_.ranks()},
+                     {"expert_parallel", config_.dist.expert_parallel},
                      {"config", config_.to_json()}});
   }
   if (!prints()) return;
@@ -407,6 +436,12 @@ void Trainer::announce_run() {
     std::printf("moe train: data parallel on %d processes, %lld micro-batches each per step%s\n",
                 dp_.ranks(), static_cast<long long>(local_accum_),
                 zero_ ? ", optimizer moments sharded (ZeRO-1)" : "");
+  if (ep_)
+    std::printf(
+        "moe train: expert parallel in groups of %lld processes, %lld of %lld experts "
+        "each\n",
+        static_cast<long long>(ep_->group_size()), static_cast<long long>(ep_->local_experts()),
+        static_cast<long long>(config_.model.n_experts));
   std::string memory = result_.memory.str();
   if (const auto available = available_memory())
     memory += ", of " + format_bytes(static_cast<double>(available->bytes)) + " available";
@@ -459,17 +494,22 @@ StepRecord Trainer::train_step() {
   const auto t_opt = Clock::now();
   AdamW& optimizer = buffers_->optimizer;
   // ZeRO-1: this rank's shard of the gradients is summed, and its norm is the shard's part.
+  // Expert parallel: each expert's gradient is summed over the ranks holding that expert.
   if (zero_)
     zero_->reduce_scatter_gradients(model_->params().flat_grads());
+  else if (ep_)
+    ep_->sum_gradients(model_->params());
   else
     dp_.sum_gradients(model_->params());
-  grad_sum_squares(stats.rows(norm_slot, norm_slot + 1), optimizer.grads());
+  if (!ep_) grad_sum_squares(stats.rows(norm_slot, norm_slot + 1), optimizer.grads());
   // The step's one read from the device: before the update, which must not see a NaN.
   std::vector<double>& host = step_stats_host_;
   host.resize(static_cast<size_t>(stats.numel()));
   ops::copy(cpu_tensor(host.data(), stats.shape), stats);
   // The norm is global already, but for ZeRO-1's, which is the sum of the shards' parts.
   dp_.sum(std::span(host).first(static_cast<size_t>(zero_ ? norm_slot + 1 : norm_slot)));
+  // Expert parallel: what this rank holds whole plus the squares of every expert of its group.
+  if (ep_) host[norm_slot] = ep_->grad_sum_squares(model_->params());
   for (int64_t i = 0; i < norm_slot; ++i)
     host[i] /= static_cast<double>(tc().grad_accum);  // means over the micro-batches
   r.loss = model_->loss_info(host.data());
@@ -645,11 +685,28 @@ bool Trainer::checkpoint_due(bool last_step) const {
 
 // A save that fails (non-finite weights or optimizer state, a full disk) changes nothing on disk,
 // so the message can say which checkpoint is still there. Rank 0 writes it (the ranks hold the
-// same weights and, but for ZeRO-1's shards, which rank 0 gathers first, the same optimizer
-// state); every rank keeps its step for usable_checkpoint().
+// same weights and, but for ZeRO-1's shards and expert-parallel slices, which rank 0 gathers
+// first, the same optimizer state); every rank keeps its step for usable_checkpoint().
 void Trainer::save() {
   TrainState saved = state_;
-  std::vector<float> m, v;  // (numel) rank 0's host copies of the gathered moments
+  NamedWeights weights = named_weights(model_->params(), model_->params().flat_values());
+  std::vector<float> m, v;    // (numel) rank 0's host copies of the gathered moments
+  std::vector<float> values;  // (whole numel) rank 0's host copy of the gathered weights
+  if (ep_) {
+    if (dp_.leader()) {
+      values.resize(static_cast<size_t>(whole_->param_count()));
+      m.resize(values.size());
+      v.resize(values.size());
+    }
+    const ParamTable& params = model_->params();
+    ep_->gather_whole(values, params.flat_values(), params, whole_->params());
+    ep_->gather_whole(m, state_.adam_m, params, whole_->params());
+    ep_->gather_whole(v, state_.adam_v, params, whole_->params());
+    if (dp_.leader())
+      weights = named_weights(whole_->params(), cpu_tensor(values.data(), {std::ssize(values)}));
+    saved.adam_m = cpu_tensor(m.data(), {std::ssize(m)});
+    saved.adam_v = cpu_tensor(v.data(), {std::ssize(v)});
+  }
   if (zero_) {
     if (dp_.leader()) {
       m.resize(static_cast<size_t>(model_->param_count()));
@@ -663,9 +720,10 @@ void Trainer::save() {
   }
   if (dp_.leader()) {
     try {
-      save_checkpoint(
-          options_.out_dir, config_, *model_, data_.tokenizer.get(), state_.step,
-          [&](const std::string& dir) { save_train_state(dir, config_, *model_, saved); });
+      save_checkpoint(options_.out_dir, config_, weights, data_.tokenizer.get(), state_.step,
+                      [&](const std::string& dir) {
+                        save_train_state(dir, config_, whole_ ? *whole_ : *model_, saved);
+                      });
     } catch (const std::exception& e) {
       fail(e.what(), "; training stopped; ", usable_checkpoint());
     }

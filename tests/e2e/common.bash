@@ -11,6 +11,12 @@ TINY=(--preset makemoe --set model.n_layers=2 --set model.n_embed=32 --set model
       --set model.ffn_hidden=64 --set model.block_size=16 --set train.batch_size=4
       --set train.eval_iters=4 --threads 2 --quiet)
 
+# TINY on one thread per process (the ranks of an mpirun job share the cores).
+ONE_THREAD=()
+for ((i = 0; i < ${#TINY[@]}; i++)); do
+  if [[ ${TINY[i]} == --threads ]]; then ONE_THREAD+=(--threads 1); i=$((i + 1)); else ONE_THREAD+=("${TINY[i]}"); fi
+done
+
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # expect_error "what" "message fragment" cmd...: the command must exit with code 1 and a one-line
@@ -46,6 +52,37 @@ for k in sorted(a):
     for f in keys[k[0]] + (["expert_load"] if k[0] == "step" else []):
         assert a[k].get(f) == b[k].get(f), f"{k} {f}: {a[k].get(f)} != {b[k].get(f)}"
 print(f"resume exact: {len(a)} records identical")
+PYEOF
+}
+
+# compare_losses A B TOLERANCE EXACT: two metrics.jsonl files hold the same step and eval records,
+# whose loss, objective, aux_loss, grad_norm, train_loss and val_loss agree within TOLERANCE
+# relative, and exactly as EXACT says: "step1" (step 1's loss), "losses" (every loss; grad_norm
+# alone within TOLERANCE) or "none". Prints each step's figures and the worst difference.
+compare_losses() {
+  "$PY" - "$@" <<'PYEOF'
+import json, sys
+def load(path):
+    return {(r["type"], r["step"]): r for r in map(json.loads, open(path)) if r["type"] in ("step", "eval")}
+a, b = load(sys.argv[1]), load(sys.argv[2])
+tolerance, exact = float(sys.argv[3]), sys.argv[4]
+assert exact in ("step1", "losses", "none"), f"compare_losses: EXACT is step1, losses or none, not {exact}"
+assert a.keys() == b.keys(), f"different records: {sorted(set(a) ^ set(b))[:5]}"
+worst = 0.0
+for k in sorted(a, key=lambda k: (k[1], k[0])):
+    for f in {"step": ["loss", "objective", "aux_loss", "grad_norm"], "eval": ["train_loss", "val_loss"]}[k[0]]:
+        x, y = a[k][f], b[k][f]
+        if exact == "losses" and f != "grad_norm":
+            assert x == y, f"{k} {f}: {x!r} != {y!r}"
+            continue
+        rel = abs(x - y) / max(abs(x), 1e-30)
+        worst = max(worst, rel)
+        assert rel <= tolerance, f"{k} {f}: {x} vs {y} (relative {rel:.2e})"
+    if k[0] == "step":
+        print(f"  step {k[1]}: loss {a[k]['loss']:.9f} vs {b[k]['loss']:.9f}, grad_norm {a[k]['grad_norm']:.9g} vs {b[k]['grad_norm']:.9g}")
+    if exact == "step1" and k == ("step", 1):
+        assert a[k]["loss"] == b[k]["loss"], f"step 1 loss {a[k]['loss']} != {b[k]['loss']}"
+print(f"  {len(a)} records{', losses identical' if exact == 'losses' else ''}, worst relative difference {worst:.2e}")
 PYEOF
 }
 

@@ -19,11 +19,6 @@ for n in 3 4; do
   "${MPIRUN[@]}" -np $n "$COLLECTIVES" || fail "collectives on $n processes"
 done
 
-# TINY on one thread per rank (the ranks share the cores).
-ONE_THREAD=()
-for ((i = 0; i < ${#TINY[@]}; i++)); do
-  if [[ ${TINY[i]} == --threads ]]; then ONE_THREAD+=(--threads 1); i=$((i + 1)); else ONE_THREAD+=("${TINY[i]}"); fi
-done
 # 8 steps with an eval every 4 and a checkpoint every 4.
 RUN=("${ONE_THREAD[@]}" --steps 8 --eval-every 4 --ckpt-every 4)
 
@@ -31,27 +26,7 @@ RUN=("${ONE_THREAD[@]}" --steps 8 --eval-every 4 --ckpt-every 4)
 # relative, step 1's exactly (the same weights and batches give the same forward pass); later
 # steps may differ in the last bits, since a process sums its micro-batches' gradients in its
 # backward pass while ranks add theirs afterwards. Prints the figures.
-same_losses() {
-  "$PY" - "$1" "$2" <<'PYEOF'
-import json, sys
-def load(path):
-    return {(r["type"], r["step"]): r for r in map(json.loads, open(path)) if r["type"] in ("step", "eval")}
-a, b = load(sys.argv[1]), load(sys.argv[2])
-assert a.keys() == b.keys(), f"different records: {sorted(set(a) ^ set(b))[:5]}"
-worst = 0.0
-for k in sorted(a, key=lambda k: (k[1], k[0])):
-    for f in {"step": ["loss", "objective", "aux_loss", "grad_norm"], "eval": ["train_loss", "val_loss"]}[k[0]]:
-        x, y = a[k][f], b[k][f]
-        rel = abs(x - y) / max(abs(x), 1e-30)
-        worst = max(worst, rel)
-        assert rel <= 1e-6, f"{k} {f}: {x} vs {y} (relative {rel:.2e})"
-    if k[0] == "step":
-        print(f"  step {k[1]}: loss {a[k]['loss']:.9f} vs {b[k]['loss']:.9f}")
-    if k == ("step", 1):
-        assert a[k]["loss"] == b[k]["loss"], f"step 1 loss {a[k]['loss']} != {b[k]['loss']}"
-print(f"  {len(a)} records, worst relative difference {worst:.2e}")
-PYEOF
-}
+same_losses() { compare_losses "$1" "$2" 1e-6 step1; }
 
 # 2 ranks x batch 4 = one process with grad_accum 2; 4 ranks x batch 4 x grad_accum 2 = one
 # process with grad_accum 8; both random windows and the tutorial's chunks.
@@ -123,24 +98,7 @@ echo "ok: 3 processes refused: $(grep -m1 '^error:' <<<"$out")"
 # losses and the saved moments are the same bits; only grad_norm, summed shard by shard, may
 # differ in its last bits.
 # same_bits A B: the losses of two metrics.jsonl files are identical, grad_norm within 1e-6.
-same_bits() {
-  "$PY" - "$1" "$2" <<'PYEOF'
-import json, sys
-def load(path):
-    return {(r["type"], r["step"]): r for r in map(json.loads, open(path)) if r["type"] in ("step", "eval")}
-a, b = load(sys.argv[1]), load(sys.argv[2])
-assert a.keys() == b.keys(), f"different records: {sorted(set(a) ^ set(b))[:5]}"
-worst = 0.0
-for k in sorted(a, key=lambda k: (k[1], k[0])):
-    for f in {"step": ["loss", "objective", "aux_loss"], "eval": ["train_loss", "val_loss"]}[k[0]]:
-        assert a[k][f] == b[k][f], f"{k} {f}: {a[k][f]!r} != {b[k][f]!r}"
-    if k[0] == "step":
-        worst = max(worst, abs(a[k]["grad_norm"] - b[k]["grad_norm"]) / a[k]["grad_norm"])
-        print(f"  step {k[1]}: loss {a[k]['loss']!r} vs {b[k]['loss']!r}, grad_norm {a[k]['grad_norm']!r} vs {b[k]['grad_norm']!r}")
-assert worst <= 1e-6, f"grad_norm differs by {worst:.2e}"
-print(f"  {len(a)} records, losses identical, grad_norm within {worst:.2e}")
-PYEOF
-}
+same_bits() { compare_losses "$1" "$2" 1e-6 losses; }
 # same_moments A B: the adam.m and adam.v tensors of two train_state.safetensors are the same bytes.
 same_moments() {
   "$PY" - "$1" "$2" <<'PYEOF'

@@ -11,6 +11,7 @@
 #include "core/check.h"
 #include "core/fs.h"
 #include "model/model.h"
+#include "train/expert_parallel.h"
 #include "unit/scratch.h"
 
 namespace moe {
@@ -341,16 +342,39 @@ TEST(Config, TomlFileThatSetsNothingIsRefused) {
     RunConfig c;
     EXPECT_EQ(testing::error_of([&] { c.load_toml(dir / "c.toml"); }),
               "config file " + dir / "c.toml" +
-                  " sets nothing: it needs [model], [train] or [data] tables with keys")
+                  " sets nothing: it needs [model], [train], [data] or [dist] tables with keys")
         << text;
   }
   write_file_atomic(dir / "c.toml", "n_layers = 2\n");
   RunConfig c;
   EXPECT_EQ(testing::error_of([&] { c.load_toml(dir / "c.toml"); }),
             "config file " + dir / "c.toml" +
-                ": top-level key 'n_layers' must be a table ([model], [train] or [data])");
+                ": top-level key 'n_layers' must be a table ([model], [train], [data] or [dist])");
   EXPECT_EQ(testing::error_of([&] { c.load_toml("/dev/zero"); }),
             "cannot read /dev/zero: it is a character device, not a regular file");
+}
+
+TEST(Config, ExpertParallelSizeIsRefusedByNameWhenItCannotWork) {
+  RunConfig c;
+  EXPECT_EQ(c.dist.expert_parallel, 1);
+  c.set("dist.expert_parallel", "0");
+  EXPECT_EQ(testing::error_of([&] { c.validate(); }),
+            "config value dist.expert_parallel = 0 must be at least 1 (the processes that share "
+            "each MoE layer's experts)");
+  c.set("dist.expert_parallel", "2");
+  EXPECT_NO_THROW(c.validate());
+  c.set("dist.zero", "1");
+  EXPECT_EQ(testing::error_of([&] { c.validate(); }),
+            "dist.expert_parallel = 2 and dist.zero = 1 cannot be combined yet: ZeRO-1 shards the "
+            "moments of a whole parameter table; set dist.zero = 0 to train expert parallel");
+  // Whether it fits the job and the model is checked when the job is known.
+  EXPECT_EQ(testing::error_of([] { check_expert_parallel(2, 3, 8); }),
+            "dist.expert_parallel = 2 must divide the job's 3 processes (mpirun -np); each group "
+            "of 2 consecutive ranks shares the experts");
+  EXPECT_EQ(testing::error_of([] { check_expert_parallel(4, 4, 6); }),
+            "dist.expert_parallel = 4 must divide model.n_experts = 6 (each process holds as many "
+            "experts)");
+  EXPECT_NO_THROW(check_expert_parallel(2, 4, 8));
 }
 
 TEST(Config, RoutingMethodsThatCannotBeCombinedAreRefusedByName) {

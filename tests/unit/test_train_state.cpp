@@ -3,15 +3,32 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <stdexcept>
 
 #include "core/arena.h"
 #include "model/safetensors.h"
+#include "nn/expert_exchange.h"
 #include "ops/device.h"
 #include "train/train_state.h"
 #include "unit/scratch.h"
 
 namespace moe {
 namespace {
+
+// Group rank `rank` of an expert-parallel group of `size`: only its layout of the experts is used
+// (the model is loaded, never run).
+class ExpertSlice final : public ExpertExchange {
+ public:
+  ExpertSlice(int64_t size, int64_t rank, int64_t n_experts)
+      : ExpertExchange(size, rank * (n_experts / size), n_experts / size) {}
+  ExpertExchangePlan plan(Tensor, const Tensor&) override { throw std::logic_error("not run"); }
+  void to_experts(Tensor, const Tensor&, const ExpertExchangePlan&) override {
+    throw std::logic_error("not run");
+  }
+  void from_experts(Tensor, const Tensor&, const ExpertExchangePlan&) override {
+    throw std::logic_error("not run");
+  }
+};
 
 class TrainStateTest : public ::testing::Test {
  protected:
@@ -76,6 +93,39 @@ TEST_F(TrainStateTest, LoadsAShardOfTheMoments) {
   }
   shard.moments_first = model_.param_count() - 2;  // past the end
   EXPECT_THROW(load_train_state(dir_.str(), model_, shard), Error);
+}
+
+// An expert-parallel process holds a slice of the experts: it reads its own parameters' moments,
+// found by name in the file's whole table.
+TEST_F(TrainStateTest, AnExpertSliceReadsItsOwnParametersMoments) {
+  const int64_t n = model_.param_count();
+  for (int64_t i = 0; i < n; ++i) {  // each element's moments tell its place in the whole table
+    state_.adam_m.f32()[i] = static_cast<float>(i);
+    state_.adam_v.f32()[i] = static_cast<float>(2 * i);
+  }
+  save_train_state(dir_.str(), config(), model_, state_);
+  write_safetensors(dir_ / "model.safetensors", {}, {{"step", "3"}});
+  for (int64_t rank : {0, 1}) {
+    ExpertSlice slice(2, rank, config().model.n_experts);
+    const Model part(config().model, ArenaMode::Allocate, Device::CPU, &slice);
+    ASSERT_LT(part.param_count(), n);
+    TrainState back;
+    back.adam_m = arena_.alloc(Shape{part.param_count()});
+    back.adam_v = arena_.alloc(Shape{part.param_count()});
+    load_train_state(dir_.str(), part, back);
+    int64_t wrong = 0, experts = 0;
+    for (const Param& p : part.params().params()) {
+      const Param* whole = model_.params().find(p.name);
+      ASSERT_NE(whole, nullptr) << p.name;
+      experts += p.expert_slice;
+      for (int64_t i = 0; i < p.shape.numel(); ++i) {
+        wrong += back.adam_m.f32()[p.offset + i] != static_cast<float>(whole->offset + i);
+        wrong += back.adam_v.f32()[p.offset + i] != static_cast<float>(2 * (whole->offset + i));
+      }
+    }
+    EXPECT_EQ(wrong, 0) << "group rank " << rank;
+    EXPECT_GT(experts, 0) << "group rank " << rank;
+  }
 }
 
 TEST_F(TrainStateTest, NonFiniteOrNegativeMomentsAreNeverSaved) {
