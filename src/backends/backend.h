@@ -148,6 +148,10 @@ struct BalanceKernels {
   // dlogits accumulated.
   void (*softmax_backward)(Tensor dlogits, const Tensor& dprobs, const Tensor& probs,
                            float temperature);
+  // probs assigned; dlogits accumulated.
+  void (*normalized_sigmoid_forward)(Tensor probs, const Tensor& logits);
+  void (*normalized_sigmoid_backward)(Tensor dlogits, const Tensor& dprobs, const Tensor& probs,
+                                      const Tensor& logits);
 };
 
 // Sparse dispatch (ops/moe_permute.h). The plan's outputs are valid by construction, so the

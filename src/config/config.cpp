@@ -322,12 +322,6 @@ void ModelConfig::validate() const {
             "config: model.router = expert_choice takes neither model.router_bias nor "
             "model.seq_aux_loss_coef > 0 (its experts choose tokens, so there is no token "
             "selection to bias or balance)");
-  // The sequence-wise and global-batch losses are computed on softmax probabilities; with
-  // sigmoid scores they would need the normalised scores' own backward.
-  MOE_CHECK(
-      router_score == "softmax" || (seq_aux_loss_coef == 0.0f && aux_loss_scope == "micro_batch"),
-      "config: model.router_score = sigmoid works with the per-micro-batch Switch loss only "
-      "(not with model.seq_aux_loss_coef > 0 or model.aux_loss_scope = global_batch)");
   // The routing-only pass of global-batch balancing would count each micro-batch's load twice.
   MOE_CHECK(!router_bias || aux_loss_scope == "micro_batch",
             "config: model.router_bias and model.aux_loss_scope = global_batch cannot be combined");

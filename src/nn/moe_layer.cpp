@@ -73,19 +73,20 @@ void MoELayer::allocate(Arena& arena, Arena& scratch, int64_t max_tokens,
                         const MoEStatsSlots& stats) {
   stats_ = stats;
   const int64_t n = max_tokens, e = n_experts_, k = slots_per_token_, c = n_embed_;
+  const int64_t rows = expert_rows(n);
   logits_ = arena.alloc(Shape{n, e});
   noise_logits_ = arena.alloc(Shape{n, e});
   noise_eps_ = arena.alloc(Shape{n, e});
   topk_idx_ = arena.alloc(Shape{n, k}, DType::I32);
   gates_ = arena.alloc(Shape{n, k});
   offsets_ = arena.alloc(Shape{e + 1}, DType::I32);
-  sorted_slots_ = arena.alloc(Shape{n * k}, DType::I32);
+  sorted_slots_ = arena.alloc(Shape{rows}, DType::I32);
   slot_rows_ = arena.alloc(Shape{n * k}, DType::I32);
-  xs_ = arena.alloc(Shape{n * k, c});
+  xs_ = arena.alloc(Shape{rows, c});
   dense_offsets_ = arena.alloc(Shape{2}, DType::I32);
   out_ = scratch.alloc(Shape{n, c});
-  dys_ = scratch.alloc(Shape{n * k, c});
-  dxs_ = scratch.alloc(Shape{n * k, c});
+  dys_ = scratch.alloc(Shape{rows, c});
+  dxs_ = scratch.alloc(Shape{rows, c});
   dgates_ = scratch.alloc(Shape{n, k});
   dlogits_ = scratch.alloc(Shape{n, e});
   dnoise_logits_ = scratch.alloc(Shape{n, e});
@@ -98,15 +99,15 @@ void MoELayer::allocate(Arena& arena, Arena& scratch, int64_t max_tokens,
   if (seq_aux_coef_ > 0.0f) seq_fraction_ = arena.alloc(Shape{n, e});
   if (exchange_) {
     // A process may receive every row of every process in its group.
-    const int64_t received = exchange_->group_size() * n * k;
+    const int64_t received = exchange_->group_size() * rows;
     local_offsets_ = arena.alloc(Shape{exchange_->local_experts() + 1}, DType::I32);
     received_xs_ = arena.alloc(Shape{received, c});
-    ys_ = arena.alloc(Shape{n * k, c});
+    ys_ = arena.alloc(Shape{rows, c});
     received_dys_ = scratch.alloc(Shape{received, c});
     received_dxs_ = scratch.alloc(Shape{received, c});
     experts_.allocate(arena, scratch, received);
   } else {
-    experts_.allocate(arena, scratch, n * k);
+    experts_.allocate(arena, scratch, rows);
   }
   for (auto& s : shared_)
     s->allocate(arena, scratch, n);
@@ -120,6 +121,11 @@ uint64_t MoELayer::shared_dropout_key(const ForwardContext& ctx, size_t shared) 
 // With a capacity limit the number of rows the experts compute depends on the routing: the last
 // expert offset, read from the device. This is the one host read of a forward (see
 // docs/ARCHITECTURE.md, "Host reads"); dropless routing keeps all N*k rows and reads nothing.
+int64_t MoELayer::expert_rows(int64_t tokens) const {
+  return expert_choice_ ? n_experts_ * ops::expert_choice_capacity(tokens, n_experts_, top_k_)
+                        : tokens * slots_per_token_;
+}
+
 int64_t MoELayer::kept_assignments() const {
   int32_t kept = 0;
   ops::copy(cpu_tensor(&kept, Shape{1}), offsets_.rows(n_experts_, n_experts_ + 1));
@@ -163,7 +169,10 @@ void MoELayer::balance_losses_forward(const ForwardContext& ctx, const Tensor& l
   if (seq_aux_coef_ == 0.0f && !ctx.step_aux_fraction) return;
   const int64_t n = logits.size(0);
   Tensor probs = probs_.rows(0, n);
-  ops::softmax_forward(probs, logits, ctx.router_temperature);
+  if (score_ == RouterScore::Sigmoid)
+    ops::normalized_sigmoid_forward(probs, logits);
+  else
+    ops::softmax_forward(probs, logits, ctx.router_temperature);
   if (seq_aux_coef_ > 0.0f) {
     Tensor seq_fraction = seq_fraction_.rows(0, ctx.batch);
     ops::segment_fractions(seq_fraction, topk_idx);
@@ -179,15 +188,22 @@ void MoELayer::balance_losses_forward(const ForwardContext& ctx, const Tensor& l
 void MoELayer::balance_losses_backward(const ForwardContext& ctx, Tensor dlogits) {
   if (seq_aux_coef_ == 0.0f && !ctx.step_aux_fraction) return;
   const int64_t n = dlogits.size(0);
-  Tensor probs = probs_.rows(0, n), dprobs = dprobs_.rows(0, n);
+  Tensor logits = logits_.rows(0, n), probs = probs_.rows(0, n), dprobs = dprobs_.rows(0, n);
+  // dlogits += d/d(logits) of sum(dprobs * probs), through the normalisation of the scores.
+  auto scores_backward = [&] {
+    if (score_ == RouterScore::Sigmoid)
+      ops::normalized_sigmoid_backward(dlogits, dprobs, probs, logits);
+    else
+      ops::softmax_backward(dlogits, dprobs, probs, ctx.router_temperature);
+  };
   if (seq_aux_coef_ > 0.0f) {
     ops::balance_loss_backward(dprobs, seq_fraction_.rows(0, ctx.batch),
                                seq_aux_coef_ * ctx.loss_scale);
-    ops::softmax_backward(dlogits, dprobs, probs, ctx.router_temperature);
+    scores_backward();
   }
   if (ctx.step_aux_fraction) {
     ops::balance_loss_backward(dprobs, stats_.step_fraction, aux_coef_ * ctx.loss_scale);
-    ops::softmax_backward(dlogits, dprobs, probs, ctx.router_temperature);
+    scores_backward();
   }
 }
 
@@ -220,13 +236,13 @@ void MoELayer::route(const ForwardContext& ctx, const Tensor& x) {
 }
 
 Tensor MoELayer::forward(const ForwardContext& ctx, const Tensor& x) {
-  const int64_t n = x.size(0), e = n_experts_, k = slots_per_token_;
+  const int64_t n = x.size(0), e = n_experts_, k = slots_per_token_, rows = expert_rows(n);
   route(ctx, x);
   Tensor topk_idx = topk_idx_.rows(0, n), gates = gates_.rows(0, n);
-  Tensor sorted_slots = sorted_slots_.rows(0, n * k), slot_rows = slot_rows_.rows(0, n * k);
+  Tensor sorted_slots = sorted_slots_.rows(0, rows), slot_rows = slot_rows_.rows(0, n * k);
   if (expert_choice_) {
     // Every token's E slots are candidates; each expert keeps its best C, so the experts compute
-    // exactly E * C rows, known on the host without a read.
+    // exactly E * C rows (the buffers' rows), known on the host without a read.
     const int64_t capacity = ops::expert_choice_capacity(n, e, top_k_);
     ops::expert_choice_plan(offsets_, sorted_slots, slot_rows, stats_.dropped, topk_idx, gates, e,
                             capacity);
@@ -242,7 +258,7 @@ Tensor MoELayer::forward(const ForwardContext& ctx, const Tensor& x) {
                            capacity);
     used_rows_ = capacity > 0 ? kept_assignments() : n * k;
   }
-  Tensor xs = xs_.rows(0, n * k);
+  Tensor xs = xs_.rows(0, rows);
   ops::moe_gather(xs, x, sorted_slots, offsets_, k);
   Tensor ys;
   if (exchange_) {
@@ -250,7 +266,7 @@ Tensor MoELayer::forward(const ForwardContext& ctx, const Tensor& x) {
     plan_ = exchange_->plan(local_offsets_, offsets_);
     exchange_->to_experts(received_xs_.rows(0, plan_.received), xs.rows(0, used_rows_), plan_);
     const Tensor local_ys = experts_.forward(received_xs_, local_offsets_, plan_.received);
-    ys = ys_.rows(0, n * k);
+    ys = ys_.rows(0, rows);
     exchange_->from_experts(ys.rows(0, used_rows_), local_ys.rows(0, plan_.received), plan_);
   } else {
     ys = experts_.forward(xs, offsets_, used_rows_);
@@ -276,13 +292,13 @@ Tensor MoELayer::forward(const ForwardContext& ctx, const Tensor& x) {
 }
 
 void MoELayer::backward(const ForwardContext& ctx, Tensor dx, const Tensor& dout, const Tensor& x) {
-  const int64_t n = x.size(0), k = slots_per_token_;
+  const int64_t n = x.size(0), k = slots_per_token_, rows = expert_rows(n);
   Tensor topk_idx = topk_idx_.rows(0, n), gates = gates_.rows(0, n);
-  Tensor sorted_slots = sorted_slots_.rows(0, n * k), slot_rows = slot_rows_.rows(0, n * k);
-  Tensor xs = xs_.rows(0, n * k), dys = dys_.rows(0, n * k), dxs = dxs_.rows(0, n * k);
+  Tensor sorted_slots = sorted_slots_.rows(0, rows), slot_rows = slot_rows_.rows(0, n * k);
+  Tensor xs = xs_.rows(0, rows), dys = dys_.rows(0, rows), dxs = dxs_.rows(0, rows);
   Tensor dgates = dgates_.rows(0, n);
   // The experts' outputs are still in their buffer from forward (ExpertFFN::forward's return).
-  Tensor ys = exchange_ ? ys_.rows(0, n * k) : experts_.forward_output(n * k);
+  Tensor ys = exchange_ ? ys_.rows(0, rows) : experts_.forward_output(rows);
   ops::moe_scatter_backward(dys, dgates, dout, ys, gates, slot_rows, sorted_slots, offsets_);
   const float p = expert_dropout(ctx);
   if (p > 0.0f) {

@@ -70,7 +70,8 @@ class MoELayer {
   uint64_t shared_dropout_key(const ForwardContext& ctx, size_t shared) const;
   int64_t layer_, n_embed_, n_experts_, top_k_;
   // Expert choice routes every token's E slots (gates = the full softmax) and lets each expert
-  // keep its best; top-k routers have top_k slots per token.
+  // keep its best C, so its experts compute E * C rows (about top_k * N); top-k routers have
+  // top_k slots per token and up to N * top_k rows.
   bool expert_choice_;
   int64_t slots_per_token_;
   bool noisy_;
@@ -88,31 +89,33 @@ class MoELayer {
   MoEStatsSlots stats_;
   bool noise_used_ = false;  // the last forward added router noise
   // Saved activations (buffers for the largest call; N tokens, k = slots_per_token_).
-  Tensor logits_;         // (N, E)
-  Tensor noise_logits_;   // (N, E)
-  Tensor noise_eps_;      // (N, E)
-  Tensor topk_idx_;       // (N, k) I32
-  Tensor gates_;          // (N, k)
+  Tensor logits_;        // (N, E)
+  Tensor noise_logits_;  // (N, E)
+  Tensor noise_eps_;     // (N, E)
+  Tensor topk_idx_;      // (N, k) I32
+  Tensor gates_;         // (N, k)
+  // R = expert_rows(N): the rows of the expert-ordered buffers.
   Tensor offsets_;        // (E+1) I32
-  Tensor sorted_slots_;   // (N*k) I32
+  Tensor sorted_slots_;   // (R) I32
   Tensor slot_rows_;      // (N*k) I32
-  Tensor xs_;             // (N*k, C) tokens in expert order
+  Tensor xs_;             // (R, C) tokens in expert order
   Tensor dense_offsets_;  // (2) I32 {0, N} for shared experts
   // Expert parallel only (P processes in the exchange's group, E/P experts here):
   ExpertExchangePlan plan_;  // how the last forward's rows travelled
   Tensor local_offsets_;     // (E/P + 1) I32 the received rows' offsets per local expert
-  Tensor received_xs_;       // (P*N*k, C) rows the local experts computed
-  Tensor ys_;                // (N*k, C) this process's rows as the experts returned them
+  Tensor received_xs_;       // (P*R, C) rows the local experts computed
+  Tensor ys_;                // (R, C) this process's rows as the experts returned them
   // Scratch (shared by all layers).
   Tensor out_;                          // (N, C)
-  Tensor dys_, dxs_;                    // (N*k, C)
+  Tensor dys_, dxs_;                    // (R, C)
   Tensor dgates_;                       // (N, k)
   Tensor dlogits_, dnoise_logits_;      // (N, E)
   Tensor dx_tmp_;                       // (N, C)
   Tensor dshared_;                      // (N, C) shared experts with expert dropout only
-  Tensor received_dys_, received_dxs_;  // (P*N*k, C) expert parallel only
+  Tensor received_dys_, received_dxs_;  // (P*R, C) expert parallel only
   // Balance losses over segments (ops/router_balance.h), allocated when a run uses them.
-  Tensor probs_;           // (N, E) softmax(logits / temperature)
+  Tensor probs_;           // (N, E) the normalised scores: softmax(logits / temperature), or
+                           // sigmoid(logits) over its row sum (sigmoid scores)
   Tensor dprobs_;          // (N, E)
   Tensor seq_fraction_;    // (N, E): rows (0, B) hold each sequence's expert fractions
   int64_t used_rows_ = 0;  // rows the experts computed in the last forward
@@ -125,6 +128,9 @@ class MoELayer {
                               const Tensor& topk_idx);
   void balance_losses_backward(const ForwardContext& ctx, Tensor dlogits);
   int64_t kept_assignments() const;
+  // The rows of the expert-ordered buffers for `tokens` tokens: E * capacity with expert choice,
+  // tokens * top_k otherwise (the most a dispatch plan keeps).
+  int64_t expert_rows(int64_t tokens) const;
 };
 
 }  // namespace moe

@@ -32,7 +32,7 @@ void expert_choice_plan(Tensor expert_offsets, Tensor sorted_slots, Tensor slot_
   check_shape(op, "gates", gates, {N, k});
   float_dtype(op, backend, "gates", gates);
   check_shape(op, "expert_offsets", expert_offsets, {n_experts + 1});
-  check_shape(op, "sorted_slots", sorted_slots, {N * k});
+  check_shape(op, "sorted_slots", sorted_slots, {n_experts * capacity});
   check_shape(op, "slot_rows", slot_rows, {N * k});
   check_shape(op, "dropped", dropped, {1});
   check_dtype(op, "expert_offsets", expert_offsets, DType::I32);

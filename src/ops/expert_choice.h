@@ -19,9 +19,11 @@ int64_t expert_choice_capacity(int64_t n_tokens, int64_t n_experts, int64_t expe
 // The dispatch plan of expert choice, in moe_dispatch_plan's layout (slot = n*k + j):
 // each expert e keeps the `capacity` slots with topk_idx == e of highest gate (ties: lower slot,
 // i.e. lower token, first), or all of them when it has fewer; row offsets[e] + r holds its r-th
-// kept slot in that order. expert_offsets (E+1) I32; sorted_slots (N*k) I32 (first M =
-// offsets[E] valid, the rest -1); slot_rows (N*k) I32 (-1 for slots no expert kept);
-// dropped (1) I32 = the number of tokens no expert kept; topk_idx (N, k) I32; gates (N, k).
+// kept slot in that order. The expert-ordered rows are E * capacity (= about k_avg * N, the
+// paper's n * c), not the N*k candidate slots: the experts compute only what they keep.
+// expert_offsets (E+1) I32; sorted_slots (E * capacity) I32 (first M = offsets[E] valid, the
+// rest -1); slot_rows (N*k) I32 (-1 for slots no expert kept); dropped (1) I32 = the number of
+// tokens no expert kept; topk_idx (N, k) I32; gates (N, k).
 void expert_choice_plan(Tensor expert_offsets, Tensor sorted_slots, Tensor slot_rows,
                         Tensor dropped, const Tensor& topk_idx, const Tensor& gates,
                         int64_t n_experts, int64_t capacity);

@@ -8,7 +8,7 @@
 // Losses, on the clean logits, for either score function of the router (ops/router_scores.h):
 //   P = softmax(logits / temperature), or P = s / sum_e s_e with s = sigmoid(logits) (the sigmoid
 //       scores do not sum to 1; DeepSeek-V3's sequence-wise balance loss normalises them the same
-//       way, arXiv 2412.19437, eq. 18)
+//       way, arXiv 2412.19437, eq. 19)
 //   f_e = (# of the N*k assignments to e) / (N*k)
 //   aux = E * sum_e f_e * mean_n P[n, e]   (Fedus et al. 2021, Switch Transformer, eq. 4)
 //   z   = mean_n logsumexp(logits[n])^2    (Zoph et al. 2022, ST-MoE, eq. 5)

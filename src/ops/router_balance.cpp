@@ -68,4 +68,29 @@ void softmax_backward(Tensor dlogits, const Tensor& dprobs, const Tensor& probs,
   backend.balance.softmax_backward(dlogits, dprobs, probs, temperature);
 }
 
+void normalized_sigmoid_forward(Tensor probs, const Tensor& logits) {
+  const char* op = "normalized_sigmoid_forward";
+  const Backend& backend = backend_for(op, {&probs, &logits});
+  MOE_CHECK(logits.shape.ndim == 2, op, ": logits must be (N, E), got ", logits.shape.str());
+  const DType dtype = float_dtype(op, backend, "logits", logits);
+  check_shape(op, "probs", probs, logits.shape);
+  check_dtype(op, "probs", probs, dtype);
+  backend.balance.normalized_sigmoid_forward(probs, logits);
+}
+
+void normalized_sigmoid_backward(Tensor dlogits, const Tensor& dprobs, const Tensor& probs,
+                                 const Tensor& logits) {
+  const char* op = "normalized_sigmoid_backward";
+  const Backend& backend = backend_for(op, {&dlogits, &dprobs, &probs, &logits});
+  MOE_CHECK(probs.shape.ndim == 2, op, ": probs must be (N, E), got ", probs.shape.str());
+  const DType dtype = float_dtype(op, backend, "probs", probs);
+  check_shape(op, "dprobs", dprobs, probs.shape);
+  check_shape(op, "logits", logits, probs.shape);
+  check_shape(op, "dlogits", dlogits, probs.shape);
+  check_dtype(op, "dprobs", dprobs, dtype);
+  check_dtype(op, "logits", logits, dtype);
+  check_dtype(op, "dlogits", dlogits, dtype);
+  backend.balance.normalized_sigmoid_backward(dlogits, dprobs, probs, logits);
+}
+
 }  // namespace moe::ops

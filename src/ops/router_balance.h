@@ -10,9 +10,10 @@
 // coefficient alpha. With one segment and fractions counted over all micro-batches of the step it
 // is the Switch loss (Fedus et al. 2021, eq. 4) with global-batch fractions (Qiu et al. 2025,
 // "Demons in the Detail", arXiv 2501.11873). The fractions count discrete choices, so they are
-// constants of the gradient. The scores are an input so that any normalisation (softmax of the
-// logits, or a sigmoid score divided by its row sum) feeds the same kernels; softmax_backward
-// carries the gradient through the softmax.
+// constants of the gradient. The scores are an input so that any normalisation feeds the same
+// kernels: the softmax of the logits (softmax_backward carries the gradient through it) or the
+// sigmoid scores divided by their row sum, DeepSeek-V3's s'_{i,t} = s_{i,t} / sum_j s_{j,t}
+// (eq. 19; normalized_sigmoid_forward / normalized_sigmoid_backward).
 #pragma once
 #include "core/tensor.h"
 
@@ -32,5 +33,14 @@ void balance_loss_backward(Tensor dscores, const Tensor& fraction, float coef);
 // dlogits (N, E) += d/d(logits) of sum(dprobs * probs) with probs = softmax(logits / temperature):
 // probs * (dprobs - sum_e probs * dprobs) / temperature. dprobs, probs (N, E).
 void softmax_backward(Tensor dlogits, const Tensor& dprobs, const Tensor& probs, float temperature);
+
+// probs (N, E) assigned = s / sum_e s_e with s = sigmoid(logits); logits (N, E).
+void normalized_sigmoid_forward(Tensor probs, const Tensor& logits);
+
+// dlogits (N, E) += d/d(logits) of sum(dprobs * probs) with probs = normalized_sigmoid_forward:
+// probs * (dprobs - sum_e probs * dprobs) * (1 - sigmoid(logits)) (d probs_e / d s_j =
+// (delta_ej - probs_e) / sum(s), and d s / d logits = s (1 - s)). dprobs, probs, logits (N, E).
+void normalized_sigmoid_backward(Tensor dlogits, const Tensor& dprobs, const Tensor& probs,
+                                 const Tensor& logits);
 
 }  // namespace moe::ops

@@ -97,15 +97,20 @@ OpCase router_losses(RouterScore score, uint32_t seed, const std::vector<int32_t
 }
 
 // Balance losses over segments (the sequence-wise loss: 3 sequences of 4 tokens; global-batch
-// balancing: one segment with given fractions), the softmax that feeds them its scores, and the
-// gradient back to the logits added onto what dlogits held.
-OpCase balance_losses(int64_t segments) {
-  OpCase c{segments > 1 ? "balance loss (3 sequences, an idle expert)"
-                        : "balance loss (one segment, the step's fractions)",
-           {"softmax_forward", "segment_fractions", "balance_loss_forward", "balance_loss_backward",
-            "softmax_backward"}};
+// balancing: one segment with given fractions), the normalisation that feeds them its scores
+// (softmax, or sigmoid scores over their row sum), and the gradient back to the logits added onto
+// what dlogits held.
+OpCase balance_losses(int64_t segments, RouterScore score) {
+  const bool sigmoid = score == RouterScore::Sigmoid;
+  std::string name = segments > 1 ? "balance loss (3 sequences, an idle expert"
+                                  : "balance loss (one segment, the step's fractions";
+  name += sigmoid ? ", sigmoid scores)" : ")";
+  OpCase c{std::move(name),
+           {sigmoid ? "normalized_sigmoid_forward" : "softmax_forward", "segment_fractions",
+            "balance_loss_forward", "balance_loss_backward",
+            sigmoid ? "normalized_sigmoid_backward" : "softmax_backward"}};
   const int64_t N = kTokens, E = kExperts, k = 2, S = segments;
-  Values v(35 + static_cast<uint32_t>(segments));
+  Values v(35 + static_cast<uint32_t>(segments) + (sigmoid ? 10u : 0u));
   c.input("logits", {N, E}, v.uniform(N * E, -2.0, 2.0));
   c.index("topk", {N, k}, v.topk(N, k, {0, 2, 3}));
   if (S == 1)
@@ -116,14 +121,20 @@ OpCase balance_losses(int64_t segments) {
   c.statistic("loss", 1);
   c.output("dprobs", {N, E});
   c.output("dlogits", {N, E}, v.uniform(N * E));
-  c.forward = [S](const Tensors& t) {
-    ops::softmax_forward(t["probs"], t["logits"], 0.8f);
+  c.forward = [S, sigmoid](const Tensors& t) {
+    if (sigmoid)
+      ops::normalized_sigmoid_forward(t["probs"], t["logits"]);
+    else
+      ops::softmax_forward(t["probs"], t["logits"], 0.8f);
     if (S > 1) ops::segment_fractions(t["fraction"], t["topk"]);
     ops::balance_loss_forward(t["loss"], t["probs"], t["fraction"]);
   };
-  c.backward = [](const Tensors& t) {
+  c.backward = [sigmoid](const Tensors& t) {
     ops::balance_loss_backward(t["dprobs"], t["fraction"], 0.3f);
-    ops::softmax_backward(t["dlogits"], t["dprobs"], t["probs"], 0.8f);
+    if (sigmoid)
+      ops::normalized_sigmoid_backward(t["dlogits"], t["dprobs"], t["probs"], t["logits"]);
+    else
+      ops::softmax_backward(t["dlogits"], t["dprobs"], t["probs"], 0.8f);
   };
   return c;
 }
@@ -140,6 +151,26 @@ OpCase softmax_backward() {
   c.forward = [](const Tensors& t) { ops::softmax_forward(t["probs"], t["logits"], 0.7f); };
   c.backward = [](const Tensors& t) {
     ops::softmax_backward(t["dlogits"], t["dprobs"], t["probs"], 0.7f);
+  };
+  c.objective = {{"probs", "dprobs"}};
+  c.gradients = {{"logits", "dlogits", true}};
+  return c;
+}
+
+// normalized_sigmoid_backward alone, checked against finite differences of
+// normalized_sigmoid_forward; logits reach both tails of the sigmoid.
+OpCase normalized_sigmoid() {
+  OpCase c{"normalized sigmoid scores",
+           {"normalized_sigmoid_forward", "normalized_sigmoid_backward"}};
+  const int64_t N = kTokens, E = kExperts;
+  Values v(38);
+  c.input("logits", {N, E}, v.uniform(N * E, -6.0, 6.0));
+  c.input("dprobs", {N, E}, v.uniform(N * E));
+  c.output("probs", {N, E});
+  c.output("dlogits", {N, E}, v.uniform(N * E));
+  c.forward = [](const Tensors& t) { ops::normalized_sigmoid_forward(t["probs"], t["logits"]); };
+  c.backward = [](const Tensors& t) {
+    ops::normalized_sigmoid_backward(t["dlogits"], t["dprobs"], t["probs"], t["logits"]);
   };
   c.objective = {{"probs", "dprobs"}};
   c.gradients = {{"logits", "dlogits", true}};
@@ -199,7 +230,8 @@ OpCase expert_choice(std::string name, int64_t capacity, bool tied) {
            {"router_forward", "expert_choice_plan", "moe_gather", "moe_scatter",
             "moe_scatter_backward", "moe_gather_backward", "router_backward",
             "grouped_linear_forward", "grouped_linear_backward"}};
-  const int64_t N = kTokens, E = kExperts, C = 8, O = 6, slots = N * E;
+  // The experts' rows are E * capacity, fewer than the N*E candidate slots.
+  const int64_t N = kTokens, E = kExperts, C = 8, O = 6, slots = N * E, rows = E * capacity;
   Values v(40 + static_cast<uint32_t>(capacity));
   std::vector<double> logits = v.uniform(N * E, -2.0, 2.0);
   if (tied)
@@ -212,16 +244,16 @@ OpCase expert_choice(std::string name, int64_t capacity, bool tied) {
   c.index_output("topk", {N, E});
   c.output("gates", {N, E});
   c.index_output("offsets", {E + 1});
-  c.index_output("sorted_slots", {slots});
+  c.index_output("sorted_slots", {rows});
   c.index_output("slot_rows", {slots});
   c.index_output("dropped", {1});
-  const std::vector<double> sentinel(static_cast<size_t>(slots * C), 7.0);
-  c.output("xs", {slots, C}, sentinel);
-  c.output("ys", {slots, O}, std::vector<double>(slots * O, 7.0));
+  const std::vector<double> sentinel(static_cast<size_t>(rows * C), 7.0);
+  c.output("xs", {rows, C}, sentinel);
+  c.output("ys", {rows, O}, std::vector<double>(rows * O, 7.0));
   c.output("y", {N, O});
-  c.output("dys", {slots, O}, std::vector<double>(slots * O, 7.0));
+  c.output("dys", {rows, O}, std::vector<double>(rows * O, 7.0));
   c.output("dgates", {N, E});
-  c.output("dxs", {slots, C}, sentinel);
+  c.output("dxs", {rows, C}, sentinel);
   c.output("dw", {E, O, C}, v.uniform(E * O * C));
   c.output("dx", {N, C});
   c.output("dlogits", {N, E});
@@ -260,9 +292,12 @@ std::vector<OpCase> moe_cases() {
           router_ties(),
           router_losses(RouterScore::Softmax, 33, {0, 1, 3}),
           router_losses(RouterScore::Sigmoid, 41, {0, 2, 3}),
-          balance_losses(3),
-          balance_losses(1),
+          balance_losses(3, RouterScore::Softmax),
+          balance_losses(1, RouterScore::Softmax),
+          balance_losses(3, RouterScore::Sigmoid),
+          balance_losses(1, RouterScore::Sigmoid),
           softmax_backward(),
+          normalized_sigmoid(),
           dispatch("moe dispatch (dropless, expert 2 idle)", {0, 1, 3}, 0),
           dispatch("moe dispatch (capacity 6 drops, expert 3 idle)", {0, 1, 2}, 6),
           expert_choice("expert choice (capacity 6 of 12 tokens)", 6, false),

@@ -1,7 +1,8 @@
 # Whole-model check against the PyTorch mirror (tools/reference/moe_reference.py): logits, loss,
 # aux and z losses, every parameter gradient and a 10-step AdamW trajectory, relative error
 # <= 1e-4, for both architectures, dense and MoE, every router and the MoE options (sigmoid
-# scores and auxiliary-loss-free balancing: their biases after the trajectory are compared too).
+# scores, with every balance loss, and auxiliary-loss-free balancing: their biases after the
+# trajectory are compared too).
 source "$(dirname "$0")/common.bash"
 DUMP="$MOE_BUILD/tests/ref_dump"
 CASES=(
@@ -28,6 +29,9 @@ CASES=(
   "model.arch=llama model.router=temperature model.router_temperature=0.7 model.n_kv_heads=2 model.seq_aux_loss_coef=0.1"
   "model.arch=gpt model.router=noisy_topk model.aux_loss_coef=0.1 model.aux_loss_scope=global_batch train.grad_accum=3"
   "model.arch=llama model.router=topk model.aux_loss_coef=0.1 model.aux_loss_scope=global_batch train.grad_accum=2 model.seq_aux_loss_coef=0.05"
+  "model.arch=gpt model.router=topk model.router_score=sigmoid model.seq_aux_loss_coef=0.1"
+  "model.arch=llama model.router=topk model.router_score=sigmoid model.routed_scaling_factor=2.5 model.n_kv_heads=2 model.aux_loss_coef=0.1 model.aux_loss_scope=global_batch train.grad_accum=2"
+  "model.arch=gpt model.router=topk model.router_score=sigmoid model.top_k=1 model.aux_loss_coef=0.1 model.aux_loss_scope=global_batch train.grad_accum=3 model.seq_aux_loss_coef=0.05"
   "model.arch=gpt model.router=expert_choice model.aux_loss_coef=0"
   "model.arch=llama model.router=expert_choice model.aux_loss_coef=0 model.n_kv_heads=2 model.top_k=1 model.n_shared_experts=1"
   "model.arch=gpt model.router=noisy_topk model.expert_hidden=12 model.n_experts=7 model.top_k=3 model.n_shared_experts=1 model.moe_layers=every:2"

@@ -28,9 +28,11 @@ struct Plan {
 template <typename T>
 Plan run_plan(std::vector<int32_t>& idx, std::vector<T>& gates, int64_t N, int64_t k, int64_t E,
               int64_t capacity) {
-  Plan p{std::vector<int32_t>(E + 1), std::vector<int32_t>(N * k), std::vector<int32_t>(N * k)};
+  // The expert-ordered rows: E * capacity, not the N*k candidate slots.
+  Plan p{std::vector<int32_t>(E + 1), std::vector<int32_t>(E * capacity),
+         std::vector<int32_t>(N * k)};
   ops::expert_choice_plan(
-      cpu_tensor(p.offsets.data(), {E + 1}), cpu_tensor(p.sorted_slots.data(), {N * k}),
+      cpu_tensor(p.offsets.data(), {E + 1}), cpu_tensor(p.sorted_slots.data(), {E * capacity}),
       cpu_tensor(p.slot_rows.data(), {N * k}), cpu_tensor(&p.dropped, {1}),
       cpu_tensor(idx.data(), {N, k}), cpu_tensor(gates.data(), {N, k}), E, capacity);
   return p;
@@ -57,7 +59,7 @@ Plan ref_plan(const std::vector<int32_t>& idx, const std::vector<T>& gates, int6
   for (int64_t n = 0; n < N; ++n)
     p.dropped += std::all_of(p.slot_rows.begin() + n * k, p.slot_rows.begin() + (n + 1) * k,
                              [](int32_t r) { return r < 0; });
-  p.sorted_slots.resize(N * k, -1);
+  p.sorted_slots.resize(E * capacity, -1);
   return p;
 }
 
@@ -150,7 +152,8 @@ TEST(ExpertChoice, AnExpertWithFewerCandidatesThanItsCapacityKeepsThemAll) {
 // match central differences of the forward, with the selection held by the data (no near ties).
 struct Composite {
   static constexpr int64_t N = 9, E = 3, C = 4, O = 5, slots = N * E;
-  const int64_t capacity = ops::expert_choice_capacity(N, E, 1);  // 3 of 9
+  static constexpr int64_t capacity = 3;         // ops::expert_choice_capacity(N, E, 1): 3 of 9
+  static constexpr int64_t rows = E * capacity;  // the experts' rows, a third of the slots
   std::vector<double> logits = random_vector<double>(N * E, 3, -2.0, 2.0);
   std::vector<double> x = random_vector<double>(N * C, 4);
   std::vector<double> w = random_vector<double>(E * O * C, 5);
@@ -159,20 +162,20 @@ struct Composite {
   std::vector<int32_t> idx;
   std::vector<double> gates;
   Plan plan;
-  std::vector<double> xs = std::vector<double>(slots * C), ys = std::vector<double>(slots * O);
+  std::vector<double> xs = std::vector<double>(rows * C), ys = std::vector<double>(rows * O);
 
   double forward(const std::vector<double>& lv, const std::vector<double>& xv) {
     std::vector<double> l = lv, xx = xv;
     full_softmax(idx, gates, l, N, E, 0.9f);
     plan = run_plan(idx, gates, N, E, E, capacity);
-    ops::moe_gather(cpu_tensor(xs.data(), {slots, C}), cpu_tensor(xx.data(), {N, C}),
-                    cpu_tensor(plan.sorted_slots.data(), {slots}),
+    ops::moe_gather(cpu_tensor(xs.data(), {rows, C}), cpu_tensor(xx.data(), {N, C}),
+                    cpu_tensor(plan.sorted_slots.data(), {rows}),
                     cpu_tensor(plan.offsets.data(), {E + 1}), E);
-    ops::grouped_linear_forward(cpu_tensor(ys.data(), {slots, O}),
-                                cpu_tensor(xs.data(), {slots, C}), cpu_tensor(w.data(), {E, O, C}),
-                                Tensor{}, cpu_tensor(plan.offsets.data(), {E + 1}));
+    ops::grouped_linear_forward(cpu_tensor(ys.data(), {rows, O}), cpu_tensor(xs.data(), {rows, C}),
+                                cpu_tensor(w.data(), {E, O, C}), Tensor{},
+                                cpu_tensor(plan.offsets.data(), {E + 1}));
     std::vector<double> y(N * O);
-    ops::moe_scatter(cpu_tensor(y.data(), {N, O}), cpu_tensor(ys.data(), {slots, O}),
+    ops::moe_scatter(cpu_tensor(y.data(), {N, O}), cpu_tensor(ys.data(), {rows, O}),
                      cpu_tensor(gates.data(), {N, E}), cpu_tensor(plan.slot_rows.data(), {slots}));
     return weighted_sum(y, dy);
   }
@@ -180,23 +183,24 @@ struct Composite {
 
 TEST(ExpertChoice, GradientsMatchFiniteDifferences) {
   Composite m;
+  ASSERT_EQ(m.capacity, ops::expert_choice_capacity(Composite::N, Composite::E, 1));
   m.forward(m.logits, m.x);
   ASSERT_GT(m.plan.dropped, 0);  // the check below has a token to look at
   const int64_t N = Composite::N, E = Composite::E, C = Composite::C, O = Composite::O,
-                slots = Composite::slots;
-  std::vector<double> dys(slots * O), dgates(N * E), dxs(slots * C), dw(E * O * C, 0.0), dx(N * C),
+                slots = Composite::slots, rows = Composite::rows;
+  std::vector<double> dys(rows * O), dgates(N * E), dxs(rows * C), dw(E * O * C, 0.0), dx(N * C),
       dlogits(N * E);
   Tensor offsets = cpu_tensor(m.plan.offsets.data(), {E + 1});
-  ops::moe_scatter_backward(cpu_tensor(dys.data(), {slots, O}), cpu_tensor(dgates.data(), {N, E}),
-                            cpu_tensor(m.dy.data(), {N, O}), cpu_tensor(m.ys.data(), {slots, O}),
+  ops::moe_scatter_backward(cpu_tensor(dys.data(), {rows, O}), cpu_tensor(dgates.data(), {N, E}),
+                            cpu_tensor(m.dy.data(), {N, O}), cpu_tensor(m.ys.data(), {rows, O}),
                             cpu_tensor(m.gates.data(), {N, E}),
                             cpu_tensor(m.plan.slot_rows.data(), {slots}),
-                            cpu_tensor(m.plan.sorted_slots.data(), {slots}), offsets);
-  ops::grouped_linear_backward(cpu_tensor(dxs.data(), {slots, C}), cpu_tensor(dw.data(), {E, O, C}),
-                               Tensor{}, cpu_tensor(dys.data(), {slots, O}),
-                               cpu_tensor(m.xs.data(), {slots, C}),
+                            cpu_tensor(m.plan.sorted_slots.data(), {rows}), offsets);
+  ops::grouped_linear_backward(cpu_tensor(dxs.data(), {rows, C}), cpu_tensor(dw.data(), {E, O, C}),
+                               Tensor{}, cpu_tensor(dys.data(), {rows, O}),
+                               cpu_tensor(m.xs.data(), {rows, C}),
                                cpu_tensor(m.w.data(), {E, O, C}), offsets);
-  ops::moe_gather_backward(cpu_tensor(dx.data(), {N, C}), cpu_tensor(dxs.data(), {slots, C}),
+  ops::moe_gather_backward(cpu_tensor(dx.data(), {N, C}), cpu_tensor(dxs.data(), {rows, C}),
                            cpu_tensor(m.plan.slot_rows.data(), {slots}), E);
   ops::RouterArgs args;
   args.top_k = static_cast<int>(E);
@@ -225,11 +229,11 @@ TEST(ExpertChoice, GradientsMatchFiniteDifferences) {
 
 TEST(ExpertChoice, RejectsBadArguments) {
   const int64_t N = 4, k = 2, E = 2;
-  std::vector<int32_t> idx = {0, 1, 1, 0, 0, 1, 1, 0}, off(E + 1), sorted(N * k), rows(N * k);
+  std::vector<int32_t> idx = {0, 1, 1, 0, 0, 1, 1, 0}, off(E + 1), sorted(E * (N + 1)), rows(N * k);
   std::vector<float> gates(N * k, 0.5f);
   int32_t dropped = 0;
   auto plan = [&](Tensor offsets, Tensor topk, Tensor g, int64_t capacity) {
-    ops::expert_choice_plan(offsets, cpu_tensor(sorted.data(), {N * k}),
+    ops::expert_choice_plan(offsets, cpu_tensor(sorted.data(), {E * capacity}),
                             cpu_tensor(rows.data(), {N * k}), cpu_tensor(&dropped, {1}), topk, g, E,
                             capacity);
   };
@@ -241,6 +245,11 @@ TEST(ExpertChoice, RejectsBadArguments) {
   EXPECT_THROW(plan(cpu_tensor(off.data(), {E}), ti, tg, 2), Error);
   EXPECT_THROW(plan(toff, ti, cpu_tensor(gates.data(), {N, k - 1}), 2), Error);
   EXPECT_THROW(plan(toff, ti, cpu_tensor(idx.data(), {N, k}), 2), Error);  // gates must be float
+  // Rows for every candidate slot (N*k) rather than the E * capacity the experts keep.
+  EXPECT_THROW(ops::expert_choice_plan(toff, cpu_tensor(sorted.data(), {N * k}),
+                                       cpu_tensor(rows.data(), {N * k}), cpu_tensor(&dropped, {1}),
+                                       ti, tg, E, 2),
+               Error);
   idx[3] = static_cast<int32_t>(E);  // an expert index out of range
   EXPECT_THROW(plan(toff, ti, tg, 2), Error);
 }

@@ -110,6 +110,95 @@ TEST(RouterBalance, SoftmaxBackwardFiniteDifference) {
   EXPECT_LE(rel_error(dlogits, numeric_gradient(objective, logits)), 1e-6);
 }
 
+// DeepSeek-V3's normalised sigmoid scores, s'_{i,t} = s_{i,t} / sum_j s_{j,t} (eq. 19), straight
+// from the definition.
+std::vector<double> ref_normalized_sigmoid(const std::vector<double>& logits, int64_t N,
+                                           int64_t E) {
+  std::vector<double> probs(N * E);
+  for (int64_t n = 0; n < N; ++n) {
+    double sum = 0.0;
+    for (int64_t e = 0; e < E; ++e)
+      sum += 1.0 / (1.0 + std::exp(-logits[n * E + e]));
+    for (int64_t e = 0; e < E; ++e)
+      probs[n * E + e] = 1.0 / (1.0 + std::exp(-logits[n * E + e])) / sum;
+  }
+  return probs;
+}
+
+TEST(RouterBalance, NormalizedSigmoidMatchesDefinition) {
+  const int64_t N = 5, E = 6;
+  auto logits = random_vector<double>(N * E, 11, -30.0, 30.0);  // both tails of the sigmoid
+  std::vector<double> probs(N * E);
+  cpu::normalized_sigmoid_forward<double>(probs.data(), logits.data(), N, E);
+  EXPECT_LE(rel_error(probs, ref_normalized_sigmoid(logits, N, E)), 1e-14);
+}
+
+TEST(RouterBalance, NormalizedSigmoidBackwardFiniteDifference) {
+  const int64_t N = 6, E = 7;
+  auto logits = random_vector<double>(N * E, 12, -3.0, 3.0);
+  auto w = random_vector<double>(N * E, 13);
+  auto objective = [&](const std::vector<double>& l) {
+    std::vector<double> probs(N * E);
+    cpu::normalized_sigmoid_forward<double>(probs.data(), l.data(), N, E);
+    return weighted_sum(probs, w);
+  };
+  std::vector<double> probs(N * E), dlogits(N * E, 0.0);
+  cpu::normalized_sigmoid_forward<double>(probs.data(), logits.data(), N, E);
+  cpu::normalized_sigmoid_backward<double>(dlogits.data(), w.data(), probs.data(), logits.data(), N,
+                                           E);
+  EXPECT_LE(rel_error(dlogits, numeric_gradient(objective, logits)), 1e-6);
+}
+
+// DeepSeek-V3's configuration: the sequence-wise loss of eq. 17-20 on normalised sigmoid scores,
+// its value against the definition and its gradient (fractions held constant, added onto what
+// dlogits held) against central differences.
+TEST(RouterBalance, SequenceLossThroughSigmoidScoresFiniteDifference) {
+  const int64_t S = 2, T = 4, E = 5, k = 2, N = S * T;
+  const double coef = 0.9;
+  auto logits = random_vector<double>(N * E, 14, -2.0, 2.0);
+  const auto idx = routing(N, k, E, 4);
+  std::vector<double> fraction(S * E);
+  cpu::segment_fractions<double>(fraction.data(), idx.data(), S, T, E, k);
+  auto objective = [&](const std::vector<double>& l) {
+    std::vector<double> probs(N * E);
+    cpu::normalized_sigmoid_forward<double>(probs.data(), l.data(), N, E);
+    double loss = 0.0;
+    cpu::balance_loss_forward<double>(&loss, probs.data(), fraction.data(), S, T, E);
+    return coef * loss;
+  };
+  EXPECT_NEAR(objective(logits) / coef,
+              ref_seq_aux(ref_normalized_sigmoid(logits, N, E), idx, S, T, E, k), 1e-12);
+  std::vector<double> probs(N * E), dprobs(N * E);
+  cpu::normalized_sigmoid_forward<double>(probs.data(), logits.data(), N, E);
+  cpu::balance_loss_backward<double>(dprobs.data(), fraction.data(), S, T, E, coef);
+  auto prefill = random_vector<double>(N * E, 15);
+  std::vector<double> dlogits = prefill;
+  cpu::normalized_sigmoid_backward<double>(dlogits.data(), dprobs.data(), probs.data(),
+                                           logits.data(), N, E);
+  for (int64_t i = 0; i < N * E; ++i)
+    dlogits[i] -= prefill[i];
+  EXPECT_LE(rel_error(dlogits, numeric_gradient(objective, logits)), 1e-6);
+}
+
+// The sigmoid ops in fp32 against the fp64 kernels.
+TEST(RouterBalance, NormalizedSigmoidFloatOpsMatchDoubleKernels) {
+  const int64_t N = 40, E = 6;
+  auto logits = random_vector<float>(N * E, 16, -4.0, 4.0);
+  auto dprobs = random_vector<float>(N * E, 17);
+  std::vector<float> probs(N * E), dlogits(N * E, 0.5f);
+  ops::normalized_sigmoid_forward(cpu_tensor(probs.data(), {N, E}),
+                                  cpu_tensor(logits.data(), {N, E}));
+  ops::normalized_sigmoid_backward(
+      cpu_tensor(dlogits.data(), {N, E}), cpu_tensor(dprobs.data(), {N, E}),
+      cpu_tensor(probs.data(), {N, E}), cpu_tensor(logits.data(), {N, E}));
+  std::vector<double> ld(logits.begin(), logits.end()), dpd(dprobs.begin(), dprobs.end());
+  std::vector<double> pd(N * E), dld(N * E, 0.5);
+  cpu::normalized_sigmoid_forward<double>(pd.data(), ld.data(), N, E);
+  cpu::normalized_sigmoid_backward<double>(dld.data(), dpd.data(), pd.data(), ld.data(), N, E);
+  EXPECT_LE(rel_error(probs, pd), 1e-6);
+  EXPECT_LE(rel_error(dlogits, dld), 1e-6);
+}
+
 // The ops in fp32 against the fp64 kernels.
 TEST(RouterBalance, FloatOpsMatchDoubleKernels) {
   const int64_t S = 4, T = 50, E = 6, k = 2, N = S * T;
@@ -163,6 +252,12 @@ TEST(RouterBalance, RejectsBadArguments) {
       ops::segment_fractions(cpu_tensor(fraction.data(), {2, E}), cpu_tensor(idx.data(), {N, 2})),
       Error);
   EXPECT_THROW(ops::softmax_backward(cpu_tensor(d.data(), {N, E}), ts, ts, 0.0f), Error);
+  // Logits of another shape than the scores.
+  std::vector<float> wide(N * (E + 1));
+  EXPECT_THROW(ops::normalized_sigmoid_forward(cpu_tensor(wide.data(), {N, E + 1}), ts), Error);
+  EXPECT_THROW(ops::normalized_sigmoid_backward(cpu_tensor(d.data(), {N, E}), ts, ts,
+                                                cpu_tensor(wide.data(), {N, E + 1})),
+               Error);
 }
 
 // Global-batch balancing: the step's fractions are the counts over all its micro-batches, which

@@ -477,7 +477,10 @@ class MoE(nn.Module):
         # Load-balancing losses on the clean logits, over all N*k assignments (before drops).
         if self.cfg.router_score == "sigmoid":
             scores = torch.sigmoid(logits)
-            probs = scores / scores.sum(-1, keepdim=True)  # normalised sigmoid scores
+            # Normalised sigmoid scores (DeepSeek-V3, arXiv 2412.19437, eq. 19), for the Switch,
+            # global-batch and sequence-wise losses alike; autograd differentiates through the
+            # normalisation.
+            probs = scores / scores.sum(-1, keepdim=True)
         else:
             probs = torch.softmax(logits / tau, dim=-1)
         counts = torch.bincount(slot_expert, minlength=n_experts)

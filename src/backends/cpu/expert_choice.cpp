@@ -25,7 +25,7 @@ int64_t expert_choice_plan(int32_t* expert_offsets, int32_t* sorted_slots, int32
   // Each expert's best `capacity` candidates: higher gate first, lower slot first on ties (a
   // strict total order, so the selection is the same whatever the sort's algorithm).
   std::fill(slot_rows, slot_rows + slots, -1);
-  std::fill(sorted_slots, sorted_slots + slots, -1);
+  std::fill(sorted_slots, sorted_slots + E * capacity, -1);
   expert_offsets[0] = 0;
   for (int64_t e = 0; e < E; ++e) {
     const auto first = candidates.begin() + start[e], last = candidates.begin() + start[e + 1];

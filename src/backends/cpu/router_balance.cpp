@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "backends/cpu/parallel.h"
+#include "backends/cpu/sigmoid.h"
 #include "backends/cpu/tensor_data.h"
 
 namespace moe::cpu {
@@ -53,10 +54,12 @@ void balance_loss_backward(T* dscores, const T* fraction, int64_t S, int64_t tok
   }
 }
 
-template <typename T>
-void softmax_backward(T* dlogits, const T* dprobs, const T* probs, int64_t N, int64_t E,
-                      T temperature) {
-  const T inv_tau = T(1) / temperature;
+// The backward of a normalisation p = u / sum_e u_e of positive scores u(l), one row at a time:
+// dl_e += p_e * (dp_e - sum_j p_j dp_j) * (d log u_e / d l_e), where slope(n, e) gives the last
+// factor (d p_e / d u_j = (delta_ej - p_e) / sum_u, and d u_e / d l_e = u_e * d log u_e / d l_e).
+template <typename T, typename Slope>
+void normalized_backward(T* dlogits, const T* dprobs, const T* probs, int64_t N, int64_t E,
+                         Slope slope) {
 #pragma omp parallel for schedule(static) if (N * E > kParallelMin)
   for (int64_t n = 0; n < N; ++n) {
     const T* p = probs + n * E;
@@ -65,8 +68,41 @@ void softmax_backward(T* dlogits, const T* dprobs, const T* probs, int64_t N, in
     for (int64_t e = 0; e < E; ++e)
       dot += p[e] * dp[e];
     for (int64_t e = 0; e < E; ++e)
-      dlogits[n * E + e] += p[e] * (dp[e] - dot) * inv_tau;
+      dlogits[n * E + e] += p[e] * (dp[e] - dot) * slope(n, e);
   }
+}
+
+template <typename T>
+void softmax_backward(T* dlogits, const T* dprobs, const T* probs, int64_t N, int64_t E,
+                      T temperature) {
+  // u = exp(l / tau): d log u / d l = 1 / tau.
+  const T inv_tau = T(1) / temperature;
+  normalized_backward(dlogits, dprobs, probs, N, E,
+                      [inv_tau](int64_t, int64_t) { return inv_tau; });
+}
+
+template <typename T>
+void normalized_sigmoid_forward(T* probs, const T* logits, int64_t N, int64_t E) {
+#pragma omp parallel for schedule(static) if (N * E > kParallelMin)
+  for (int64_t n = 0; n < N; ++n) {
+    T* p = probs + n * E;
+    T sum = T(0);
+    for (int64_t e = 0; e < E; ++e) {
+      p[e] = sigmoid(logits[n * E + e]);
+      sum += p[e];
+    }
+    for (int64_t e = 0; e < E; ++e)
+      p[e] /= sum;
+  }
+}
+
+template <typename T>
+void normalized_sigmoid_backward(T* dlogits, const T* dprobs, const T* probs, const T* logits,
+                                 int64_t N, int64_t E) {
+  // u = sigmoid(l): d log u / d l = 1 - sigmoid(l).
+  normalized_backward(dlogits, dprobs, probs, N, E, [logits, E](int64_t n, int64_t e) {
+    return T(1) - sigmoid(logits[n * E + e]);
+  });
 }
 
 void segment_fractions(Tensor fraction, const Tensor& topk_idx) {
@@ -101,11 +137,27 @@ void softmax_backward(Tensor dlogits, const Tensor& dprobs, const Tensor& probs,
   });
 }
 
+void normalized_sigmoid_forward(Tensor probs, const Tensor& logits) {
+  for_dtype(probs.dtype, [&]<typename T>(T) {
+    normalized_sigmoid_forward(data<T>(probs), data<T>(logits), probs.size(0), probs.size(1));
+  });
+}
+
+void normalized_sigmoid_backward(Tensor dlogits, const Tensor& dprobs, const Tensor& probs,
+                                 const Tensor& logits) {
+  for_dtype(probs.dtype, [&]<typename T>(T) {
+    normalized_sigmoid_backward(data<T>(dlogits), data<T>(dprobs), data<T>(probs), data<T>(logits),
+                                probs.size(0), probs.size(1));
+  });
+}
+
 #define MOE_INSTANTIATE(T)                                                                       \
   template void segment_fractions<T>(T*, const int32_t*, int64_t, int64_t, int64_t, int64_t);    \
   template void balance_loss_forward<T>(double*, const T*, const T*, int64_t, int64_t, int64_t); \
   template void balance_loss_backward<T>(T*, const T*, int64_t, int64_t, int64_t, T);            \
-  template void softmax_backward<T>(T*, const T*, const T*, int64_t, int64_t, T);
+  template void softmax_backward<T>(T*, const T*, const T*, int64_t, int64_t, T);                \
+  template void normalized_sigmoid_forward<T>(T*, const T*, int64_t, int64_t);                   \
+  template void normalized_sigmoid_backward<T>(T*, const T*, const T*, const T*, int64_t, int64_t);
 MOE_INSTANTIATE(float)
 MOE_INSTANTIATE(double)
 #undef MOE_INSTANTIATE

@@ -12,6 +12,9 @@ void segment_fractions(Tensor fraction, const Tensor& topk_idx);
 void balance_loss_forward(Tensor loss, const Tensor& scores, const Tensor& fraction);
 void balance_loss_backward(Tensor dscores, const Tensor& fraction, float coef);
 void softmax_backward(Tensor dlogits, const Tensor& dprobs, const Tensor& probs, float temperature);
+void normalized_sigmoid_forward(Tensor probs, const Tensor& logits);
+void normalized_sigmoid_backward(Tensor dlogits, const Tensor& dprobs, const Tensor& probs,
+                                 const Tensor& logits);
 
 // The kernels, templated on the scalar type; S segments of T tokens, N = S * T.
 
@@ -34,5 +37,14 @@ void balance_loss_backward(T* dscores, const T* fraction, int64_t S, int64_t tok
 template <typename T>
 void softmax_backward(T* dlogits, const T* dprobs, const T* probs, int64_t N, int64_t E,
                       T temperature);
+
+// probs (N, E) assigned; logits (N, E).
+template <typename T>
+void normalized_sigmoid_forward(T* probs, const T* logits, int64_t N, int64_t E);
+
+// dlogits (N, E) accumulated; dprobs, probs, logits (N, E).
+template <typename T>
+void normalized_sigmoid_backward(T* dlogits, const T* dprobs, const T* probs, const T* logits,
+                                 int64_t N, int64_t E);
 
 }  // namespace moe::cpu

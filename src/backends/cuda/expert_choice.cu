@@ -129,7 +129,7 @@ void expert_choice_plan(Tensor expert_offsets, Tensor sorted_slots, Tensor slot_
       static_cast<int>(E), capacity);
   MOE_CUDA_CHECK_LAUNCH();
   // -1 in every int32: the slots no expert keeps, and the rows past the kept ones.
-  MOE_CUDA_CHECK(cudaMemsetAsync(sorted_slots.ptr, 0xFF, count * sizeof(int32_t), 0));
+  MOE_CUDA_CHECK(cudaMemsetAsync(sorted_slots.ptr, 0xFF, E * capacity * sizeof(int32_t), 0));
   MOE_CUDA_CHECK(cudaMemsetAsync(slot_rows.ptr, 0xFF, count * sizeof(int32_t), 0));
   assign_rows_kernel<<<blocks_for(count), kThreadsPerBlock>>>(
       data<int32_t>(sorted_slots), data<int32_t>(slot_rows), order.get(), sorted_experts.get(),

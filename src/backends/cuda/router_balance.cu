@@ -2,6 +2,7 @@
 
 #include "backends/cuda/check.h"
 #include "backends/cuda/reduce.h"
+#include "backends/cuda/sigmoid.h"
 #include "backends/cuda/tensor_data.h"
 
 namespace moe::cuda {
@@ -54,9 +55,13 @@ __global__ void balance_loss_backward_kernel(float* dscores, const float* fracti
 }
 
 // One warp per row (lane l takes experts l, l + 32, ...), the dot product in warp_sum's fixed
-// tree. dlogits (N, E) accumulated; dprobs, probs (N, E).
-__global__ void softmax_backward_kernel(float* dlogits, const float* dprobs, const float* probs,
-                                        int64_t N, int64_t E, float inv_tau) {
+// tree: dlogits[n, e] += p_e * (dp_e - sum_j p_j dp_j) * slope_e, the backward of the
+// normalisation p = u / sum(u) (backends/cpu/router_balance.cpp), with slope = d log u / d l:
+// 1 / tau for softmax scores (logits == nullptr), 1 - sigmoid(l) for sigmoid scores.
+// dlogits (N, E) accumulated; dprobs, probs, logits (N, E).
+__global__ void normalized_backward_kernel(float* dlogits, const float* dprobs, const float* probs,
+                                           const float* logits, int64_t N, int64_t E,
+                                           float inv_tau) {
   const int64_t n = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) / kWarpSize;
   const int lane = threadIdx.x % kWarpSize;
   if (n >= N) return;  // whole warps leave together
@@ -66,8 +71,26 @@ __global__ void softmax_backward_kernel(float* dlogits, const float* dprobs, con
   for (int64_t e = lane; e < E; e += kWarpSize)
     dot += p[e] * dp[e];
   dot = warp_sum(dot);
+  for (int64_t e = lane; e < E; e += kWarpSize) {
+    const float slope = logits ? 1.0f - sigmoid(logits[n * E + e]) : inv_tau;
+    dlogits[n * E + e] += p[e] * (dp[e] - dot) * slope;
+  }
+}
+
+// One warp per row: probs[n, e] = sigmoid(l_e) / sum_j sigmoid(l_j), the sum in warp_sum's tree.
+// probs, logits (N, E).
+__global__ void normalized_sigmoid_forward_kernel(float* probs, const float* logits, int64_t N,
+                                                  int64_t E) {
+  const int64_t n = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) / kWarpSize;
+  const int lane = threadIdx.x % kWarpSize;
+  if (n >= N) return;  // whole warps leave together
+  const float* l = logits + n * E;
+  float sum = 0.0f;
   for (int64_t e = lane; e < E; e += kWarpSize)
-    dlogits[n * E + e] += p[e] * (dp[e] - dot) * inv_tau;
+    sum += sigmoid(l[e]);
+  sum = warp_sum(sum);
+  for (int64_t e = lane; e < E; e += kWarpSize)
+    probs[n * E + e] = sigmoid(l[e]) / sum;
 }
 
 }  // namespace
@@ -104,8 +127,25 @@ void balance_loss_backward(Tensor dscores, const Tensor& fraction, float coef) {
 void softmax_backward(Tensor dlogits, const Tensor& dprobs, const Tensor& probs,
                       float temperature) {
   const int64_t N = probs.size(0), E = probs.size(1);
-  softmax_backward_kernel<<<blocks_for(N * kWarpSize), kThreadsPerBlock>>>(
-      data<float>(dlogits), data<float>(dprobs), data<float>(probs), N, E, 1.0f / temperature);
+  normalized_backward_kernel<<<blocks_for(N * kWarpSize), kThreadsPerBlock>>>(
+      data<float>(dlogits), data<float>(dprobs), data<float>(probs), nullptr, N, E,
+      1.0f / temperature);
+  MOE_CUDA_CHECK_LAUNCH();
+}
+
+void normalized_sigmoid_forward(Tensor probs, const Tensor& logits) {
+  const int64_t N = probs.size(0), E = probs.size(1);
+  normalized_sigmoid_forward_kernel<<<blocks_for(N * kWarpSize), kThreadsPerBlock>>>(
+      data<float>(probs), data<float>(logits), N, E);
+  MOE_CUDA_CHECK_LAUNCH();
+}
+
+void normalized_sigmoid_backward(Tensor dlogits, const Tensor& dprobs, const Tensor& probs,
+                                 const Tensor& logits) {
+  const int64_t N = probs.size(0), E = probs.size(1);
+  normalized_backward_kernel<<<blocks_for(N * kWarpSize), kThreadsPerBlock>>>(
+      data<float>(dlogits), data<float>(dprobs), data<float>(probs), data<float>(logits), N, E,
+      1.0f);
   MOE_CUDA_CHECK_LAUNCH();
 }
 

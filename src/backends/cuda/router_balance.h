@@ -13,6 +13,9 @@ void segment_fractions(Tensor fraction, const Tensor& topk_idx);
 void balance_loss_forward(Tensor loss, const Tensor& scores, const Tensor& fraction);
 void balance_loss_backward(Tensor dscores, const Tensor& fraction, float coef);
 void softmax_backward(Tensor dlogits, const Tensor& dprobs, const Tensor& probs, float temperature);
+void normalized_sigmoid_forward(Tensor probs, const Tensor& logits);
+void normalized_sigmoid_backward(Tensor dlogits, const Tensor& dprobs, const Tensor& probs,
+                                 const Tensor& logits);
 
 // The launch behind segment_fractions, also the router losses' expert fractions (S = 1):
 // fraction (S, E) assigned; topk_idx (S * tokens, k).
