@@ -103,10 +103,10 @@ DIVERGE=("${TINY[@]}" --set train.lr=10 --set train.min_lr=0 --set train.weight_
 expect_error "divergence before any checkpoint" "; training stopped; no checkpoint of this run has been saved yet" "$M" train "${DIVERGE[@]}" --ckpt-every 0 --out "$WORK/diverge0"
 run_has_ckpt() { [[ -e "$1/checkpoint" || -e "$1/.checkpoint.old" || -e "$1/.checkpoint.tmp" ]]; }
 run_has_ckpt "$WORK/diverge0" && fail "a diverged run saved a checkpoint"
-expect_error "divergence after a checkpoint" "training stopped; the last checkpoint (step 4) in $WORK/diverge4 is intact" "$M" train "${DIVERGE[@]}" --ckpt-every 4 --out "$WORK/diverge4"
+expect_error "divergence after a checkpoint" "training stopped; the last checkpoint (step 2) in $WORK/diverge4 is intact" "$M" train "${DIVERGE[@]}" --ckpt-every 2 --out "$WORK/diverge4"
 diverge_sum=$(sha256sum "$WORK/diverge4/checkpoint/"* | sha256sum)
-"$M" eval --checkpoint "$WORK/diverge4" --text "$MOE_DATA_DIR/tinyshakespeare/input.txt" --batches 1 >/dev/null || fail "the step-4 checkpoint does not load"
-expect_error "divergence on resume" "training stopped; the last checkpoint (step 4) in $WORK/diverge4 is intact" "$M" train --resume "$WORK/diverge4"
+"$M" eval --checkpoint "$WORK/diverge4" --text "$MOE_DATA_DIR/tinyshakespeare/input.txt" --batches 1 >/dev/null || fail "the step-2 checkpoint does not load"
+expect_error "divergence on resume" "training stopped; the last checkpoint (step 2) in $WORK/diverge4 is intact" "$M" train --resume "$WORK/diverge4"
 [[ $(sha256sum "$WORK/diverge4/checkpoint/"* | sha256sum) == "$diverge_sum" ]] || fail "a diverged run rewrote its checkpoint"
 
 [[ $(ckpt_sum) == "$before" ]] || fail "the good checkpoint changed"

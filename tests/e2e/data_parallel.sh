@@ -68,7 +68,7 @@ grep -q '"grad_accum": *8' "$WORK/dp4/checkpoint/config.json" || fail "config.js
 # N -> M: a 4-process run stopped by SIGTERM after a checkpoint (every rank stops after the same
 # step) resumes on 2 processes and on 1: train.grad_accum in config.json is the step's
 # micro-batches over all ranks (8), and any process count dividing it continues the same run.
-LONG=("${ONE_THREAD[@]}" --steps 40 --eval-every 10 --ckpt-every 2 --set train.grad_accum=2)
+LONG=("${ONE_THREAD[@]}" --steps 20 --eval-every 10 --ckpt-every 2 --set train.grad_accum=2)
 "$M" train "${LONG[@]}" --set train.grad_accum=8 --out "$WORK/one8_long" >/dev/null
 "${MPIRUN[@]}" -np 4 "$M" train "${LONG[@]}" --out "$WORK/dp4to2" >/dev/null 2>"$WORK/stop.err" &
 mpirun_pid=$!
