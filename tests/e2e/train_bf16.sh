@@ -10,10 +10,12 @@ ARGS=("${TINY[@]}" --steps 40 --eval-every 10 --ckpt-every 5 --seed 11)
 "$M" train "${ARGS[@]}" --out "$WORK/fp32" >/dev/null
 "$M" train "${ARGS[@]}" --set train.precision=bf16 --out "$WORK/bf16" >/dev/null
 
-# The tolerance: |loss_bf16 - loss_fp32| <= 0.06 nats at every step (about 1.5% of these
-# losses). bf16 keeps 8 significant bits (at most 2^-8 relative rounding per GEMM input), so one
-# step's loss moves by about 1e-3 relative; over 40 steps the runs drift apart as their weights
-# do (0.018 at most on the machine this was set on, x86-64 with OpenBLAS). A broken bf16 path
+# The tolerance: the mean of loss_bf16 - loss_fp32 over each 10 steps is
+# within 0.03 nats, and no single step is off by more than 0.15. bf16 keeps 8 significant bits (at
+# most 2^-8 relative rounding per GEMM input), so one step's loss moves by about 1e-3 relative;
+# over 40 steps the weights drift apart, and one 64-token batch's loss then scatters by a few
+# hundredths either way (largest single step 0.079, largest 10-step mean 0.014 with the makemoe
+# preset's expert dropout, on x86-64 with OpenBLAS), while the mean stays put. A broken bf16 path
 # (garbage or stale weights, wrong scaling, lost gradient terms) is off by far more.
 "$PY" - "$WORK/fp32/metrics.jsonl" "$WORK/bf16/metrics.jsonl" <<'PYEOF'
 import json, sys
@@ -25,12 +27,17 @@ bf16, start16 = steps(sys.argv[2])
 assert start32["precision"] == "fp32" and start16["precision"] == "bf16", (start32, start16)
 assert fp32.keys() == bf16.keys()
 print("step  fp32 loss  bf16 loss  difference")
-worst = 0.0
+worst, windows = 0.0, {}
 for s in sorted(fp32):
     a, b = fp32[s], bf16[s]
     print(f"{s:4d}  {a:9.5f}  {b:9.5f}  {b - a:+.5f}")
-    assert abs(b - a) <= 0.06, f"step {s}: bf16 loss {b} is not within 0.06 of fp32 loss {a}"
+    assert abs(b - a) <= 0.15, f"step {s}: bf16 loss {b} is not within 0.15 of fp32 loss {a}"
     worst = max(worst, abs(b - a))
+    windows.setdefault((s - 1) // 10, []).append(b - a)
+for w, diffs in sorted(windows.items()):
+    mean = sum(diffs) / len(diffs)
+    print(f"steps {10 * w + 1}-{10 * w + len(diffs)}: mean difference {mean:+.5f}")
+    assert abs(mean) <= 0.03, f"steps {10 * w + 1}-{10 * w + len(diffs)}: bf16 mean loss is {mean:+.5f} off fp32's"
 assert any(fp32[s] != bf16[s] for s in fp32), "the bf16 run computed exactly what the fp32 run did"
 assert fp32[max(fp32)] < fp32[min(fp32)] - 0.3 and bf16[max(bf16)] < bf16[min(bf16)] - 0.3, "no learning"
 print(f"ok: bf16 within tolerance of fp32 over {len(fp32)} steps (largest difference {worst:.5f})")
