@@ -13,6 +13,7 @@ namespace {
 // carries none of them); the model is built with the run's values.
 void take_training_choices(ModelConfig& checkpoint, const ModelConfig& run) {
   checkpoint.dropout = run.dropout;
+  checkpoint.expert_dropout = run.expert_dropout;
   checkpoint.aux_loss_coef = run.aux_loss_coef;
   checkpoint.z_loss_coef = run.z_loss_coef;
   checkpoint.seq_aux_loss_coef = run.seq_aux_loss_coef;
