@@ -55,10 +55,11 @@ print(f"resume exact: {len(a)} records identical")
 PYEOF
 }
 
-# compare_losses A B TOLERANCE EXACT: two metrics.jsonl files hold the same step and eval records,
-# whose loss, objective, aux_loss, grad_norm, train_loss and val_loss agree within TOLERANCE
-# relative, and exactly as EXACT says: "step1" (step 1's loss), "losses" (every loss; grad_norm
-# alone within TOLERANCE) or "none". Prints each step's figures and the worst difference.
+# compare_losses A B TOLERANCE EXACT [GRAD_NORM_TOLERANCE]: two metrics.jsonl files hold the same
+# step and eval records, whose loss, objective, aux_loss, train_loss and val_loss agree within
+# TOLERANCE relative and grad_norm within GRAD_NORM_TOLERANCE (default TOLERANCE), and exactly as
+# EXACT says: "step1" (step 1's loss), "losses" (every loss; grad_norm alone within its
+# tolerance) or "none". Prints each step's figures and the worst differences.
 compare_losses() {
   "$PY" - "$@" <<'PYEOF'
 import json, sys
@@ -66,9 +67,10 @@ def load(path):
     return {(r["type"], r["step"]): r for r in map(json.loads, open(path)) if r["type"] in ("step", "eval")}
 a, b = load(sys.argv[1]), load(sys.argv[2])
 tolerance, exact = float(sys.argv[3]), sys.argv[4]
+grad_norm_tolerance = float(sys.argv[5]) if len(sys.argv) > 5 else tolerance
 assert exact in ("step1", "losses", "none"), f"compare_losses: EXACT is step1, losses or none, not {exact}"
 assert a.keys() == b.keys(), f"different records: {sorted(set(a) ^ set(b))[:5]}"
-worst = 0.0
+worst, worst_grad_norm = 0.0, 0.0
 for k in sorted(a, key=lambda k: (k[1], k[0])):
     for f in {"step": ["loss", "objective", "aux_loss", "grad_norm"], "eval": ["train_loss", "val_loss"]}[k[0]]:
         x, y = a[k][f], b[k][f]
@@ -76,13 +78,17 @@ for k in sorted(a, key=lambda k: (k[1], k[0])):
             assert x == y, f"{k} {f}: {x!r} != {y!r}"
             continue
         rel = abs(x - y) / max(abs(x), 1e-30)
-        worst = max(worst, rel)
-        assert rel <= tolerance, f"{k} {f}: {x} vs {y} (relative {rel:.2e})"
+        if f == "grad_norm":
+            worst_grad_norm = max(worst_grad_norm, rel)
+            assert rel <= grad_norm_tolerance, f"{k} {f}: {x} vs {y} (relative {rel:.2e})"
+        else:
+            worst = max(worst, rel)
+            assert rel <= tolerance, f"{k} {f}: {x} vs {y} (relative {rel:.2e})"
     if k[0] == "step":
         print(f"  step {k[1]}: loss {a[k]['loss']:.9f} vs {b[k]['loss']:.9f}, grad_norm {a[k]['grad_norm']:.9g} vs {b[k]['grad_norm']:.9g}")
     if exact == "step1" and k == ("step", 1):
         assert a[k]["loss"] == b[k]["loss"], f"step 1 loss {a[k]['loss']} != {b[k]['loss']}"
-print(f"  {len(a)} records{', losses identical' if exact == 'losses' else ''}, worst relative difference {worst:.2e}")
+print(f"  {len(a)} records{', losses identical' if exact == 'losses' else ''}, worst relative difference {worst:.2e} (grad_norm {worst_grad_norm:.2e})")
 PYEOF
 }
 

@@ -25,8 +25,11 @@ RUN=("${ONE_THREAD[@]}" --steps 8 --eval-every 4 --ckpt-every 4)
 # same_losses A B: the step and eval losses of two metrics.jsonl files agree within 1e-6
 # relative, step 1's exactly (the same weights and batches give the same forward pass); later
 # steps may differ in the last bits, since a process sums its micro-batches' gradients in its
-# backward pass while ranks add theirs afterwards. Prints the figures.
-same_losses() { compare_losses "$1" "$2" 1e-6 step1; }
+# backward pass while ranks add theirs afterwards. Those last bits can tip a token whose top-2
+# experts are a near tie to the other expert: the losses barely move (the two gates are nearly
+# equal; seen: 1e-8 relative), but the gradient norm jumps (seen: 5.4e-6 relative at one step of
+# 20), so grad_norm is held to 1e-4. Prints the figures.
+same_losses() { compare_losses "$1" "$2" 1e-6 step1 1e-4; }
 
 # 2 ranks x batch 4 = one process with grad_accum 2; 4 ranks x batch 4 x grad_accum 2 = one
 # process with grad_accum 8; both random windows and the tutorial's chunks.
@@ -197,11 +200,11 @@ rc=$?
 ((SECONDS < 60)) || fail "the job took ${SECONDS}s to end"
 echo "ok: failing rank ended the job in ${SECONDS}s: $(grep -m1 '^error:' <<<"$out")"
 
-# Divergence after a checkpoint: every rank stops with the error, and the step-4 checkpoint
+# Divergence after a checkpoint: every rank stops with the error, and the step-2 checkpoint
 # stays intact and loadable.
-DIVERGE=("${ONE_THREAD[@]}" --set train.lr=10 --set train.min_lr=0 --set train.weight_decay=10 --eval-every 0 --steps 20 --ckpt-every 4)
+DIVERGE=("${ONE_THREAD[@]}" --set train.lr=10 --set train.min_lr=0 --set train.weight_decay=10 --eval-every 0 --steps 20 --ckpt-every 2)
 out=$("${MPIRUN[@]}" -np 2 "$M" train "${DIVERGE[@]}" --out "$WORK/diverge" 2>&1) && fail "a diverging job did not fail"
-[[ $out == *"error: rank "*"training stopped; the last checkpoint (step 4) in $WORK/diverge is intact"* ]] || fail "no clear divergence error: $out"
-"$M" info --checkpoint "$WORK/diverge" >/dev/null || fail "the step-4 checkpoint does not load"
-echo "ok: divergence stopped every rank; the step-4 checkpoint loads"
+[[ $out == *"error: rank "*"training stopped; the last checkpoint (step 2) in $WORK/diverge is intact"* ]] || fail "no clear divergence error: $out"
+"$M" info --checkpoint "$WORK/diverge" >/dev/null || fail "the step-2 checkpoint does not load"
+echo "ok: divergence stopped every rank; the step-2 checkpoint loads"
 echo "data parallel: all cases passed"
