@@ -133,7 +133,7 @@ struct ScoredRouterKernels {
   void (*scored_router_backward)(Tensor dlogits, const Tensor& dgates, const Tensor& topk_idx,
                                  const Tensor& gates, const Tensor& logits,
                                  const ScoredRouterArgs& args);
-  // load (E) I32 counts; the bias update resets them to 0.
+  // load (E) F64 whole-number counts; the bias update resets them to 0.
   void (*router_load_accumulate)(Tensor load, const Tensor& topk_idx);
   void (*router_bias_update)(Tensor bias, Tensor load, float gamma);
 };

@@ -63,6 +63,9 @@ void Model::allocate(int64_t batch, int64_t seq) {
     if (cfg_.aux_loss_scope == "global_batch")
       step_fractions_ = arena_.alloc(Shape{moe_layers, cfg_.n_experts});
     dropped_ = arena_.alloc(Shape{moe_layers}, DType::I32);
+    // Zero-filled by the arena: no load yet.
+    if (cfg_.router_bias)
+      router_loads_ = arena_.alloc(Shape{moe_layers, cfg_.n_experts}, DType::F64);
   }
   int64_t slot = 0;
   for (auto& b : blocks_) {
@@ -73,7 +76,9 @@ void Model::allocate(int64_t batch, int64_t seq) {
           loss_stats_.rows(first, first + ops::kRouterStats),
           fractions_.rows(slot, slot + 1).view(Shape{cfg_.n_experts}),
           dropped_.rows(slot, slot + 1),
-          cfg_.aux_loss_scope == "global_batch" ? step_fractions_.rows(slot, slot + 1) : Tensor{}};
+          cfg_.aux_loss_scope == "global_batch" ? step_fractions_.rows(slot, slot + 1) : Tensor{},
+          cfg_.router_bias ? router_loads_.rows(slot, slot + 1).view(Shape{cfg_.n_experts})
+                           : Tensor{}};
       ++slot;
     }
     scratch_arena_.rewind();

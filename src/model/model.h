@@ -126,8 +126,14 @@ class Model {
   // The MoE layers, in layer order.
   std::vector<const MoELayer*> moe_layers() const;
   // After an optimizer step: every MoE layer's selection biases move by gamma toward balance
-  // (MoELayer::update_router_bias); nothing without model.router_bias.
+  // (MoELayer::update_router_bias) and router_loads() return to 0; nothing without
+  // model.router_bias.
   void update_router_biases(float gamma);
+  // (L, E) F64 on the device: each MoE layer's assignments per expert since the last bias update,
+  // whole numbers, counted by the training forwards (empty without model.router_bias). A
+  // data-parallel trainer sums them over its processes before update_router_biases, so that the
+  // biases follow the loads of the whole step.
+  Tensor router_loads() const { return router_loads_; }
 
   // Global-batch balancing (model.aux_loss_scope = global_batch; Qiu et al. 2025, arXiv
   // 2501.11873): the Switch loss of every micro-batch of an optimizer step uses the expert
@@ -171,6 +177,7 @@ class Model {
   Tensor loss_stats_;                 // (1 + ops::kRouterStats L) F64, as loss_stats() describes
   Tensor fractions_;                  // (L, E) F32 expert fractions
   Tensor step_fractions_;             // (L, E) F32 expert fractions of the optimizer step
+  Tensor router_loads_;               // (L, E) F64 as router_loads() describes
   Tensor dropped_;                    // (L) I32 as MoELayerStats::dropped
   std::vector<Tensor> block_inputs_;  // views: input of each block for the last forward
   // Copies tokens (B, T) to the device and returns their embeddings (B*T, C), block 0's input.

@@ -91,7 +91,6 @@ void MoELayer::allocate(Arena& arena, Arena& scratch, int64_t max_tokens,
   dlogits_ = scratch.alloc(Shape{n, e});
   dnoise_logits_ = scratch.alloc(Shape{n, e});
   dx_tmp_ = scratch.alloc(Shape{n, c});
-  if (router_bias_) load_ = arena.alloc(Shape{e}, DType::I32);  // zero-filled: no load yet
   if (seq_aux_coef_ > 0.0f || step_aux_scope_) {
     probs_ = arena.alloc(Shape{n, e});
     dprobs_ = scratch.alloc(Shape{n, e});
@@ -156,7 +155,7 @@ ops::ScoredRouterArgs MoELayer::scored_args(const ForwardContext& ctx) const {
 }
 
 void MoELayer::update_router_bias(float gamma) {
-  if (router_bias_) ops::router_bias_update(router_bias_->value, load_, gamma);
+  if (router_bias_) ops::router_bias_update(router_bias_->value, stats_.load, gamma);
 }
 
 // The balance losses computed from the normalised scores: the sequence-wise loss (its entry of
@@ -232,7 +231,7 @@ void MoELayer::route(const ForwardContext& ctx, const Tensor& x) {
   ops::router_losses_forward(router_losses, stats_.fraction, logits, topk_idx, loss_args(ctx));
   balance_losses_forward(ctx, logits, topk_idx);
   // The step's load, on the device, for the bias update after the optimizer step.
-  if (router_bias_ && ctx.training) ops::router_load_accumulate(load_, topk_idx);
+  if (router_bias_ && ctx.training) ops::router_load_accumulate(stats_.load, topk_idx);
 }
 
 Tensor MoELayer::forward(const ForwardContext& ctx, const Tensor& x) {

@@ -28,6 +28,9 @@ struct MoEStatsSlots {
   // (1, E) F32: share of the optimizer step's assignments per expert, for
   // ForwardContext::step_aux_fraction; empty unless model.aux_loss_scope = global_batch.
   Tensor step_fraction;
+  // (E) F64: assignments per expert since the last bias update (model.router_bias), whole
+  // numbers; empty without selection biases.
+  Tensor load;
 };
 
 // The checkpoint name of projection `proj` ("w1", "w2", "w3") of expert `expert` of the MoE layer
@@ -85,7 +88,6 @@ class MoELayer {
   ExpertFFN experts_;  // all E experts, or the exchange's slice
   std::vector<std::unique_ptr<ExpertFFN>> shared_;
   Param* router_bias_ = nullptr;  // (E) selection biases (model.router_bias), not trained by AdamW
-  Tensor load_;                   // (E) I32 assignments per expert since the last bias update
   MoEStatsSlots stats_;
   bool noise_used_ = false;  // the last forward added router noise
   // Saved activations (buffers for the largest call; N tokens, k = slots_per_token_).

@@ -61,7 +61,7 @@ void router_load_accumulate(Tensor load, const Tensor& topk_idx) {
   const Backend& backend = backend_for(op, {&load, &topk_idx});
   MOE_CHECK(load.shape.ndim == 1, op, ": load must be (E), got ", load.shape.str());
   MOE_CHECK(topk_idx.shape.ndim == 2, op, ": topk_idx must be (N, k), got ", topk_idx.shape.str());
-  check_dtype(op, "load", load, DType::I32);
+  check_dtype(op, "load", load, DType::F64);
   check_topk_idx(op, backend, topk_idx, topk_idx.size(0), topk_idx.size(1), load.size(0));
   backend.scored_router.router_load_accumulate(load, topk_idx);
 }
@@ -73,7 +73,7 @@ void router_bias_update(Tensor bias, Tensor load, float gamma) {
   MOE_CHECK(gamma >= 0.0f, op, ": gamma = ", gamma, " must be >= 0");
   float_dtype(op, backend, "bias", bias);
   check_shape(op, "load", load, {bias.size(0)});
-  check_dtype(op, "load", load, DType::I32);
+  check_dtype(op, "load", load, DType::F64);
   backend.scored_router.router_bias_update(bias, load, gamma);
 }
 

@@ -30,10 +30,12 @@ void scored_router_backward(Tensor dlogits, const Tensor& dgates, const Tensor& 
                             const Tensor& gates, const Tensor& logits,
                             const ScoredRouterArgs& args);
 
-// load (E) I32 += the number of assignments of topk_idx (N, k) to each expert.
+// load (E) F64 += the number of assignments of topk_idx (N, k) to each expert. The counts are
+// whole numbers held in F64, exact up to 2^53, so that processes can sum them with the F64
+// collectives (a data-parallel step's load is every rank's micro-batches').
 void router_load_accumulate(Tensor load, const Tensor& topk_idx);
 
-// bias (E) += gamma * sign(mean(load) - load_e); then load (E) I32 = 0 for the next step.
+// bias (E) += gamma * sign(mean(load) - load_e); then load (E) F64 = 0 for the next step.
 void router_bias_update(Tensor bias, Tensor load, float gamma);
 
 }  // namespace moe::ops

@@ -170,6 +170,7 @@ class Trainer {
   StepRecord train_step();
   void draw_micro_batch(int64_t step, int64_t micro);
   void count_step_routing(int64_t step, StepRecord& record);
+  void update_router_biases(int64_t step);
   void micro_batch(int64_t step, int64_t micro, StepRecord& record,
                    const Model::GradientsDone& gradients_done);
   void log_step(const StepRecord& record);
@@ -223,6 +224,7 @@ class Trainer {
   bool have_eval_ = false;
   std::vector<double> step_stats_host_;  // host copy of the step's statistics, reused every step
   std::vector<double> micro_fractions_host_;  // host copy of TrainingBuffers::micro_fractions()
+  std::vector<double> router_loads_host_;     // host copy of Model::router_loads()
 };
 
 Trainer::Trainer(const RunConfig& config, const TrainOptions& options) : options_(options) {
@@ -303,11 +305,6 @@ void Trainer::split_accumulation() {
             " processes cannot share evenly; resume it on a number of processes that divides ",
             tc().grad_accum);
   local_accum_ = tc().grad_accum / dp_.ranks();
-  // Each rank counts the expert loads of its own micro-batches only; the bias update needs the
-  // step's loads over all of them.
-  MOE_CHECK(dp_.ranks() == 1 || !config_.model.router_bias,
-            "model.router_bias (auxiliary-loss-free balancing) trains on one process only: the "
-            "expert loads of the step are not yet summed across processes");
 }
 
 // Expert parallel (dist.expert_parallel > 1): the groups of processes that share the experts,
@@ -524,8 +521,7 @@ StepRecord Trainer::train_step() {
   clip_grads(optimizer.grads(), norm, tc().grad_clip);
   optimizer.step(r.lr, step + 1);
   if (zero_) zero_->all_gather_values(model_->params().flat_values());
-  // Auxiliary-loss-free balancing: the biases follow the loads of this step's micro-batches.
-  model_->update_router_biases(tc().router_bias_update_at(step));
+  update_router_biases(step);
   refresh_bf16_weights(step + 1);
   r.optimizer_ms = ms_since(t_opt);
   const DataParallel::CommTotals comm = dp_.comm_totals();
@@ -579,6 +575,26 @@ void Trainer::count_step_routing(int64_t step, StepRecord& record) {
   dp_.sum(host);
   model_->set_step_fractions(host);
   record.forward_ms += ms_since(t_fwd);
+}
+
+// Auxiliary-loss-free balancing after the optimizer step of update `step`: the biases follow the
+// expert loads of the step's whole batch (Wang et al. 2024, algorithm 1: the load of the training
+// batch), so each rank's counts of its own micro-batches are summed over all ranks first. With
+// expert parallel too every rank routes its own tokens over all experts, so the sum spans all
+// ranks, not a group. The counts are whole numbers in F64, so the sum is exact in any order and
+// every rank moves the biases alike, as a single process with the same global batch would. With
+// gamma 0 the update only clears the loads: no sum then.
+void Trainer::update_router_biases(int64_t step) {
+  const float gamma = tc().router_bias_update_at(step);
+  const Tensor loads = model_->router_loads();  // (L, E) F64
+  if (gamma > 0.0f && dp_.ranks() > 1 && !loads.empty()) {
+    std::vector<double>& host = router_loads_host_;
+    host.resize(static_cast<size_t>(loads.numel()));
+    ops::copy(cpu_tensor(host.data(), loads.shape), loads);
+    dp_.sum(host);
+    ops::copy(loads, cpu_tensor(host.data(), loads.shape));
+  }
+  model_->update_router_biases(gamma);
 }
 
 // Runs forward and backward on micro-batch `micro` of update `step`; adds the times to `record`.

@@ -175,13 +175,6 @@ out=$("${MPIRUN[@]}" -np 1 "$M" train "${RUN[@]}" --out "$WORK/mismatch" : \
 [[ ! -e "$WORK/mismatch/metrics.jsonl" ]] || fail "a refused job wrote its metrics log"
 echo "ok: mismatch refused: $(grep -m1 '^error:' <<<"$out")"
 
-# Auxiliary-loss-free balancing needs the step's expert loads over all processes: refused.
-out=$("${MPIRUN[@]}" -np 2 "$M" train "${RUN[@]}" --set model.router=topk --set model.router_bias=true \
-        --out "$WORK/bias" 2>&1) && fail "router_bias on 2 processes was not refused"
-[[ $out == *"error: rank "*"model.router_bias (auxiliary-loss-free balancing) trains on one process only"* ]] ||
-  fail "no clear router_bias error: $out"
-echo "ok: router_bias on 2 processes refused: $(grep -m1 '^error:' <<<"$out")"
-
 # A rank running another build (here: the binary with one more byte) is refused too.
 cp "$M" "$WORK/moe_other" && printf '\n' >>"$WORK/moe_other"
 out=$("${MPIRUN[@]}" -np 1 "$M" train "${RUN[@]}" --out "$WORK/other" : \

@@ -161,26 +161,38 @@ TEST(RouterScores, SigmoidLossesMatchDefinition) {
 // unchanged; the loads are cleared for the next step.
 TEST(RouterScores, BiasUpdateFollowsTheStepsLoad) {
   const int64_t E = 4;
-  std::vector<int32_t> load(E, 0);
+  std::vector<double> load(E, 0.0);
   std::vector<int32_t> batch1 = {0, 1, 0, 2, 0, 1}, batch2 = {0, 2, 0, 1, 3, 0};
   Tensor tl = cpu_tensor(load.data(), {E});
   ops::router_load_accumulate(tl, cpu_tensor(batch1.data(), {3, 2}));
   ops::router_load_accumulate(tl, cpu_tensor(batch2.data(), {3, 2}));
-  EXPECT_EQ(load, (std::vector<int32_t>{6, 3, 2, 1}));  // mean 3: expert 1 sits at it
+  EXPECT_EQ(load, (std::vector<double>{6, 3, 2, 1}));  // mean 3: expert 1 sits at it
   std::vector<float> bias = {0.5f, 0.5f, 0.5f, 0.5f};
   ops::router_bias_update(cpu_tensor(bias.data(), {E}), tl, 0.125f);
   EXPECT_EQ(bias, (std::vector<float>{0.375f, 0.5f, 0.625f, 0.625f}));
-  EXPECT_EQ(load, (std::vector<int32_t>(E, 0)));
+  EXPECT_EQ(load, (std::vector<double>(E, 0.0)));
   load = {5, 0, 0, 0};
   ops::router_bias_update(cpu_tensor(bias.data(), {E}), tl, 0.0f);  // gamma 0: only clears
   EXPECT_EQ(bias, (std::vector<float>{0.375f, 0.5f, 0.625f, 0.625f}));
-  EXPECT_EQ(load, (std::vector<int32_t>(E, 0)));
+  EXPECT_EQ(load, (std::vector<double>(E, 0.0)));
+}
+
+// Counts beyond the range of I32, as the loads of a long step summed over many processes reach:
+// whole numbers in F64 stay exact, and one assignment above the mean still tips the sign.
+TEST(RouterScores, BiasUpdateSignsAreExactForLargeCounts) {
+  const int64_t E = 3;
+  const double big = 3.0 * (1LL << 40);  // total 3 * big, mean big
+  std::vector<double> load = {big + 1.0, big, big - 1.0};
+  std::vector<float> bias = {0.0f, 0.0f, 0.0f};
+  ops::router_bias_update(cpu_tensor(bias.data(), {E}), cpu_tensor(load.data(), {E}), 0.25f);
+  EXPECT_EQ(bias, (std::vector<float>{-0.25f, 0.0f, 0.25f}));
 }
 
 TEST(RouterScores, RejectsBadArguments) {
   const int64_t N = 3, E = 4;
   std::vector<float> logits(N * E), gates(N * 2), bias(E + 1), dl(N * E);
-  std::vector<int32_t> idx(N * 2), load(E);
+  std::vector<int32_t> idx(N * 2), counts(E);
+  std::vector<double> load(E);
   Tensor tl = cpu_tensor(logits.data(), {N, E});
   ScoredRouterArgs args = args_of(RouterScore::Sigmoid, 2, 1.0f, 1.0f);
   EXPECT_THROW(
@@ -206,6 +218,14 @@ TEST(RouterScores, RejectsBadArguments) {
       Error);
   EXPECT_THROW(
       ops::router_bias_update(cpu_tensor(bias.data(), {E}), cpu_tensor(logits.data(), {E}), 0.1f),
+      Error);
+  // Loads are F64: I32 counts would not survive the sum over processes.
+  idx[0] = 0;
+  EXPECT_THROW(
+      ops::router_load_accumulate(cpu_tensor(counts.data(), {E}), cpu_tensor(idx.data(), {N, 2})),
+      Error);
+  EXPECT_THROW(
+      ops::router_bias_update(cpu_tensor(bias.data(), {E}), cpu_tensor(counts.data(), {E}), 0.1f),
       Error);
 }
 

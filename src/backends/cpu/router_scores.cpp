@@ -108,17 +108,17 @@ void scored_router_backward(T* dlogits, const T* dgates, const int32_t* topk_idx
 }
 
 template <typename T>
-void router_bias_update(T* bias, int32_t* load, int64_t E, T gamma) {
-  // load_e > mean  <=>  E load_e > total: integer arithmetic, so every backend takes the same
-  // signs (an expert exactly at the mean keeps its bias, sign(0) = 0).
-  int64_t total = 0;
+void router_bias_update(T* bias, double* load, int64_t E, T gamma) {
+  // load_e > mean  <=>  E load_e > total: whole numbers below 2^53, exact in F64, so every backend
+  // takes the same signs (an expert exactly at the mean keeps its bias, sign(0) = 0).
+  double total = 0.0;
   for (int64_t e = 0; e < E; ++e)
     total += load[e];
   for (int64_t e = 0; e < E; ++e) {
-    const int64_t scaled = E * int64_t{load[e]};
+    const double scaled = static_cast<double>(E) * load[e];
     if (scaled > total) bias[e] -= gamma;
     if (scaled < total) bias[e] += gamma;
-    load[e] = 0;
+    load[e] = 0.0;
   }
 }
 
@@ -142,15 +142,15 @@ void scored_router_backward(Tensor dlogits, const Tensor& dgates, const Tensor& 
 }
 
 void router_load_accumulate(Tensor load, const Tensor& topk_idx) {
-  int32_t* l = data<int32_t>(load);
+  double* l = data<double>(load);
   const int32_t* idx = data<int32_t>(topk_idx);
   for (int64_t i = 0; i < topk_idx.numel(); ++i)
-    ++l[idx[i]];
+    l[idx[i]] += 1.0;
 }
 
 void router_bias_update(Tensor bias, Tensor load, float gamma) {
   for_dtype(bias.dtype, [&]<typename T>(T) {
-    router_bias_update(data<T>(bias), data<int32_t>(load), bias.size(0), static_cast<T>(gamma));
+    router_bias_update(data<T>(bias), data<double>(load), bias.size(0), static_cast<T>(gamma));
   });
 }
 
@@ -159,7 +159,7 @@ void router_bias_update(Tensor bias, Tensor load, float gamma) {
                                          int64_t, const ScoredRouterArgs&);                    \
   template void scored_router_backward<T>(T*, const T*, const int32_t*, const T*, const T*,    \
                                           int64_t, int64_t, int64_t, const ScoredRouterArgs&); \
-  template void router_bias_update<T>(T*, int32_t*, int64_t, T);
+  template void router_bias_update<T>(T*, double*, int64_t, T);
 MOE_INSTANTIATE(float)
 MOE_INSTANTIATE(double)
 #undef MOE_INSTANTIATE

@@ -17,9 +17,9 @@ template <typename T>
 void scored_router_backward(T* dlogits, const T* dgates, const int32_t* topk_idx, const T* gates,
                             const T* logits, int64_t N, int64_t E, int64_t k,
                             const ScoredRouterArgs& args);
-// bias (E) updated; load (E) reset to 0.
+// bias (E) updated; load (E) F64 whole-number counts, reset to 0.
 template <typename T>
-void router_bias_update(T* bias, int32_t* load, int64_t E, T gamma);
+void router_bias_update(T* bias, double* load, int64_t E, T gamma);
 
 // Table entries (backends/backend.h).
 void scored_router_forward(Tensor topk_idx, Tensor gates, const Tensor& logits, const Tensor& bias,

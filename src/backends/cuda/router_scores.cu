@@ -82,29 +82,30 @@ __global__ void scored_router_backward_kernel(float* dlogits, const float* dgate
   }
 }
 
-// One thread per assignment; integer atomics, so the counts do not depend on the order.
-__global__ void router_load_accumulate_kernel(int32_t* load, const int32_t* topk_idx,
+// One thread per assignment; the counts are whole numbers in F64 (exact below 2^53), so their
+// atomic sums do not depend on the order.
+__global__ void router_load_accumulate_kernel(double* load, const int32_t* topk_idx,
                                               int64_t count) {
   const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (i < count) atomicAdd(&load[topk_idx[i]], 1);
+  if (i < count) atomicAdd(&load[topk_idx[i]], 1.0);
 }
 
 // One block: the total load (thread 0, in expert order), then one thread per expert; the signs
-// come from integers, as on the CPU. bias (E), load (E) reset to 0.
-__global__ void router_bias_update_kernel(float* bias, int32_t* load, int64_t E, float gamma) {
-  __shared__ long long total;
+// come from whole numbers, exact in F64, as on the CPU. bias (E), load (E) reset to 0.
+__global__ void router_bias_update_kernel(float* bias, double* load, int64_t E, float gamma) {
+  __shared__ double total;
   if (threadIdx.x == 0) {
-    long long t = 0;
+    double t = 0.0;
     for (int64_t e = 0; e < E; ++e)
       t += load[e];
     total = t;
   }
   __syncthreads();
   for (int64_t e = threadIdx.x; e < E; e += blockDim.x) {
-    const long long scaled = static_cast<long long>(E) * load[e];
+    const double scaled = static_cast<double>(E) * load[e];
     if (scaled > total) bias[e] -= gamma;
     if (scaled < total) bias[e] += gamma;
-    load[e] = 0;
+    load[e] = 0.0;
   }
 }
 
@@ -134,12 +135,12 @@ void router_load_accumulate(Tensor load, const Tensor& topk_idx) {
   const int64_t count = topk_idx.numel();
   if (count == 0) return;
   router_load_accumulate_kernel<<<blocks_for(count), kThreadsPerBlock>>>(
-      data<int32_t>(load), data<int32_t>(topk_idx), count);
+      data<double>(load), data<int32_t>(topk_idx), count);
   MOE_CUDA_CHECK_LAUNCH();
 }
 
 void router_bias_update(Tensor bias, Tensor load, float gamma) {
-  router_bias_update_kernel<<<1, kThreadsPerBlock>>>(data<float>(bias), data<int32_t>(load),
+  router_bias_update_kernel<<<1, kThreadsPerBlock>>>(data<float>(bias), data<double>(load),
                                                      bias.size(0), gamma);
   MOE_CUDA_CHECK_LAUNCH();
 }

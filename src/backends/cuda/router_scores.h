@@ -7,7 +7,7 @@
 
 namespace moe::cuda {
 
-// Table entries (backends/backend.h), F32; load I32.
+// Table entries (backends/backend.h), F32; load F64.
 void scored_router_forward(Tensor topk_idx, Tensor gates, const Tensor& logits, const Tensor& bias,
                            const ScoredRouterArgs& args);
 void scored_router_backward(Tensor dlogits, const Tensor& dgates, const Tensor& topk_idx,
