@@ -7,7 +7,7 @@
 # on 2 ranks (expert parallel 2), 4 ranks (2 x 2: two data-parallel replicas of a 2-rank group)
 # and 4 ranks (expert parallel 4). Then `moe train --set dist.expert_parallel=E` on the same
 # layouts gives the losses, weights and optimizer moments of one process with the same global
-# batch, its checkpoints resume on one process and the reverse, and settings that do not fit are
+# batch (with global-batch balancing too), its checkpoints resume on one process and the reverse, and settings that do not fit are
 # refused. Skipped (exit 77, with the reason) without MPI or mpirun.
 source "$(dirname "$0")/common.bash"
 CHECK=$MOE_BUILD/tests/expert_parallel_check
@@ -43,6 +43,16 @@ for ep in 2 4; do
   echo "moe train, expert parallel $ep on 4 processes vs 1 process with grad_accum 4:"
   compare_losses "$WORK/one4/metrics.jsonl" "$WORK/ep${ep}_of4/metrics.jsonl" 1e-5 none
 done
+
+# Global-batch balancing: each rank runs the routing pass of its own micro-batch (the exchanges of
+# the MoE layers before the last run in it as in training) and one sum over all ranks gathers the
+# step's expert fractions. With a rank's own fractions only, the aux loss would differ by far more.
+GLOBAL=(--set model.aux_loss_scope=global_batch --set model.aux_loss_coef=0.05)
+"$M" train "${EP[@]}" "${GLOBAL[@]}" --steps 6 --set train.grad_accum=2 --out "$WORK/one2_global" >/dev/null
+"${MPIRUN[@]}" -np 2 "$M" train "${EP[@]}" "${GLOBAL[@]}" --steps 6 --set dist.expert_parallel=2 \
+  --out "$WORK/ep2_global" >/dev/null
+echo "global-batch balancing, expert parallel 2 on 2 processes vs 1 process with grad_accum 2:"
+compare_losses "$WORK/one2_global/metrics.jsonl" "$WORK/ep2_global/metrics.jsonl" 1e-5 none
 
 # The start record counts the whole model's parameters; the memory, each process's slice.
 "$PY" - "$WORK/one2/metrics.jsonl" "$WORK/ep2/metrics.jsonl" <<'PYEOF'
