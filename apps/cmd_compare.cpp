@@ -10,6 +10,7 @@
 #include "compare/compare.h"
 #include "core/check.h"
 #include "core/threads.h"
+#include "dist/communicator.h"
 #include "train/stop_signal.h"
 
 namespace {
@@ -22,17 +23,20 @@ struct CompareFlags {
 void run_compare(CompareFlags& f) {
   f.options.steps = f.steps;
   if (f.threads) moe::set_num_threads(static_cast<int>(*f.threads));
-  const moe::StopOnSignals stop_on_signals;
+  const bool leader = moe::world().rank() == 0;  // the others print nothing but errors
+  const moe::StopOnSignals stop_on_signals(leader);
   const moe::CompareResult r = moe::compare_runs(f.options);
-  std::cout << "\n"
-            << r.summary_markdown << "\nwritten: " << f.options.out_dir << "/summary.md, "
-            << f.options.out_dir << "/summary.csv, " << f.options.out_dir << "/report.html\n";
+  if (leader)
+    std::cout << "\n"
+              << r.summary_markdown << "\nwritten: " << f.options.out_dir << "/summary.md, "
+              << f.options.out_dir << "/summary.csv, " << f.options.out_dir << "/report.html\n";
   if (r.stop_signal) {
     std::cout << std::flush;
-    std::cerr << "moe compare: stopped by " << moe::signal_name(r.stop_signal)
-              << "; the run it stopped has a checkpoint in " << r.stopped_run_dir
-              << " (continue it with: moe train --resume " << r.stopped_run_dir
-              << "); the configurations after it were not run\n";
+    if (leader)
+      std::cerr << "moe compare: stopped by " << moe::signal_name(r.stop_signal)
+                << "; the run it stopped has a checkpoint in " << r.stopped_run_dir
+                << " (continue it with: moe train --resume " << r.stopped_run_dir
+                << "); the configurations after it were not run\n";
     throw ExitStatus{128 + r.stop_signal};
   }
   if (r.failures > 0) {

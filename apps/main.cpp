@@ -1,7 +1,7 @@
 // The `moe` command line: subcommands parse flags and call the library. Every failure the user
 // can cause ends here as one line "error: ..." and exit code 1. Started by an MPI launcher
-// (mpirun -np N moe train ...), the process is one rank of a data-parallel run; a rank that
-// fails prints its error with its rank and ends the whole job.
+// (mpirun -np N moe train|compare ...), the process is one rank of a data-parallel run; a rank
+// that fails prints its error with its rank and ends the whole job.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
@@ -69,8 +69,9 @@ int main(int argc, char** argv) {
   try {
     moe::set_world(moe::communicator_for_launch(&argc, &argv));
     const moe::Communicator& world = moe::world();
-    MOE_CHECK(world.size() == 1 || (argc > 1 && std::string_view(argv[1]) == "train"),
-              "only moe train runs on several processes (mpirun -np ", world.size(),
+    const std::string_view command = argc > 1 ? argv[1] : "";
+    MOE_CHECK(world.size() == 1 || command == "train" || command == "compare",
+              "only moe train and moe compare run on several processes (mpirun -np ", world.size(),
               " moe train ...); run other commands as one process");
   } catch (const std::exception& e) {
     report_error(e.what());

@@ -5,6 +5,7 @@
 
 #include "core/check.h"
 #include "core/fs.h"
+#include "dist/communicator.h"
 #include "report/report_html.h"
 #include "report/run_log.h"
 #include "train/stop_signal.h"
@@ -20,12 +21,19 @@ std::string setting(const RunConfig& c, const std::string& key) {
   return c.to_json()[key.substr(0, dot)][key.substr(dot + 1)].dump();
 }
 
-std::string markdown_header(const RunConfig& c, size_t n_runs) {
+// `processes`: the data-parallel ranks of the job, each running train.grad_accum micro-batches of
+// every step (train/data_parallel.h), so a step takes grad_accum x processes micro-batches.
+std::string markdown_header(const RunConfig& c, size_t n_runs, int processes) {
   const TrainConfig& t = c.train;
-  const int64_t tokens = t.steps * t.batch_size * c.model.block_size * t.grad_accum;
+  const int64_t micro_batches = t.grad_accum * processes;
+  const int64_t tokens = t.steps * t.batch_size * c.model.block_size * micro_batches;
+  const std::string accumulation = processes == 1
+                                       ? str_cat("grad_accum ", t.grad_accum)
+                                       : str_cat("grad_accum ", t.grad_accum, " on each of ",
+                                                 processes, " data-parallel processes");
   return str_cat(
       "# Dense vs MoE comparison\n\n", n_runs, " configurations, each trained for ", t.steps,
-      " steps of ", t.batch_size, " x ", c.model.block_size, " tokens (grad_accum ", t.grad_accum,
+      " steps of ", t.batch_size, " x ", c.model.block_size, " tokens (", accumulation,
       "): ", tokens, " training tokens, seed ", t.seed, ", data ", c.data.source,
       c.data.path.empty() ? "" : " " + c.data.path, c.data.dir.empty() ? "" : " " + c.data.dir,
       ", on ", t.device, ", eval every ", t.eval_every, " steps over ", t.eval_iters,
@@ -79,7 +87,11 @@ CompareResult compare_runs(const CompareOptions& options) {
   MOE_CHECK(!options.out_dir.empty(), "--out DIR is required");
   const auto configs = load_compare_configs(options);
   training_device(configs.front().second);  // shared by all: refused before anything is written
-  make_dirs(options.out_dir);
+  // Started by an MPI launcher, every process trains every configuration as one rank of a
+  // data-parallel run (train/data_parallel.h); rank 0 alone prints and writes, as in moe train.
+  const int processes = world().size();
+  const bool leader = world().rank() == 0;
+  if (leader) make_dirs(options.out_dir);
   CompareResult result;
   std::vector<RunLog> logs;
   for (size_t i = 0; i < configs.size(); ++i) {
@@ -91,15 +103,17 @@ CompareResult compare_runs(const CompareOptions& options) {
                                                      signal_name(result.stop_signal))));
       continue;
     }
-    std::printf("compare: [%zu/%zu] %s -> %s\n", i + 1, configs.size(), name.c_str(),
-                run_dir.c_str());
-    std::fflush(stdout);
+    if (leader) {
+      std::printf("compare: [%zu/%zu] %s -> %s\n", i + 1, configs.size(), name.c_str(),
+                  run_dir.c_str());
+      std::fflush(stdout);
+    }
     try {
       TrainOptions train_options;
       train_options.out_dir = run_dir;
       train_options.quiet = options.quiet;
       const TrainResult trained = train(config, train_options);
-      if (trained.stop_signal) {
+      if (trained.stop_signal) {  // the same on every rank (the ranks agree on a stop)
         result.stop_signal = trained.stop_signal;
         result.stopped_run_dir = run_dir;
         ++result.failures;
@@ -108,11 +122,20 @@ CompareResult compare_runs(const CompareOptions& options) {
                           trained.steps, "; continue with moe train --resume ", run_dir)));
         continue;
       }
+      if (!leader) {  // rank 0 wrote the run's log; the other ranks keep only the name
+        result.rows.emplace_back().name = name;
+        continue;
+      }
       RunLog log = read_run_log(run_dir);
       RunSummary row = summarize(log);
       logs.push_back(std::move(log));
       result.rows.push_back(std::move(row));
     } catch (const std::exception& e) {
+      // A rank whose run failed cannot tell whether the others fail too or wait for it in a
+      // collective, which would hang; ending the job (apps/main.cpp) is the one safe way on.
+      if (processes > 1)
+        fail("configuration ", name, " failed: ", e.what(), "; on several processes a failing ",
+             "configuration ends the comparison (the runs before it are in ", options.out_dir, ")");
       ++result.failures;
       result.rows.push_back(failed_run(name, e.what()));
       // On stdout with the progress: the caller reports the failures once, as its error.
@@ -120,8 +143,9 @@ CompareResult compare_runs(const CompareOptions& options) {
       std::fflush(stdout);
     }
   }
-  result.summary_markdown =
-      markdown_header(configs.front().second, configs.size()) + summary_markdown(result.rows);
+  if (!leader) return result;
+  result.summary_markdown = markdown_header(configs.front().second, configs.size(), processes) +
+                            summary_markdown(result.rows);
   write_file_atomic(options.out_dir + "/summary.md", result.summary_markdown);
   write_file_atomic(options.out_dir + "/summary.csv", summary_csv(result.rows));
   write_file_atomic(options.out_dir + "/report.html", compare_report_html(logs, result.rows));

@@ -43,6 +43,10 @@ std::vector<std::pair<std::string, RunConfig>> load_compare_configs(const Compar
 // Trains every configuration in turn. A configuration whose training fails is reported in its
 // row (and on stderr) and the others still run; the outputs cover every configuration. A stop
 // asked for by a signal ends the current run after its step and checkpoint and runs no more.
+// In a job of several processes (mpirun) every configuration trains data-parallel over all of
+// them; rank 0 alone prints and writes, the other ranks' rows hold only names and errors, and a
+// configuration that fails throws instead (the job then ends: a process cannot know whether the
+// others wait for it).
 CompareResult compare_runs(const CompareOptions& options);
 
 }  // namespace moe
