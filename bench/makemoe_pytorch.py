@@ -18,6 +18,13 @@ Prints the parameter count, train/val loss at each evaluation, and finally one J
 tokens_per_s counts batch_size * block_size tokens per training step over the timed steps
 (training_bench.timed_steps: evaluation and the first steps are not timed), and the final losses
 are the estimate of the last evaluation (after the final step).
+
+--whole-val adds, after that last estimate, the mean loss over the whole val split measured as
+`moe eval --text VAL --contiguous` measures it (apps/cmd_eval.cpp, Evaluator::contiguous): the
+non-overlapping block_size windows from the split's start, in order, every position of each
+counted, the mean taken over all the positions; with the router noise drawn (as the tutorial's
+evaluation does) and without it: keys "whole_val_loss", "whole_val_loss_no_noise",
+"whole_val_tokens".
 """
 
 import argparse
@@ -105,12 +112,16 @@ class NoisyTopkRouter(nn.Module):
         self.top_k = top_k
         self.topkroute_linear = nn.Linear(n_embed, num_experts)
         self.noise_linear = nn.Linear(n_embed, num_experts)
+        self.draw_noise = True  # not the tutorial's: lets --whole-val also measure without noise
 
     def forward(self, mh_output):
         logits = self.topkroute_linear(mh_output)
-        noise_logits = self.noise_linear(mh_output)
-        noise = torch.randn_like(logits) * F.softplus(noise_logits)
-        noisy_logits = logits + noise
+        if not self.draw_noise:
+            noisy_logits = logits
+        else:
+            noise_logits = self.noise_linear(mh_output)
+            noise = torch.randn_like(logits) * F.softplus(noise_logits)
+            noisy_logits = logits + noise
         top_k_logits, indices = noisy_logits.topk(self.top_k, dim=-1)
         zeros = torch.full_like(noisy_logits, float("-inf"))
         sparse_logits = zeros.scatter(-1, indices, top_k_logits)
@@ -227,6 +238,33 @@ def estimate_loss(model, splits, eval_iters):
     return out
 
 
+@torch.no_grad()
+def whole_split_loss(model, data, router_noise):
+    """Mean cross-entropy over every position of the non-overlapping block_size windows of
+    `data` from its start (windows w = 0 .. (len - 1) // block_size - 1: inputs
+    data[w*T : w*T + T], targets shifted by one), batch_size windows per forward, as
+    `moe eval --contiguous` scores a split (BatchSampler::contiguous, Evaluator::contiguous).
+    Returns (mean loss, positions scored)."""
+    windows = (len(data) - 1) // block_size
+    starts = torch.arange(windows) * block_size
+    routers = [m for m in model.modules() if isinstance(m, NoisyTopkRouter)]
+    for r in routers:
+        r.draw_noise = router_noise
+    model.eval()
+    total, positions = 0.0, 0
+    for first in range(0, windows, batch_size):
+        rows = starts[first:first + batch_size]
+        x = torch.stack([data[i:i + block_size] for i in rows])
+        y = torch.stack([data[i + 1:i + block_size + 1] for i in rows])
+        _, loss = model(x, y)  # mean over the batch's rows * block_size positions
+        total += loss.item() * y.numel()
+        positions += y.numel()
+    model.train()
+    for r in routers:
+        r.draw_noise = True
+    return total / positions, positions
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="Tiny Shakespeare input.txt")
@@ -237,6 +275,9 @@ def main():
                         help="evaluate every N steps (0: only after the last step)")
     parser.add_argument("--eval-iters", type=int, default=50,
                         help="batches per split in each evaluation")
+    parser.add_argument("--whole-val", action="store_true",
+                        help="after training, also score the whole val split in contiguous "
+                        "windows (as moe eval --contiguous), with and without router noise")
     args = parser.parse_args()
     if args.steps < 1 or args.eval_iters < 1 or args.eval_every < 0:
         parser.error("--steps and --eval-iters must be >= 1, --eval-every >= 0")
@@ -272,7 +313,7 @@ def main():
     losses = estimate_loss(model, splits, args.eval_iters)
     print(f"step {args.steps}: train loss {losses['train']:.4f}, "
           f"val loss {losses['val']:.4f}", flush=True)
-    print(json.dumps({
+    result = {
         "impl": "pytorch-tutorial",
         "params": n_params,
         "steps": args.steps,
@@ -280,7 +321,17 @@ def main():
         "seconds": timed_seconds,
         "final_train_loss": losses["train"],
         "val_loss": losses["val"],
-    }))
+    }
+    if args.whole_val:
+        # After the last estimate, so that the run's other figures stay as without the option.
+        result["whole_val_loss"], result["whole_val_tokens"] = whole_split_loss(
+            model, val_data, router_noise=True)
+        result["whole_val_loss_no_noise"], _ = whole_split_loss(model, val_data,
+                                                                router_noise=False)
+        print(f"step {args.steps}: whole val split ({result['whole_val_tokens']} positions): "
+              f"{result['whole_val_loss']:.4f} with router noise, "
+              f"{result['whole_val_loss_no_noise']:.4f} without", flush=True)
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":
