@@ -88,7 +88,8 @@ bool all_finite(const T* t, int64_t n) {
 
 template <typename T>
 void fill_normal(T* t, int64_t n, float mean, float std, uint64_t key) {
-#pragma omp parallel for if (n > kParallelMin)
+  // Each element takes a log, a square root and a cosine (rng_normal).
+#pragma omp parallel for if (n * kTranscendentalWork > kParallelMin)
   for (int64_t i = 0; i < n; ++i)
     t[i] = static_cast<T>(mean) +
            static_cast<T>(std) * static_cast<T>(rng_normal(key, static_cast<uint64_t>(i)));

@@ -13,6 +13,26 @@ namespace {
 // order, so dw and db do not depend on the thread count.
 constexpr int64_t kChannelBlock = 64;
 
+// sum_c term(c) over c in [0, C), in double. Eight accumulators, each taking every eighth term,
+// added together at the end: one running sum is a chain of C dependent additions, eight
+// independent ones fill a SIMD register (a LayerNorm row of 128 channels took that chain's
+// latency three times over). The order is fixed, so the result does not depend on threads.
+template <typename Term>
+double row_sum(int64_t C, const Term& term) {
+  constexpr int64_t kLanes = 8;
+  double acc[kLanes] = {};
+  int64_t c = 0;
+  for (; c + kLanes <= C; c += kLanes)
+    for (int64_t l = 0; l < kLanes; ++l)
+      acc[l] += term(c + l);
+  for (; c < C; ++c)
+    acc[0] += term(c);
+  double sum = 0;
+  for (int64_t l = 0; l < kLanes; ++l)
+    sum += acc[l];
+  return sum;
+}
+
 }  // namespace
 
 template <typename T>
@@ -23,15 +43,11 @@ void layernorm_forward(T* out, T* mean, T* rstd, const T* x, const T* w, const T
     const T* xr = x + n * C;
     // Two passes in double: the mean first, then the variance about it, which avoids the
     // cancellation of E[x^2] - E[x]^2.
-    double sum = 0;
-    for (int64_t c = 0; c < C; ++c)
-      sum += xr[c];
-    const double mu = sum / C;
-    double sq = 0;
-    for (int64_t c = 0; c < C; ++c) {
+    const double mu = row_sum(C, [&](int64_t c) { return static_cast<double>(xr[c]); }) / C;
+    const double sq = row_sum(C, [&](int64_t c) {
       const double d = xr[c] - mu;
-      sq += d * d;
-    }
+      return d * d;
+    });
     const double rs = 1.0 / std::sqrt(sq / C + eps);
     mean[n] = static_cast<T>(mu);
     rstd[n] = static_cast<T>(rs);
@@ -53,12 +69,9 @@ void layernorm_backward(T* dx, T* dw, T* db, const T* dout, const T* x, const T*
     const T* xr = x + n * C;
     const T* gr = dout + n * C;
     const T m = mean[n], r = rstd[n];
-    double g_mean = 0, gx_mean = 0;
-    for (int64_t c = 0; c < C; ++c) {
-      const T g = gr[c] * w[c];
-      g_mean += g;
-      gx_mean += g * (xr[c] - m) * r;
-    }
+    const double g_mean = row_sum(C, [&](int64_t c) { return static_cast<double>(gr[c] * w[c]); });
+    const double gx_mean =
+        row_sum(C, [&](int64_t c) { return static_cast<double>(gr[c] * w[c] * (xr[c] - m) * r); });
     const T a = static_cast<T>(g_mean / C), bx = static_cast<T>(gx_mean / C);
     T* d = dx + n * C;
     for (int64_t c = 0; c < C; ++c)

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "backends/cpu/parallel.h"
 #include "backends/cpu/router_balance.h"
@@ -25,21 +26,28 @@ template <typename T>
 void router_forward(int32_t* topk_idx, T* gates, const T* logits, const T* noise_logits,
                     const T* noise_eps, int64_t N, int64_t E, int64_t k, T temperature) {
   const T inv_tau = T(1) / temperature;
-#pragma omp parallel for schedule(static) if (N * E * k > kParallelMin)
+#pragma omp parallel for schedule(static) if (N * E * kTranscendentalWork > kParallelMin)
   for (int64_t n = 0; n < N; ++n) {
     const T* l = logits + n * E;
     const T* nl = noise_logits ? noise_logits + n * E : nullptr;
     const T* eps = noise_eps ? noise_eps + n * E : nullptr;
     int32_t* idx = topk_idx + n * k;
     T* g = gates + n * k;
-    // Selection sort without scratch memory: pick j is the largest s (lowest index on ties)
-    // among the experts that come after pick j-1 in that order. The kept s are parked in the
-    // gate row so every comparison and the softmax see the very same values.
+    // The row's scores, computed once (a softplus each) and reused by every pick. Per thread and
+    // kept between calls, so a training step allocates nothing.
+    thread_local std::vector<T> row_scores;
+    row_scores.resize(static_cast<size_t>(E));
+    T* scores = row_scores.data();
+    for (int64_t e = 0; e < E; ++e)
+      scores[e] = (nl ? l[e] + eps[e] * softplus(nl[e]) : l[e]) * inv_tau;
+    // Selection sort: pick j is the largest score (lowest index on ties) among the experts that
+    // come after pick j-1 in that order. The kept scores are parked in the gate row so every
+    // comparison and the softmax see the very same values.
     for (int64_t j = 0; j < k; ++j) {
       int64_t best = -1;
       T best_s = T(0);
       for (int64_t e = 0; e < E; ++e) {
-        T s = (nl ? l[e] + eps[e] * softplus(nl[e]) : l[e]) * inv_tau;
+        const T s = scores[e];
         if (j > 0 && !(s < g[j - 1] || (s == g[j - 1] && e > idx[j - 1]))) continue;
         if (best < 0 || s > best_s) {
           best = e;
@@ -155,7 +163,7 @@ void losses_backward(T* dlogits, const T* logits, const T* expert_fraction, int6
   // d log u_i / d l_i = 1 / tau (softmax) or 1 - s_i (sigmoid: s' = s (1 - s)).
   const T aux_scale = aux_coef * static_cast<T>(E) / static_cast<T>(N);
   const T z_scale = z_coef * T(2) / static_cast<T>(N);
-#pragma omp parallel for schedule(static) if (N * E > kParallelMin)
+#pragma omp parallel for schedule(static) if (N * E * kTranscendentalWork > kParallelMin)
   for (int64_t n = 0; n < N; ++n) {
     const T* l = logits + n * E;
     T* dl = dlogits + n * E;
