@@ -7,9 +7,10 @@
 // trusts them and checks nothing again. The floating-point tensors of one call share one dtype,
 // one the backend lists in `dtypes`; index tensors are I32. Shapes are as in the op's header in
 // src/ops. Gradients follow the ops' rule: parameter gradients accumulate (+=), activation
-// gradients are assigned. Statistics a kernel reports (a loss, a norm, a count) are written into a
-// small output tensor on the device rather than returned, so no kernel makes the host wait; the
-// caller copies them to the host when it needs them (the trainer: once per step).
+// gradients are assigned (a linear layer's dx may also accumulate: InputGrad). Statistics a kernel
+// reports (a loss, a norm, a count) are written into a small output tensor on the device rather
+// than returned, so no kernel makes the host wait; the caller copies them to the host when it needs
+// them (the trainer: once per step).
 #pragma once
 #include <cstdint>
 #include <span>
@@ -69,14 +70,15 @@ struct NormKernels {
 struct LinearKernels {
   // b may be empty.
   void (*linear_forward)(Tensor out, const Tensor& x, const Tensor& w, const Tensor& b);
-  // dx and db may be empty (skipped).
+  // dx and db may be empty (skipped); dx assigned or accumulated as `dx_mode` says.
   void (*linear_backward)(Tensor dx, Tensor dw, Tensor db, const Tensor& dout, const Tensor& x,
-                          const Tensor& w);
+                          const Tensor& w, InputGrad dx_mode);
   // expert_offsets (E+1) is a non-decreasing partition of x's rows (checked by ops).
   void (*grouped_linear_forward)(Tensor out, const Tensor& x, const Tensor& w, const Tensor& b,
                                  const Tensor& expert_offsets);
   void (*grouped_linear_backward)(Tensor dx, Tensor dw, Tensor db, const Tensor& dout,
-                                  const Tensor& x, const Tensor& w, const Tensor& expert_offsets);
+                                  const Tensor& x, const Tensor& w, const Tensor& expert_offsets,
+                                  InputGrad dx_mode);
 };
 
 // Token and position embeddings: learned (GPT-style) and rotary (Llama-style).

@@ -15,6 +15,12 @@ struct AdamWArgs {
   int64_t step = 1;  // 1-based, for bias correction
 };
 
+// What a linear layer's backward does with the input gradient dx: overwrites it, or adds to it.
+// Layers that read the same input (SwiGLU's gate and up projections, attention's q, k and v, the
+// router beside the experts) then sum their input gradients in the GEMM itself (beta = 1)
+// instead of through a second buffer and an add pass.
+enum class InputGrad : int32_t { Assign = 0, Accumulate = 1 };
+
 // The router's gate path: how many experts each token keeps and the softmax temperature.
 struct RouterArgs {
   int top_k = 2;

@@ -44,7 +44,6 @@ void Attention::allocate(Arena& arena, Arena& scratch, int64_t batch, int64_t se
   dk_ = scratch.alloc(k_.shape);
   dv_ = scratch.alloc(v_.shape);
   datt_ = scratch.alloc(att_.shape);
-  dx_tmp_ = scratch.alloc(Shape{n, n_embed_});
   const int64_t widest = n * std::max(n_embed_, n_heads_ * head_dim_);
   casts_.allocate(scratch, table_->bf16_gemm_values(), widest, widest);
 }
@@ -117,12 +116,13 @@ void Attention::backward(const ForwardContext& ctx, Tensor dx, const Tensor& dou
     ops::rope_backward(dq, dq, ctx.pos_offset, rope_theta_);
     ops::rope_backward(dk, dk, ctx.pos_offset, rope_theta_);
   }
-  Tensor tmp = dx_tmp_.rows(0, n);
+  // q, k and v project the same x: the second and third input gradients add onto the first inside
+  // their GEMMs (beta = 1).
   gemm_linear_backward(casts_, dx, wq_, dq.view(Shape{n, n_heads_ * head_dim_}), x);
-  gemm_linear_backward(casts_, tmp, wk_, dk.view(Shape{n, n_kv_heads_ * head_dim_}), x);
-  ops::add_inplace(dx, tmp);
-  gemm_linear_backward(casts_, tmp, wv_, dv.view(Shape{n, n_kv_heads_ * head_dim_}), x);
-  ops::add_inplace(dx, tmp);
+  gemm_linear_backward(casts_, dx, wk_, dk.view(Shape{n, n_kv_heads_ * head_dim_}), x,
+                       InputGrad::Accumulate);
+  gemm_linear_backward(casts_, dx, wv_, dv.view(Shape{n, n_kv_heads_ * head_dim_}), x,
+                       InputGrad::Accumulate);
 }
 
 }  // namespace moe

@@ -41,7 +41,6 @@ class Attention {
   Tensor out_;           // (B*T, C)
   Tensor dq_, dk_, dv_;  // shapes of q_, k_, v_
   Tensor datt_;          // (B, T, H, D)
-  Tensor dx_tmp_;        // (B*T, C)
   GemmCasts casts_;      // bf16 GEMM inputs (B*T, max(C, H*D)), under mixed precision
   // KV cache (1, block_size, H_kv, D).
   Tensor k_cache_, v_cache_;

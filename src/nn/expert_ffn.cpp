@@ -57,7 +57,6 @@ void ExpertFFN::allocate(Arena& arena, Arena& scratch, int64_t max_rows) {
   out_ = arena.alloc(Shape{max_rows, n_embed_});
   dact_ = scratch.alloc(Shape{max_rows, hidden_});
   dh1_ = scratch.alloc(Shape{max_rows, hidden_});
-  dx_tmp_ = scratch.alloc(Shape{max_rows, n_embed_});
   if (swiglu_) {
     h3_ = arena.alloc(Shape{max_rows, hidden_});
     act_ = scratch.alloc(Shape{max_rows, hidden_});
@@ -96,7 +95,7 @@ Tensor ExpertFFN::forward(const Tensor& x, const Tensor& offsets, int64_t used) 
 }
 
 void ExpertFFN::backward(Tensor dx, const Tensor& dout, const Tensor& x, const Tensor& offsets,
-                         int64_t used) {
+                         int64_t used, InputGrad dx_mode) {
   const int64_t m = x.size(0);
   Tensor act = h1_.rows(0, m);  // gpt: relu's output
   if (swiglu_) {
@@ -114,16 +113,15 @@ void ExpertFFN::backward(Tensor dx, const Tensor& dout, const Tensor& x, const T
     ops::swiglu_backward(dh1.rows(0, used), dh3.rows(0, used), dact.rows(0, used),
                          h1_.rows(0, used), h3_.rows(0, used));
     gemm_grouped_backward(casts_, dx, stacked_grad(w1_), Tensor{}, dh1, x, stacked_gemm(w1_),
-                          offsets);
-    Tensor tmp = dx_tmp_.rows(0, m);
-    gemm_grouped_backward(casts_, tmp, stacked_grad(w3_), Tensor{}, dh3, x, stacked_gemm(w3_),
-                          offsets);
-    ops::add_inplace(dx.rows(0, used), tmp.rows(0, used));
+                          offsets, dx_mode);
+    // w3 reads the same rows as w1: its input gradient adds onto w1's inside the GEMM (beta = 1).
+    gemm_grouped_backward(casts_, dx, stacked_grad(w3_), Tensor{}, dh3, x, stacked_gemm(w3_),
+                          offsets, InputGrad::Accumulate);
   } else {
     // h1 holds relu's output, which is all relu_backward needs.
     ops::relu_backward(dh1.rows(0, used), dact.rows(0, used), h1_.rows(0, used));
     gemm_grouped_backward(casts_, dx, stacked_grad(w1_), stacked_grad(b1_), dh1, x,
-                          stacked_gemm(w1_), offsets);
+                          stacked_gemm(w1_), offsets, dx_mode);
   }
 }
 

@@ -34,9 +34,10 @@ class ExpertFFN {
   // Returns y (M, C) for rows [0, used); x (M, C); offsets (G+1) I32 with off[G] = used, which
   // the caller passes from the host (it knows it without reading the device; see MoELayer).
   Tensor forward(const Tensor& x, const Tensor& offsets, int64_t used);
-  // dx (M, C) assigned for rows [0, used); parameter gradients accumulated.
-  void backward(Tensor dx, const Tensor& dout, const Tensor& x, const Tensor& offsets,
-                int64_t used);
+  // dx (M, C) assigned for rows [0, used), or added to with InputGrad::Accumulate (a shared
+  // expert beside the routed ones); parameter gradients accumulated.
+  void backward(Tensor dx, const Tensor& dout, const Tensor& x, const Tensor& offsets, int64_t used,
+                InputGrad dx_mode = InputGrad::Assign);
   // The first `rows` rows of the last forward's output (M, C).
   Tensor forward_output(int64_t rows) const { return out_.rows(0, rows); }
   // Parameters in one group (for active-parameter counts).
@@ -54,7 +55,6 @@ class ExpertFFN {
   // Scratch (shared by all layers).
   Tensor act_;               // (M, F) silu(h1) * h3 (llama), recomputed in backward
   Tensor dact_, dh1_, dh3_;  // (M, F)
-  Tensor dx_tmp_;            // (M, C)
   GemmCasts casts_;          // bf16 GEMM inputs (M, max(C, F)), under mixed precision
   Tensor stacked(const Param* p) const;
   Tensor stacked_gemm(const Param* p) const;

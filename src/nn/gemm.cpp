@@ -30,9 +30,9 @@ void gemm_linear_forward(const GemmCasts& casts, Tensor out, const Tensor& x,
 }
 
 void gemm_linear_backward(const GemmCasts& casts, Tensor dx, const LinearParams& p,
-                          const Tensor& dout, const Tensor& x) {
+                          const Tensor& dout, const Tensor& x, InputGrad dx_mode) {
   ops::linear_backward(dx, p.weight->grad, bias_grad(p), gemm_input(casts, casts.dout, dout),
-                       gemm_input(casts, casts.x, x), p.weight->gemm_value);
+                       gemm_input(casts, casts.x, x), p.weight->gemm_value, dx_mode);
 }
 
 void gemm_grouped_forward(const GemmCasts& casts, Tensor out, const Tensor& x, const Tensor& w,
@@ -42,9 +42,9 @@ void gemm_grouped_forward(const GemmCasts& casts, Tensor out, const Tensor& x, c
 
 void gemm_grouped_backward(const GemmCasts& casts, Tensor dx, Tensor dw, Tensor db,
                            const Tensor& dout, const Tensor& x, const Tensor& w,
-                           const Tensor& expert_offsets) {
+                           const Tensor& expert_offsets, InputGrad dx_mode) {
   ops::grouped_linear_backward(dx, dw, db, gemm_input(casts, casts.dout, dout),
-                               gemm_input(casts, casts.x, x), w, expert_offsets);
+                               gemm_input(casts, casts.x, x), w, expert_offsets, dx_mode);
 }
 
 }  // namespace moe

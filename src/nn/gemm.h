@@ -8,6 +8,7 @@
 #include "core/arena.h"
 #include "core/tensor.h"
 #include "nn/init.h"
+#include "ops/matmul.h"  // InputGrad
 
 namespace moe {
 
@@ -24,14 +25,16 @@ struct GemmCasts {
 // out (N, O) = x (N, I) @ p.weight^T + p.bias.
 void gemm_linear_forward(const GemmCasts& casts, Tensor out, const Tensor& x,
                          const LinearParams& p);
-// dx (N, I) assigned (skipped when empty); p's weight and bias gradients accumulated.
+// dx (N, I) assigned, or added to with InputGrad::Accumulate (skipped when empty); p's weight and
+// bias gradients accumulated.
 void gemm_linear_backward(const GemmCasts& casts, Tensor dx, const LinearParams& p,
-                          const Tensor& dout, const Tensor& x);
+                          const Tensor& dout, const Tensor& x,
+                          InputGrad dx_mode = InputGrad::Assign);
 // ops/grouped_gemm.h with w (E, O, I) the stacked gemm values (ParamTable::stacked_gemm_value).
 void gemm_grouped_forward(const GemmCasts& casts, Tensor out, const Tensor& x, const Tensor& w,
                           const Tensor& b, const Tensor& expert_offsets);
 void gemm_grouped_backward(const GemmCasts& casts, Tensor dx, Tensor dw, Tensor db,
                            const Tensor& dout, const Tensor& x, const Tensor& w,
-                           const Tensor& expert_offsets);
+                           const Tensor& expert_offsets, InputGrad dx_mode = InputGrad::Assign);
 
 }  // namespace moe

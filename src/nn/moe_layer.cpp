@@ -90,7 +90,6 @@ void MoELayer::allocate(Arena& arena, Arena& scratch, int64_t max_tokens,
   dgates_ = scratch.alloc(Shape{n, k});
   dlogits_ = scratch.alloc(Shape{n, e});
   dnoise_logits_ = scratch.alloc(Shape{n, e});
-  dx_tmp_ = scratch.alloc(Shape{n, c});
   if (seq_aux_coef_ > 0.0f || step_aux_scope_) {
     probs_ = arena.alloc(Shape{n, e});
     dprobs_ = scratch.alloc(Shape{n, e});
@@ -332,13 +331,13 @@ void MoELayer::backward(const ForwardContext& ctx, Tensor dx, const Tensor& dout
   ops::router_losses_backward(dlogits, logits, stats_.fraction, loss_args(ctx), aux_coef,
                               z_coef_ * ctx.loss_scale);
   balance_losses_backward(ctx, dlogits);
-  Tensor tmp = dx_tmp_.rows(0, n);
-  ops::linear_backward(tmp, gate_.weight->grad, bias_grad(gate_), dlogits, x, gate_.weight->value);
-  ops::add_inplace(dx, tmp);
+  // The router, its noise and the shared experts read the same x as the routed experts: their
+  // input gradients add onto dx inside their GEMMs (beta = 1).
+  ops::linear_backward(dx, gate_.weight->grad, bias_grad(gate_), dlogits, x, gate_.weight->value,
+                       InputGrad::Accumulate);
   if (noise_used_) {
-    ops::linear_backward(tmp, noise_.weight->grad, bias_grad(noise_), dnoise_logits, x,
-                         noise_.weight->value);
-    ops::add_inplace(dx, tmp);
+    ops::linear_backward(dx, noise_.weight->grad, bias_grad(noise_), dnoise_logits, x,
+                         noise_.weight->value, InputGrad::Accumulate);
   }
   for (size_t s = 0; s < shared_.size(); ++s) {
     Tensor dy = dout;
@@ -346,8 +345,7 @@ void MoELayer::backward(const ForwardContext& ctx, Tensor dx, const Tensor& dout
       dy = dshared_.rows(0, n);
       ops::dropout_backward(dy, dout, p, shared_dropout_key(ctx, s));
     }
-    shared_[s]->backward(tmp, dy, x, dense_offsets_, n);
-    ops::add_inplace(dx, tmp);
+    shared_[s]->backward(dx, dy, x, dense_offsets_, n, InputGrad::Accumulate);
   }
 }
 

@@ -112,7 +112,6 @@ class MoELayer {
   Tensor dys_, dxs_;                    // (R, C)
   Tensor dgates_;                       // (N, k)
   Tensor dlogits_, dnoise_logits_;      // (N, E)
-  Tensor dx_tmp_;                       // (N, C)
   Tensor dshared_;                      // (N, C) shared experts with expert dropout only
   Tensor received_dys_, received_dxs_;  // (P*R, C) expert parallel only
   // Balance losses over segments (ops/router_balance.h), allocated when a run uses them.

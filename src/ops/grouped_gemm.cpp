@@ -49,7 +49,7 @@ void grouped_linear_forward(Tensor out, const Tensor& x, const Tensor& w, const 
 }
 
 void grouped_linear_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout, const Tensor& x,
-                             const Tensor& w, const Tensor& expert_offsets) {
+                             const Tensor& w, const Tensor& expert_offsets, InputGrad dx_mode) {
   const char* op = "grouped_linear_backward";
   const Backend& backend = backend_for(op, {&dx, &dw, &db, &dout, &x, &w, &expert_offsets});
   const Dims d = check_common(op, backend, x, w, expert_offsets);
@@ -59,7 +59,8 @@ void grouped_linear_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout
   check_dtype(op, "dw", dw, d.output);
   check_optional(op, "dx", dx, {d.M, d.I}, d.output);
   check_optional(op, "db", db, {d.E, d.O}, d.output);
-  linear_kernels(backend, d.input).grouped_linear_backward(dx, dw, db, dout, x, w, expert_offsets);
+  linear_kernels(backend, d.input)
+      .grouped_linear_backward(dx, dw, db, dout, x, w, expert_offsets, dx_mode);
 }
 
 }  // namespace moe::ops

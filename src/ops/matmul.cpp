@@ -37,7 +37,7 @@ void linear_forward(Tensor out, const Tensor& x, const Tensor& w, const Tensor& 
 }
 
 void linear_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout, const Tensor& x,
-                     const Tensor& w) {
+                     const Tensor& w, InputGrad dx_mode) {
   const char* op = "linear_backward";
   const Backend& backend = backend_for(op, {&dx, &dw, &db, &dout, &x, &w});
   const DType input = check_inputs(op, backend, x, w), output = gemm_output_dtype(input);
@@ -48,7 +48,7 @@ void linear_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout, const 
   check_shape(op, "dw", dw, w.shape);
   check_optional(op, "dx", dx, x.shape, output);
   check_optional(op, "db", db, {O}, output);
-  linear_kernels(backend, input).linear_backward(dx, dw, db, dout, x, w);
+  linear_kernels(backend, input).linear_backward(dx, dw, db, dout, x, w, dx_mode);
 }
 
 }  // namespace moe::ops

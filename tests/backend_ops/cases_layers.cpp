@@ -93,10 +93,34 @@ OpCase linear(bool full) {
   return c;
 }
 
+// dx accumulated (InputGrad::Accumulate): the input gradient adds to what dx held.
+OpCase linear_accumulating_dx() {
+  OpCase c{"linear (dx accumulated)", {"linear_forward", "linear_backward"}};
+  const int64_t N = 7, I = 12, O = 9;
+  Values v(16);
+  c.bf16_input("x", {N, I}, v.uniform(N * I));
+  c.bf16_input("w", {O, I}, v.uniform(O * I));
+  c.bf16_input("dout", {N, O}, v.uniform(N * O));
+  c.output("out", {N, O});
+  c.output("dx", {N, I}, v.uniform(N * I));
+  c.output("dw", {O, I}, v.uniform(O * I));
+  c.forward = [](const Tensors& t) { ops::linear_forward(t["out"], t["x"], t["w"], Tensor{}); };
+  c.backward = [](const Tensors& t) {
+    ops::linear_backward(t["dx"], t["dw"], Tensor{}, t["dout"], t["x"], t["w"],
+                         InputGrad::Accumulate);
+  };
+  c.objective = {{"out", "dout"}};
+  c.gradients = {{"x", "dx", true}, {"w", "dw", true}};
+  return c;
+}
+
 // Expert e owns rows [offsets[e], offsets[e+1]) of a buffer of `rows` rows; rows past the last
-// offset must stay as they were (sentinels).
-OpCase grouped_linear(std::string name, std::vector<int32_t> offsets, int64_t rows) {
+// offset must stay as they were (sentinels). With `dx_mode` Accumulate, dx starts from random
+// values that its routed rows add to.
+OpCase grouped_linear(std::string name, std::vector<int32_t> offsets, int64_t rows,
+                      InputGrad dx_mode = InputGrad::Assign) {
   OpCase c{std::move(name), {"grouped_linear_forward", "grouped_linear_backward"}};
+  const bool accumulate = dx_mode == InputGrad::Accumulate;
   const int64_t E = static_cast<int64_t>(offsets.size()) - 1, I = 8, O = 6;
   Values v(15 + static_cast<uint32_t>(E));
   c.index("offsets", {E + 1}, offsets);
@@ -108,18 +132,21 @@ OpCase grouped_linear(std::string name, std::vector<int32_t> offsets, int64_t ro
     dout[i] = 0.0;  // rows no expert owns are not outputs
   c.bf16_input("dout", {rows, O}, dout);
   c.output("out", {rows, O}, std::vector<double>(rows * O, -77.0));
-  c.output("dx", {rows, I});
+  if (accumulate)
+    c.output("dx", {rows, I}, v.uniform(rows * I));
+  else
+    c.output("dx", {rows, I});
   c.output("dw", {E, O, I}, v.uniform(E * O * I));
   c.output("db", {E, O}, v.uniform(E * O));
   c.forward = [](const Tensors& t) {
     ops::grouped_linear_forward(t["out"], t["x"], t["w"], t["b"], t["offsets"]);
   };
-  c.backward = [](const Tensors& t) {
-    ops::grouped_linear_backward(t["dx"], t["dw"], t["db"], t["dout"], t["x"], t["w"],
-                                 t["offsets"]);
+  c.backward = [dx_mode](const Tensors& t) {
+    ops::grouped_linear_backward(t["dx"], t["dw"], t["db"], t["dout"], t["x"], t["w"], t["offsets"],
+                                 dx_mode);
   };
   c.objective = {{"out", "dout"}};
-  c.gradients = {{"x", "dx"}, {"w", "dw", true}, {"b", "db", true}};
+  c.gradients = {{"x", "dx", accumulate}, {"w", "dw", true}, {"b", "db", true}};
   return c;
 }
 
@@ -240,7 +267,10 @@ std::vector<OpCase> layer_cases() {
           rmsnorm(),
           linear(true),
           linear(false),
+          linear_accumulating_dx(),
           grouped_linear("grouped_linear (4 experts, one idle, unused rows)", {0, 5, 9, 9, 12}, 14),
+          grouped_linear("grouped_linear (dx accumulated, unused rows)", {0, 5, 9, 9, 12}, 14,
+                         InputGrad::Accumulate),
           grouped_linear("grouped_linear (dense: 1 group)", {0, 10}, 10),
           embedding(true, 0),
           embedding(true, 3),

@@ -176,7 +176,7 @@ TEST(GroupedGemm, BackwardFiniteDifference) {
   auto db0 = random_vector<double>(kE * kO, 14);
   std::vector<double> dx(kRows * kI, 0.0), dw = dw0, db = db0;
   cpu::grouped_linear_backward<double>(dx.data(), dw.data(), db.data(), wout.data(), x.data(),
-                                       w.data(), kOffsets.data(), kI, kO, kE);
+                                       w.data(), kOffsets.data(), kI, kO, kE, InputGrad::Assign);
   for (size_t i = 0; i < dw.size(); ++i)
     dw[i] -= dw0[i];
   for (size_t i = 0; i < db.size(); ++i)
@@ -184,6 +184,33 @@ TEST(GroupedGemm, BackwardFiniteDifference) {
   EXPECT_LE(rel_error(dx, numeric_gradient([&](const auto& v) { return f(v, w, b); }, x)), 1e-6);
   EXPECT_LE(rel_error(dw, numeric_gradient([&](const auto& v) { return f(x, v, b); }, w)), 1e-6);
   EXPECT_LE(rel_error(db, numeric_gradient([&](const auto& v) { return f(x, w, v); }, b)), 1e-6);
+}
+
+// InputGrad::Accumulate adds each routed row's input gradient to what dx holds and leaves the
+// rows no expert owns as they were.
+TEST(GroupedGemm, AccumulatedInputGradientMatchesFiniteDifferences) {
+  auto x = random_vector<double>(kRows * kI, 31);
+  auto w = random_vector<double>(kE * kO * kI, 32);
+  auto wout = random_vector<double>(kRows * kO, 33);
+  for (int64_t i = kOffsets[kE] * kO; i < kRows * kO; ++i)
+    wout[i] = 0.0;  // unused rows
+  auto f = [&](const std::vector<double>& xv) {
+    std::vector<double> out(kRows * kO, 0.0);
+    cpu::grouped_linear_forward<double>(out.data(), xv.data(), w.data(),
+                                        static_cast<const double*>(nullptr), kOffsets.data(), kI,
+                                        kO, kE);
+    return weighted_sum(out, wout);
+  };
+  const auto dx0 = random_vector<double>(kRows * kI, 34);
+  std::vector<double> dx = dx0, dw(kE * kO * kI, 0.0);
+  cpu::grouped_linear_backward<double>(dx.data(), dw.data(), static_cast<double*>(nullptr),
+                                       wout.data(), x.data(), w.data(), kOffsets.data(), kI, kO, kE,
+                                       InputGrad::Accumulate);
+  for (int64_t i = kOffsets[kE] * kI; i < kRows * kI; ++i)
+    ASSERT_EQ(dx[i], dx0[i]) << "unrouted row element " << i;
+  for (size_t i = 0; i < dx.size(); ++i)
+    dx[i] -= dx0[i];
+  EXPECT_LE(rel_error(dx, numeric_gradient(f, x)), 1e-6);
 }
 
 TEST(GroupedGemm, RejectsBadArguments) {

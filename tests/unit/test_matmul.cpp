@@ -93,7 +93,8 @@ TEST(Linear, GradientsMatchFiniteDifferences) {
   // dw and db accumulate, so start them away from zero and compare the increments.
   auto dw0 = random_vector<double>(O * I, 16), db0 = random_vector<double>(O, 17);
   std::vector<double> dx(N * I, 99.0), dw = dw0, db = db0;
-  cpu::linear_backward(dx.data(), dw.data(), db.data(), r.data(), x.data(), w.data(), N, I, O);
+  cpu::linear_backward(dx.data(), dw.data(), db.data(), r.data(), x.data(), w.data(), N, I, O,
+                       InputGrad::Assign);
   for (int64_t i = 0; i < O * I; ++i)
     dw[i] -= dw0[i];
   for (int64_t o = 0; o < O; ++o)
@@ -105,6 +106,39 @@ TEST(Linear, GradientsMatchFiniteDifferences) {
   EXPECT_LE(rel_error(dx, ndx), 1e-6);
   EXPECT_LE(rel_error(dw, ndw), 1e-6);
   EXPECT_LE(rel_error(db, ndb), 1e-6);
+}
+
+// InputGrad::Accumulate adds the input gradient to what dx holds (the sum of several layers'
+// input gradients); the increment is the finite-difference gradient.
+TEST(Linear, AccumulatedInputGradientMatchesFiniteDifferences) {
+  auto x = random_vector<double>(N * I, 22), w = random_vector<double>(O * I, 23),
+       r = random_vector<double>(N * O, 24);
+  auto loss = [&](const std::vector<double>& xx) {
+    std::vector<double> y(N * O);
+    cpu::linear_forward(y.data(), xx.data(), w.data(), static_cast<const double*>(nullptr), N, I,
+                        O);
+    return weighted_sum(y, r);
+  };
+  const auto dx0 = random_vector<double>(N * I, 25);
+  std::vector<double> dx = dx0, dw(O * I, 0.0);
+  cpu::linear_backward(dx.data(), dw.data(), static_cast<double*>(nullptr), r.data(), x.data(),
+                       w.data(), N, I, O, InputGrad::Accumulate);
+  for (int64_t i = 0; i < N * I; ++i)
+    dx[i] -= dx0[i];
+  EXPECT_LE(rel_error(dx, numeric_gradient(loss, x)), 1e-6);
+}
+
+TEST(Linear, AccumulatingOpAddsToDx) {
+  auto x = random_vector<float>(N * I, 26), w = random_vector<float>(O * I, 27),
+       dout = random_vector<float>(N * O, 28), dx0 = random_vector<float>(N * I, 29);
+  std::vector<float> assigned(N * I, 5.0f), summed = dx0, dw(O * I, 0.0f);
+  const Tensor xt = cpu_tensor(x.data(), {N, I}), wt = cpu_tensor(w.data(), {O, I}),
+               dt = cpu_tensor(dout.data(), {N, O}), dwt = cpu_tensor(dw.data(), {O, I});
+  ops::linear_backward(cpu_tensor(assigned.data(), {N, I}), dwt, Tensor{}, dt, xt, wt);
+  ops::linear_backward(cpu_tensor(summed.data(), {N, I}), dwt, Tensor{}, dt, xt, wt,
+                       InputGrad::Accumulate);
+  for (int64_t i = 0; i < N * I; ++i)
+    EXPECT_NEAR(summed[i], dx0[i] + assigned[i], 1e-5f) << i;
 }
 
 TEST(Linear, RejectsBadShapesAndDtypes) {

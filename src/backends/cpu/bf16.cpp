@@ -66,10 +66,10 @@ void bf16_linear_forward(Tensor out, const Tensor& x, const Tensor& w, const Ten
 }
 
 void bf16_linear_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout, const Tensor& x,
-                          const Tensor& w) {
+                          const Tensor& w, InputGrad dx_mode) {
   linear_backward(data_or_null<float>(dx), data<float>(dw), data_or_null<float>(db),
                   widen(dout, kWideDout), widen(x, kWideX), widen(w, kWideW), x.size(0), x.size(1),
-                  w.size(0));
+                  w.size(0), dx_mode);
 }
 
 void bf16_grouped_linear_forward(Tensor out, const Tensor& x, const Tensor& w, const Tensor& b,
@@ -80,10 +80,11 @@ void bf16_grouped_linear_forward(Tensor out, const Tensor& x, const Tensor& w, c
 }
 
 void bf16_grouped_linear_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout,
-                                  const Tensor& x, const Tensor& w, const Tensor& expert_offsets) {
+                                  const Tensor& x, const Tensor& w, const Tensor& expert_offsets,
+                                  InputGrad dx_mode) {
   grouped_linear_backward(data_or_null<float>(dx), data<float>(dw), data_or_null<float>(db),
                           widen(dout, kWideDout), widen(x, kWideX), widen(w, kWideW),
-                          data<int32_t>(expert_offsets), x.size(1), w.size(1), w.size(0));
+                          data<int32_t>(expert_offsets), x.size(1), w.size(1), w.size(0), dx_mode);
 }
 
 }  // namespace moe::cpu

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 
+#include "backends/kernel_args.h"
 #include "core/tensor.h"
 
 namespace moe::cpu {
@@ -17,10 +18,11 @@ void cast_from_bf16(Tensor out, const Tensor& src);
 // Table entries (bf16_linear): x, w and dout BF16; out, b, dx, dw and db F32.
 void bf16_linear_forward(Tensor out, const Tensor& x, const Tensor& w, const Tensor& b);
 void bf16_linear_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout, const Tensor& x,
-                          const Tensor& w);
+                          const Tensor& w, InputGrad dx_mode);
 void bf16_grouped_linear_forward(Tensor out, const Tensor& x, const Tensor& w, const Tensor& b,
                                  const Tensor& expert_offsets);
 void bf16_grouped_linear_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout,
-                                  const Tensor& x, const Tensor& w, const Tensor& expert_offsets);
+                                  const Tensor& x, const Tensor& w, const Tensor& expert_offsets,
+                                  InputGrad dx_mode);
 
 }  // namespace moe::cpu

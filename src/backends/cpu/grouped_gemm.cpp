@@ -80,12 +80,13 @@ std::vector<GemmPiece>& piece_buffer() {
 // Runs one piece of the backward pass of the grouped layer.
 template <typename T>
 void run_backward_piece(const GemmPiece& p, T* dx, T* dw, T* db, const T* dout, const T* x,
-                        const T* w, const int32_t* expert_offsets, int64_t I, int64_t O) {
+                        const T* w, const int32_t* expert_offsets, int64_t I, int64_t O,
+                        InputGrad dx_mode) {
   const int64_t e = p.expert, n = p.end - p.begin;
   if (!p.weight_grad) {
-    // dx[begin:end] = dout[begin:end] w_e: (n, O) x (O, I).
-    gemm(CblasNoTrans, CblasNoTrans, n, I, O, T(1), dout + p.begin * O, O, w + e * O * I, I, T(0),
-         dx + p.begin * I, I);
+    // dx[begin:end] = dout[begin:end] w_e (+ dx[begin:end]): (n, O) x (O, I).
+    gemm(CblasNoTrans, CblasNoTrans, n, I, O, T(1), dout + p.begin * O, O, w + e * O * I, I,
+         T(dx_mode == InputGrad::Accumulate ? 1 : 0), dx + p.begin * I, I);
     return;
   }
   const int64_t r0 = expert_offsets[e], rows = expert_offsets[e + 1] - r0;
@@ -129,7 +130,8 @@ void grouped_linear_forward(T* out, const T* x, const T* w, const T* b,
 
 template <typename T>
 void grouped_linear_backward(T* dx, T* dw, T* db, const T* dout, const T* x, const T* w,
-                             const int32_t* expert_offsets, int64_t I, int64_t O, int64_t E) {
+                             const int32_t* expert_offsets, int64_t I, int64_t O, int64_t E,
+                             InputGrad dx_mode) {
   // Input gradient and weight (and bias) gradient of an expert are separate pieces, each cut like
   // the forward GEMM: the input gradient by token rows, the weight gradient by output features.
   // Each piece writes memory no other piece touches.
@@ -143,12 +145,12 @@ void grouped_linear_backward(T* dx, T* dw, T* db, const T* dout, const T* x, con
   }
   if (E == 1) {  // a dense layer: each GEMM threaded by BLAS, one after the other
     for (const GemmPiece& p : pieces)
-      run_backward_piece(p, dx, dw, db, dout, x, w, expert_offsets, I, O);
+      run_backward_piece(p, dx, dw, db, dout, x, w, expert_offsets, I, O, dx_mode);
     return;
   }
   order_longest_first(pieces);
   run_tasks(static_cast<int64_t>(pieces.size()), [&](int64_t i) {
-    run_backward_piece(pieces[i], dx, dw, db, dout, x, w, expert_offsets, I, O);
+    run_backward_piece(pieces[i], dx, dw, db, dout, x, w, expert_offsets, I, O, dx_mode);
   });
 }
 
@@ -161,11 +163,11 @@ void grouped_linear_forward(Tensor out, const Tensor& x, const Tensor& w, const 
 }
 
 void grouped_linear_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout, const Tensor& x,
-                             const Tensor& w, const Tensor& expert_offsets) {
+                             const Tensor& w, const Tensor& expert_offsets, InputGrad dx_mode) {
   for_dtype(x.dtype, [&]<typename T>(T) {
     grouped_linear_backward(data_or_null<T>(dx), data<T>(dw), data_or_null<T>(db), data<T>(dout),
                             data<T>(x), data<T>(w), data<int32_t>(expert_offsets), x.size(1),
-                            w.size(1), w.size(0));
+                            w.size(1), w.size(0), dx_mode);
   });
 }
 
@@ -173,7 +175,7 @@ void grouped_linear_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout
   template void grouped_linear_forward<T>(T*, const T*, const T*, const T*, const int32_t*, \
                                           int64_t, int64_t, int64_t);                       \
   template void grouped_linear_backward<T>(T*, T*, T*, const T*, const T*, const T*,        \
-                                           const int32_t*, int64_t, int64_t, int64_t);
+                                           const int32_t*, int64_t, int64_t, int64_t, InputGrad);
 MOE_INSTANTIATE(float)
 MOE_INSTANTIATE(double)
 #undef MOE_INSTANTIATE

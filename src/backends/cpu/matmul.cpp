@@ -36,11 +36,12 @@ void linear_forward(T* out, const T* x, const T* w, const T* b, int64_t N, int64
 
 template <typename T>
 void linear_backward(T* dx, T* dw, T* db, const T* dout, const T* x, const T* w, int64_t N,
-                     int64_t I, int64_t O) {
+                     int64_t I, int64_t O, InputGrad dx_mode) {
   if (N == 0) return;
-  // dx (N, I) = dout (N, O) @ w (O, I)
+  // dx (N, I) = dout (N, O) @ w (O, I) (+ dx)
   if (dx != nullptr && I > 0)
-    gemm(CblasNoTrans, CblasNoTrans, N, I, O, T(1), dout, ld(O), w, ld(I), T(0), dx, I);
+    gemm(CblasNoTrans, CblasNoTrans, N, I, O, T(1), dout, ld(O), w, ld(I),
+         T(dx_mode == InputGrad::Accumulate ? 1 : 0), dx, I);
   if (O == 0) return;
   // dw (O, I) += dout (N, O)^T @ x (N, I)
   if (I > 0) gemm(CblasTrans, CblasNoTrans, O, I, N, T(1), dout, O, x, I, T(1), dw, I);
@@ -65,10 +66,10 @@ void linear_forward(Tensor out, const Tensor& x, const Tensor& w, const Tensor& 
 }
 
 void linear_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout, const Tensor& x,
-                     const Tensor& w) {
+                     const Tensor& w, InputGrad dx_mode) {
   for_dtype(x.dtype, [&]<typename T>(T) {
     linear_backward(data_or_null<T>(dx), data<T>(dw), data_or_null<T>(db), data<T>(dout),
-                    data<T>(x), data<T>(w), x.size(0), x.size(1), w.size(0));
+                    data<T>(x), data<T>(w), x.size(0), x.size(1), w.size(0), dx_mode);
   });
 }
 
@@ -77,8 +78,8 @@ template void linear_forward<float>(float*, const float*, const float*, const fl
 template void linear_forward<double>(double*, const double*, const double*, const double*, int64_t,
                                      int64_t, int64_t);
 template void linear_backward<float>(float*, float*, float*, const float*, const float*,
-                                     const float*, int64_t, int64_t, int64_t);
+                                     const float*, int64_t, int64_t, int64_t, InputGrad);
 template void linear_backward<double>(double*, double*, double*, const double*, const double*,
-                                      const double*, int64_t, int64_t, int64_t);
+                                      const double*, int64_t, int64_t, int64_t, InputGrad);
 
 }  // namespace moe::cpu

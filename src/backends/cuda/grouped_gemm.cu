@@ -86,18 +86,21 @@ __global__ void forward_kernel(float* out, const In* x, const In* w, const float
 }
 
 // Grid (row tiles of the whole buffer, input tiles, experts). dx_e (rows, I) = dout_e (rows, O)
-// w_e. dx (M, I), dout (M, O), w (E, O, I), expert_offsets (E+1).
+// w_e (+ dx_e when accumulating). dx (M, I), dout (M, O), w (E, O, I), expert_offsets (E+1).
 template <typename In>
 __global__ void input_grad_kernel(float* dx, const In* dout, const In* w,
-                                  const int32_t* expert_offsets, int64_t I, int64_t O) {
+                                  const int32_t* expert_offsets, int64_t I, int64_t O,
+                                  bool accumulate) {
   const int64_t e = blockIdx.z, begin = expert_offsets[e];
   const int64_t rows = expert_offsets[e + 1] - begin;
   const int64_t m0 = blockIdx.x * int64_t{kTileM}, n0 = blockIdx.y * int64_t{kTileN};
   if (m0 >= rows) return;
   float acc[kOutputsPerThread][kOutputsPerThread] = {};
   tile_product<false, false>(acc, dout + begin * O, O, w + e * O * I, I, rows, I, O, m0, n0);
-  store_tile(acc, rows, I, m0, n0,
-             [&](int64_t m, int64_t n, float value) { dx[(begin + m) * I + n] = value; });
+  store_tile(acc, rows, I, m0, n0, [&](int64_t m, int64_t n, float value) {
+    float& out = dx[(begin + m) * I + n];
+    out = accumulate ? out + value : value;
+  });
 }
 
 // Grid (output tiles, input tiles, experts); each block runs over its expert's rows in order.
@@ -147,13 +150,13 @@ void typed_forward(Tensor out, const Tensor& x, const Tensor& w, const Tensor& b
 
 template <typename In>
 void typed_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout, const Tensor& x,
-                    const Tensor& w, const Tensor& expert_offsets) {
+                    const Tensor& w, const Tensor& expert_offsets, InputGrad dx_mode) {
   const int64_t M = x.size(0), I = x.size(1), E = w.size(0), O = w.size(1);
   const int32_t* offsets = data<int32_t>(expert_offsets);
   if (!dx.empty()) {
     const dim3 grid(blocks_for(M, kTileM), blocks_for(I, kTileN), static_cast<unsigned>(E));
-    input_grad_kernel<In>
-        <<<grid, kGemmThreads>>>(data<float>(dx), data<In>(dout), data<In>(w), offsets, I, O);
+    input_grad_kernel<In><<<grid, kGemmThreads>>>(data<float>(dx), data<In>(dout), data<In>(w),
+                                                  offsets, I, O, dx_mode == InputGrad::Accumulate);
     MOE_CUDA_CHECK_LAUNCH();
   }
   const dim3 grid(blocks_for(O, kTileM), blocks_for(I, kTileN), static_cast<unsigned>(E));
@@ -175,8 +178,8 @@ void grouped_linear_forward(Tensor out, const Tensor& x, const Tensor& w, const 
 }
 
 void grouped_linear_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout, const Tensor& x,
-                             const Tensor& w, const Tensor& expert_offsets) {
-  typed_backward<float>(dx, dw, db, dout, x, w, expert_offsets);
+                             const Tensor& w, const Tensor& expert_offsets, InputGrad dx_mode) {
+  typed_backward<float>(dx, dw, db, dout, x, w, expert_offsets, dx_mode);
 }
 
 void bf16_grouped_linear_forward(Tensor out, const Tensor& x, const Tensor& w, const Tensor& b,
@@ -185,8 +188,9 @@ void bf16_grouped_linear_forward(Tensor out, const Tensor& x, const Tensor& w, c
 }
 
 void bf16_grouped_linear_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout,
-                                  const Tensor& x, const Tensor& w, const Tensor& expert_offsets) {
-  typed_backward<uint16_t>(dx, dw, db, dout, x, w, expert_offsets);
+                                  const Tensor& x, const Tensor& w, const Tensor& expert_offsets,
+                                  InputGrad dx_mode) {
+  typed_backward<uint16_t>(dx, dw, db, dout, x, w, expert_offsets, dx_mode);
 }
 
 }  // namespace moe::cuda

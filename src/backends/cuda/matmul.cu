@@ -72,14 +72,14 @@ void typed_linear_forward(Tensor out, const Tensor& x, const Tensor& w, const Te
 
 template <typename In>
 void typed_linear_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout, const Tensor& x,
-                           const Tensor& w) {
+                           const Tensor& w, InputGrad dx_mode) {
   const int64_t N = x.size(0), I = x.size(1), O = w.size(0);
   if (N == 0) return;
-  const float one = 1.0f, zero = 0.0f;
-  // dx (N, I) = dout (N, O) @ w (O, I), i.e. dx^T (I, N) = w^T (I, O) @ dout^T (O, N).
+  const float one = 1.0f, dx_beta = dx_mode == InputGrad::Accumulate ? 1.0f : 0.0f;
+  // dx (N, I) = dout (N, O) @ w (O, I) (+ dx), i.e. dx^T (I, N) = w^T (I, O) @ dout^T (O, N).
   if (!dx.empty() && I > 0)
-    gemm(CUBLAS_OP_N, CUBLAS_OP_N, I, N, O, &one, data<In>(w), ld(I), data<In>(dout), ld(O), &zero,
-         data<float>(dx), dim(I));
+    gemm(CUBLAS_OP_N, CUBLAS_OP_N, I, N, O, &one, data<In>(w), ld(I), data<In>(dout), ld(O),
+         &dx_beta, data<float>(dx), dim(I));
   if (O == 0) return;
   // dw (O, I) += dout^T (O, N) @ x (N, I), i.e. dw^T (I, O) += x^T (I, N) @ dout (N, O).
   if (I > 0)
@@ -96,8 +96,8 @@ void linear_forward(Tensor out, const Tensor& x, const Tensor& w, const Tensor& 
 }
 
 void linear_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout, const Tensor& x,
-                     const Tensor& w) {
-  typed_linear_backward<float>(dx, dw, db, dout, x, w);
+                     const Tensor& w, InputGrad dx_mode) {
+  typed_linear_backward<float>(dx, dw, db, dout, x, w, dx_mode);
 }
 
 void bf16_linear_forward(Tensor out, const Tensor& x, const Tensor& w, const Tensor& b) {
@@ -105,8 +105,8 @@ void bf16_linear_forward(Tensor out, const Tensor& x, const Tensor& w, const Ten
 }
 
 void bf16_linear_backward(Tensor dx, Tensor dw, Tensor db, const Tensor& dout, const Tensor& x,
-                          const Tensor& w) {
-  typed_linear_backward<uint16_t>(dx, dw, db, dout, x, w);
+                          const Tensor& w, InputGrad dx_mode) {
+  typed_linear_backward<uint16_t>(dx, dw, db, dout, x, w, dx_mode);
 }
 
 }  // namespace moe::cuda
