@@ -5,9 +5,14 @@
 # With --record-dir DIR each writes DIR/DATE-cpu-NAME.md and its figures go to DIR/summary.jsonl
 # (one JSON object per benchmark), so that two binaries measured into two directories give a
 # before/after table: bench/before_after.py OLD_DIR NEW_DIR. --smoke runs a few steps of each
-# (checks that everything runs; the figures mean nothing).
+# (checks that everything runs; the figures mean nothing). --native-kernels unsets
+# OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for the benchmarks alone, so that OpenBLAS picks the
+# kernels of this processor itself; some machines pin an older family there for the sake of older
+# OpenBLAS builds (tests and CI keep whatever the machine sets). Every run names the kernels it
+# used, and moe.cpp, the PyTorch peers and sgemm_peak always run with the same ones.
 #
 # usage: bench/run_all.sh [--moe PATH] [--build DIR] [--threads 2] [--record-dir DIR] [--smoke]
+#                         [--native-kernels]
 # Run from the repository root after scripts/build.sh, e.g.
 #   bench/run_all.sh --moe build-old/moe --record-dir runs/bench-old
 #   bench/run_all.sh --moe build/moe --record-dir runs/bench-new
@@ -28,6 +33,7 @@ while (($#)); do
     --threads) THREADS=$(value "$@"); shift 2 ;;
     --record-dir) RECORD_DIR=$(value "$@"); shift 2 ;;
     --smoke) SMOKE=1; shift ;;
+    --native-kernels) unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; shift ;;
     *) die "unknown option $1 (see the usage in $0)" ;;
   esac
 done
