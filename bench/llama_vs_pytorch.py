@@ -19,8 +19,8 @@ import json
 import os
 import tempfile
 
-from training_bench import (FLOPS_DEFINITION, Runner, curve_table, fail, find_data, finish,
-                            gflops_line, header_lines, max_loss_gap, sgemm_line,
+from training_bench import (FLOPS_DEFINITION, Runner, add_run_args, curve_table, fail, find_data,
+                            finish, gflops_line, header_lines, max_loss_gap, sgemm_line,
                             six_n_flops_per_token, torch_version)
 
 BENCH_DIR = os.path.relpath(os.path.dirname(__file__))
@@ -32,12 +32,9 @@ def main():
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--eval-iters", type=int, default=20)
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--build", default="build", help="build directory (bench/sgemm_peak)")
-    ap.add_argument("--moe", help="the moe binary to measure (default BUILD/moe)")
-    ap.add_argument("--record", help="also write the report (Markdown) to this file")
+    moe_binary = add_run_args(ap)
     args = ap.parse_args()
-    moe = args.moe or os.path.join(args.build, "moe")
+    moe = moe_binary(args)
     data = find_data()
     runner = Runner()
 

@@ -15,7 +15,7 @@ Run from the repository root after scripts/build.sh.
 import argparse
 import os
 
-from training_bench import (FLOPS_DEFINITION, Runner, find_data, finish, header_lines,
+from training_bench import (FLOPS_DEFINITION, Runner, add_run_args, find_data, finish, header_lines,
                             sgemm_line, six_n_flops_per_token)
 
 CONFIG = os.path.join(os.path.relpath(os.path.dirname(__file__)), "llama_moe.toml")
@@ -26,12 +26,9 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--block", type=int, default=2048)
     ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--build", default="build", help="build directory (bench/sgemm_peak)")
-    ap.add_argument("--moe", help="the moe binary to measure (default BUILD/moe)")
-    ap.add_argument("--record", help="also write the report (Markdown) to this file")
+    moe_binary = add_run_args(ap)
     args = ap.parse_args()
-    moe = args.moe or os.path.join(args.build, "moe")
+    moe = moe_binary(args)
     # One evaluation batch per split at the end: evaluation is not timed, only waited for.
     common = ["--config", CONFIG, "--steps", str(args.steps), "--eval-every", "0", "--set",
               "train.eval_iters=1", "--set", f"data.path={find_data()}"]

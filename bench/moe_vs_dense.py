@@ -16,8 +16,8 @@ Run from the repository root after scripts/build.sh.
 import argparse
 import os
 
-from training_bench import (FLOPS_DEFINITION, Runner, curve_table, fail, find_data, finish,
-                            header_lines, sgemm_line)
+from training_bench import (FLOPS_DEFINITION, Runner, add_run_args, curve_table, fail, find_data,
+                            finish, header_lines, sgemm_line)
 
 CONFIG = os.path.join(os.path.relpath(os.path.dirname(__file__)), "llama_moe.toml")
 TARGET = 1.15
@@ -34,12 +34,9 @@ def main():
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--eval-every", type=int, default=50)
     ap.add_argument("--eval-iters", type=int, default=20)
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--build", default="build", help="build directory (bench/sgemm_peak)")
-    ap.add_argument("--moe", help="the moe binary to measure (default BUILD/moe)")
-    ap.add_argument("--record", help="also write the report (Markdown) to this file")
+    moe_binary = add_run_args(ap)
     args = ap.parse_args()
-    moe = args.moe or os.path.join(args.build, "moe")
+    moe = moe_binary(args)
     common = ["--config", CONFIG, "--steps", str(args.steps), "--eval-every",
               str(args.eval_every), "--set", f"train.eval_iters={args.eval_iters}", "--set",
               f"data.path={find_data()}"]

@@ -17,8 +17,8 @@ Run from the repository root after scripts/build.sh.
 import argparse
 import os
 
-from training_bench import (Runner, curve_table, find_data, finish, gflops_line, header_lines,
-                            max_loss_gap, sgemm_line, torch_version)
+from training_bench import (Runner, add_run_args, curve_table, find_data, finish, gflops_line,
+                            header_lines, max_loss_gap, sgemm_line, torch_version)
 
 
 def main():
@@ -26,12 +26,9 @@ def main():
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--eval-iters", type=int, default=50)
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--build", default="build", help="build directory (bench/sgemm_peak)")
-    ap.add_argument("--moe", help="the moe binary to measure (default BUILD/moe)")
-    ap.add_argument("--record", help="also write the report (Markdown) to this file")
+    moe_binary = add_run_args(ap)
     args = ap.parse_args()
-    moe = args.moe or os.path.join(args.build, "moe")
+    moe = moe_binary(args)
     data = find_data()
     runner = Runner()
 

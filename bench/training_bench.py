@@ -46,6 +46,16 @@ def torch_version():
     return out.stdout.strip() or "(not installed)"
 
 
+def add_run_args(ap):
+    """The options every training benchmark takes: threads, build directory, moe binary, record.
+    Returns a function of the parsed arguments giving the moe binary to measure."""
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--build", default="build", help="build directory (bench/sgemm_peak)")
+    ap.add_argument("--moe", help="the moe binary to measure (default BUILD/moe)")
+    ap.add_argument("--record", help="also write the report (Markdown) to this file")
+    return lambda args: args.moe or os.path.join(args.build, "moe")
+
+
 def timed_steps(n_steps):
     """Indices of the timed steps among n_steps (all of them when there are too few)."""
     return range(WARMUP_STEPS if n_steps > WARMUP_STEPS else 0, n_steps)
