@@ -10,7 +10,8 @@ have the same parameter counts and prints tokens/s of each, their ratio, GFLOP/s
 the sgemm rate, peak memory, and both loss curves.
 
 usage: bench/llama_vs_pytorch.py [--steps 300] [--eval-every 100] [--eval-iters 20]
-                                 [--threads 2] [--moe build/moe] [--build build] [--record FILE]
+                                 [--rounds 1] [--threads 2] [--moe build/moe] [--build build]
+                                 [--record FILE]
 Run from the repository root after scripts/build.sh.
 """
 
@@ -19,9 +20,9 @@ import json
 import os
 import tempfile
 
-from training_bench import (FLOPS_DEFINITION, Runner, add_run_args, curve_table, fail, find_data,
-                            finish, gflops_line, header_lines, max_loss_gap, sgemm_line,
-                            six_n_flops_per_token, torch_version)
+from training_bench import (FLOPS_DEFINITION, Rounds, Runner, add_run_args, curve_table, fail,
+                            find_data, finish, gflops_line, header_lines, max_loss_gap,
+                            sgemm_line, six_n_flops_per_token, torch_version)
 
 BENCH_DIR = os.path.relpath(os.path.dirname(__file__))
 CONFIG = os.path.join(BENCH_DIR, "llama_moe.toml")
@@ -32,21 +33,29 @@ def main():
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--eval-iters", type=int, default=20)
+    Rounds.add_arg(ap)
     moe_binary = add_run_args(ap)
     args = ap.parse_args()
     moe = moe_binary(args)
     data = find_data()
     runner = Runner()
 
-    ours = runner.train_moe(moe, args.threads, [
-        "--config", CONFIG, "--steps", str(args.steps), "--eval-every", str(args.eval_every),
-        "--set", f"train.eval_iters={args.eval_iters}", "--set", f"data.path={data}"])
-    with tempfile.NamedTemporaryFile("w", suffix=".json") as config:
-        json.dump(ours.config, config)
-        config.flush()
-        peer, peer_curve = runner.train_peer(os.path.join(BENCH_DIR, "llama_pytorch.py"),
-                                             ["--config", config.name, "--data", data],
-                                             args.threads, ours.blas)
+    def run_ours():
+        return runner.train_moe(moe, args.threads, [
+            "--config", CONFIG, "--steps", str(args.steps), "--eval-every", str(args.eval_every),
+            "--set", f"train.eval_iters={args.eval_iters}", "--set", f"data.path={data}"])
+
+    def run_peer(ours):
+        with tempfile.NamedTemporaryFile("w", suffix=".json") as config:
+            json.dump(ours.config, config)
+            config.flush()
+            return runner.train_peer(os.path.join(BENCH_DIR, "llama_pytorch.py"),
+                                     ["--config", config.name, "--data", data], args.threads,
+                                     ours.blas)
+
+    rounds = Rounds(args.rounds, run_ours, run_peer, lambda ours: ours.tokens_per_s(),
+                    lambda peer: peer[0]["tokens_per_s"])
+    ours, (peer, peer_curve) = rounds.median_pair()
     peak = runner.sgemm_peak(args.build, args.threads, ours.blas)
     for key in ("params", "active_params"):
         if ours.start[key] != peer[key]:
@@ -74,7 +83,7 @@ def main():
         lines.append(f"| {name} | {ours.start['params']:,} | {ours.start['active_params']:,} | "
                      f"{rate:.0f} | {gflops:.1f} | {100 * gflops / peak['sgemm_gflops']:.0f}% | "
                      f"{rss / 2**20:.0f} MiB | {rate / peer_rate:.2f}x |")
-    lines += ["", sgemm_line(peak), "",
+    lines += ["", *rounds.lines(), sgemm_line(peak), "",
               f"FLOPs: {FLOPS_DEFINITION}", "",
               f"With 6N + 6LTd ({six_n_flops / 1e6:.2f} MFLOP per token against "
               f"{flops / 1e6:.2f}):", "",
@@ -87,6 +96,7 @@ def main():
         "moe_tokens_per_s": ours_rate,
         "torch_tokens_per_s": peer_rate,
         "ratio": ours_rate / peer_rate,
+        "round_ratios": rounds.ratios,
         "moe_gflops": ours_rate * flops / 1e9,
         "moe_sgemm_share": ours_rate * flops / 1e9 / peak["sgemm_gflops"],
         "sgemm_gflops": peak["sgemm_gflops"],

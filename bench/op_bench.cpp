@@ -13,6 +13,7 @@
 #include "ops/elementwise.h"
 #include "ops/grouped_gemm.h"
 #include "ops/matmul.h"
+#include "ops/rmsnorm.h"
 
 namespace {
 
@@ -140,6 +141,22 @@ void BM_AdamW(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * n * 7 * 4);
 }
 BENCHMARK(BM_AdamW);
+
+// RMSNorm forward + backward at the Llama-style benchmark's shape (bench/llama_moe.toml: batch
+// 8 x 256 tokens of d_model 256), real time with the threads OpenMP is given.
+void BM_RMSNormForwardBackward(benchmark::State& state) {
+  constexpr int64_t N = 8 * 256, C = 256;
+  Arena arena{ops::device_memory(Device::CPU)};
+  Tensor x = random_tensor(arena, Shape{N, C}, 1), w = random_tensor(arena, Shape{C}, 2),
+         dout = random_tensor(arena, Shape{N, C}, 3);
+  Tensor out = arena.alloc(x.shape), dx = arena.alloc(x.shape), dw = arena.alloc(w.shape),
+         rstd = arena.alloc(Shape{N});
+  for (auto _ : state) {
+    ops::rmsnorm_forward(out, rstd, x, w, 1e-5f);
+    ops::rmsnorm_backward(dx, dw, dout, x, w, rstd);
+  }
+}
+BENCHMARK(BM_RMSNormForwardBackward)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 }  // namespace
 

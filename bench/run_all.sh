@@ -9,10 +9,11 @@
 # OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for the benchmarks alone, so that OpenBLAS picks the
 # kernels of this processor itself; some machines pin an older family there for the sake of older
 # OpenBLAS builds (tests and CI keep whatever the machine sets). Every run names the kernels it
-# used, and moe.cpp, the PyTorch peers and sgemm_peak always run with the same ones.
+# used, and moe.cpp, the PyTorch peers and sgemm_peak always run with the same ones. --rounds N
+# runs each of the two PyTorch comparisons N times alternately and reports the median ratio.
 #
 # usage: bench/run_all.sh [--moe PATH] [--build DIR] [--threads 2] [--record-dir DIR] [--smoke]
-#                         [--native-kernels]
+#                         [--native-kernels] [--rounds 1]
 # Run from the repository root after scripts/build.sh, e.g.
 #   bench/run_all.sh --moe build-old/moe --record-dir runs/bench-old
 #   bench/run_all.sh --moe build/moe --record-dir runs/bench-new
@@ -24,6 +25,7 @@ MOE=""
 THREADS=2  # the README's figures and the PyTorch peers' setting
 RECORD_DIR=""
 SMOKE=0
+ROUNDS=1
 die() { echo "error: $*" >&2; exit 1; }
 value() { [[ $# -ge 2 && -n $2 ]] || die "$1 needs a value"; echo "$2"; }
 while (($#)); do
@@ -33,6 +35,7 @@ while (($#)); do
     --threads) THREADS=$(value "$@"); shift 2 ;;
     --record-dir) RECORD_DIR=$(value "$@"); shift 2 ;;
     --smoke) SMOKE=1; shift ;;
+    --rounds) ROUNDS=$(value "$@"); shift 2 ;;
     --native-kernels) unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; shift ;;
     *) die "unknown option $1 (see the usage in $0)" ;;
   esac
@@ -60,10 +63,10 @@ run() {
   [[ -z $RECORD_DIR ]] || tail -n 1 "$LOG" >>"$RECORD_DIR/summary.jsonl"
 }
 
-run makemoe train_vs_pytorch.py "--steps 1000 --eval-every 250" \
-  "--steps 10 --eval-every 5 --eval-iters 2"
-run llama-vs-pytorch llama_vs_pytorch.py "--steps 300 --eval-every 100" \
-  "--steps 8 --eval-every 4 --eval-iters 2"
+run makemoe train_vs_pytorch.py "--steps 1000 --eval-every 250 --rounds $ROUNDS" \
+  "--steps 10 --eval-every 5 --eval-iters 2 --rounds $ROUNDS"
+run llama-vs-pytorch llama_vs_pytorch.py "--steps 300 --eval-every 100 --rounds $ROUNDS" \
+  "--steps 8 --eval-every 4 --eval-iters 2 --rounds $ROUNDS"
 run moe-vs-dense moe_vs_dense.py "--steps 100 --eval-every 50" \
   "--steps 8 --eval-every 4 --eval-iters 2"
 run long-context long_context.py "--steps 20" "--steps 6"

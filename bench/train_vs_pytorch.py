@@ -10,14 +10,15 @@ Both use the same OpenBLAS kernels: PyTorch and sgemm_peak run with OPENBLAS_COR
 family moe.cpp's run reported.
 
 usage: bench/train_vs_pytorch.py [--steps 300] [--eval-every 100] [--eval-iters 50]
-                                 [--threads 2] [--moe build/moe] [--build build] [--record FILE]
+                                 [--rounds 1] [--threads 2] [--moe build/moe] [--build build]
+                                 [--record FILE]
 Run from the repository root after scripts/build.sh.
 """
 
 import argparse
 import os
 
-from training_bench import (Runner, add_run_args, curve_table, find_data, finish, gflops_line,
+from training_bench import (Rounds, Runner, add_run_args, curve_table, find_data, finish, gflops_line,
                             header_lines, max_loss_gap, sgemm_line, torch_version)
 
 
@@ -26,21 +27,30 @@ def main():
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--eval-iters", type=int, default=50)
+    Rounds.add_arg(ap)
     moe_binary = add_run_args(ap)
     args = ap.parse_args()
     moe = moe_binary(args)
     data = find_data()
     runner = Runner()
 
-    ours = runner.train_moe(moe, args.threads, [
-        "--preset", "makemoe", "--steps", str(args.steps), "--eval-every", str(args.eval_every),
-        "--set", f"train.eval_iters={args.eval_iters}", "--set", f"data.path={data}",
-        # The tutorial's code draws the router noise in evaluation too: measure both alike.
-        "--set", "model.router_noise_at_eval=true"])
-    torch_res, torch_curve = runner.train_peer(
-        os.path.join(os.path.relpath(os.path.dirname(__file__)), "makemoe_pytorch.py"),
-        ["--data", data, "--steps", str(args.steps), "--eval-every", str(args.eval_every),
-         "--eval-iters", str(args.eval_iters)], args.threads, ours.blas)
+    def run_ours():
+        return runner.train_moe(moe, args.threads, [
+            "--preset", "makemoe", "--steps", str(args.steps), "--eval-every",
+            str(args.eval_every), "--set", f"train.eval_iters={args.eval_iters}", "--set",
+            f"data.path={data}",
+            # The tutorial's code draws the router noise in evaluation too: measure both alike.
+            "--set", "model.router_noise_at_eval=true"])
+
+    def run_peer(ours):
+        return runner.train_peer(
+            os.path.join(os.path.relpath(os.path.dirname(__file__)), "makemoe_pytorch.py"),
+            ["--data", data, "--steps", str(args.steps), "--eval-every", str(args.eval_every),
+             "--eval-iters", str(args.eval_iters)], args.threads, ours.blas)
+
+    rounds = Rounds(args.rounds, run_ours, run_peer, lambda ours: ours.tokens_per_s(),
+                    lambda peer: peer[0]["tokens_per_s"])
+    ours, (torch_res, torch_curve) = rounds.median_pair()
     peak = runner.sgemm_peak(args.build, args.threads, ours.blas)
 
     ours_rate = ours.tokens_per_s()
@@ -64,12 +74,15 @@ def main():
         f"Loss curves (largest gap {max_loss_gap(ours.curve, torch_curve):.4f}):",
         "",
         *curve_table(["moe.cpp", "PyTorch"], [ours.curve, torch_curve]),
+        "",
+        *rounds.lines(),
     ]
     finish(lines, runner, args.record, {
         "bench": "train_vs_pytorch",
         "moe_tokens_per_s": ours_rate,
         "torch_tokens_per_s": torch_res["tokens_per_s"],
         "ratio": ratio,
+        "round_ratios": rounds.ratios,
         "moe_gflops": ours_rate * ours.start["flops_per_token"] / 1e9,
         "sgemm_gflops": peak["sgemm_gflops"],
         "max_loss_gap": max_loss_gap(ours.curve, torch_curve)})

@@ -11,6 +11,7 @@ import datetime
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -54,6 +55,50 @@ def add_run_args(ap):
     ap.add_argument("--moe", help="the moe binary to measure (default BUILD/moe)")
     ap.add_argument("--record", help="also write the report (Markdown) to this file")
     return lambda args: args.moe or os.path.join(args.build, "moe")
+
+
+class Rounds:
+    """moe.cpp and its peer run alternately: `count` times run_ours() and then run_peer(its
+    result). This machine's speed drifts by up to 10% within minutes, and the PyTorch peers' by up
+    to 25% between runs, so one pair can decide a ratio near a target: alternating exposes both
+    sides to the same drift, and the report gives every round and the median ratio. ours_rate and
+    peer_rate give a result's tokens/s."""
+
+    def __init__(self, count, run_ours, run_peer, ours_rate, peer_rate):
+        if count < 1:
+            fail(f"--rounds must be at least 1 (got {count})")
+        self.pairs = []
+        for _ in range(count):
+            ours = run_ours()
+            self.pairs.append((ours, run_peer(ours)))
+        self.ours_rates = [ours_rate(ours) for ours, _ in self.pairs]
+        self.peer_rates = [peer_rate(peer) for _, peer in self.pairs]
+        self.ratios = [o / p for o, p in zip(self.ours_rates, self.peer_rates)]
+        # The round with the median ratio (the lower middle one for an even count).
+        order = sorted(range(count), key=lambda i: self.ratios[i])
+        self.shown = order[(count - 1) // 2]
+
+    @staticmethod
+    def add_arg(ap):
+        ap.add_argument("--rounds", type=int, default=1,
+                        help="run moe.cpp and its peer alternately this many times (default 1)")
+
+    def median_pair(self):
+        return self.pairs[self.shown]
+
+    def lines(self):
+        """Markdown table of every round's tokens/s and ratio; nothing for a single round."""
+        if len(self.pairs) < 2:
+            return []
+        r = self.ratios
+        lines = [f"Rounds, moe.cpp and PyTorch alternately: median ratio "
+                 f"{statistics.median(r):.2f}x, range {min(r):.2f}x-{max(r):.2f}x (the table "
+                 f"above is round {self.shown + 1}, the median round; for an even count the lower "
+                 "middle one):", "",
+                 "| round | moe.cpp tokens/s | PyTorch tokens/s | ratio |", "|---:|---:|---:|---:|"]
+        for i, (o, p) in enumerate(zip(self.ours_rates, self.peer_rates)):
+            lines.append(f"| {i + 1} | {o:.0f} | {p:.0f} | {r[i]:.2f}x |")
+        return lines + [""]
 
 
 def timed_steps(n_steps):

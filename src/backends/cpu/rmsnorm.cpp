@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "backends/cpu/parallel.h"
+#include "backends/cpu/row_sum.h"
 #include "backends/cpu/tensor_data.h"
 
 namespace moe::cpu {
@@ -20,9 +21,7 @@ void rmsnorm_forward(T* out, T* rstd, const T* x, const T* w, int64_t N, int64_t
 #pragma omp parallel for if (N * C > kParallelMin)
   for (int64_t n = 0; n < N; ++n) {
     const T* xr = x + n * C;
-    double sq = 0;
-    for (int64_t c = 0; c < C; ++c)
-      sq += static_cast<double>(xr[c]) * xr[c];
+    const double sq = row_sum(C, [&](int64_t c) { return static_cast<double>(xr[c]) * xr[c]; });
     const T r = static_cast<T>(1.0 / std::sqrt(sq / C + eps));
     rstd[n] = r;
     T* o = out + n * C;
@@ -42,9 +41,8 @@ void rmsnorm_backward(T* dx, T* dw, const T* dout, const T* x, const T* w, const
     const T* xr = x + n * C;
     const T* gr = dout + n * C;
     const T r = rstd[n];
-    double gx_mean = 0;
-    for (int64_t c = 0; c < C; ++c)
-      gx_mean += gr[c] * w[c] * xr[c] * r;
+    const double gx_mean =
+        row_sum(C, [&](int64_t c) { return static_cast<double>(gr[c] * w[c] * xr[c] * r); });
     const T bx = static_cast<T>(gx_mean / C);
     T* d = dx + n * C;
     for (int64_t c = 0; c < C; ++c)
