@@ -18,8 +18,8 @@ Run from the repository root after scripts/build.sh.
 import argparse
 import os
 
-from training_bench import (Rounds, Runner, add_run_args, curve_table, find_data, finish, gflops_line,
-                            header_lines, max_loss_gap, sgemm_line, torch_version)
+from training_bench import (Rounds, Runner, add_run_args, curve_table, find_data, finish,
+                            gflops_line, header_lines, max_loss_gap, sgemm_line, torch_version)
 
 
 def main():
